@@ -1,0 +1,58 @@
+"""streamclip: cut videos into shot-based clips for dataset curation, as a stream."""
+
+from streamclip.api import Pipeline, open_pipeline, split
+from streamclip.config import PipelineConfig, available_profiles, load_config
+from streamclip.detector import shot_probabilities
+from streamclip.errors import ConfigError, FFmpegError, ModelError, SourceError, StreamclipError
+from streamclip.probe import probe, probe_sync
+from streamclip.rules import (
+    clip_uuid,
+    fixed_stride_spans,
+    middle_index,
+    sample_frame_indices,
+    scene_spans,
+)
+from streamclip.types import (
+    Clip,
+    ClipReady,
+    ClipStats,
+    EncodedClipInfo,
+    Event,
+    Span,
+    VideoDone,
+    VideoFailed,
+    VideoMetadata,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Clip",
+    "ClipReady",
+    "ClipStats",
+    "ConfigError",
+    "EncodedClipInfo",
+    "Event",
+    "FFmpegError",
+    "ModelError",
+    "Pipeline",
+    "PipelineConfig",
+    "SourceError",
+    "Span",
+    "StreamclipError",
+    "VideoDone",
+    "VideoFailed",
+    "VideoMetadata",
+    "available_profiles",
+    "clip_uuid",
+    "fixed_stride_spans",
+    "load_config",
+    "middle_index",
+    "open_pipeline",
+    "probe",
+    "probe_sync",
+    "sample_frame_indices",
+    "scene_spans",
+    "shot_probabilities",
+    "split",
+]

@@ -1,0 +1,142 @@
+"""ClipWriter: the end of the line. Puts finished clips in place and turns items into events.
+
+With an output folder every file goes to a temporary name first and is renamed into place; the
+meta is written before the clip so no clip ever stands without its meta, and a clip that is
+already finished there is not rewritten. Without an output folder the encoded bytes travel in
+`Clip.buffer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
+from streamclip.config import PipelineConfig
+from streamclip.output import (
+    clip_path,
+    clip_record,
+    encode_json,
+    frames_path,
+    meta_path,
+    video_record_path,
+)
+from streamclip.runtime.actor import Actor
+from streamclip.runtime.channel import Channel
+from streamclip.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
+from streamclip.workspace import move_atomic, write_atomic
+
+WriterIn = ClipItem | VideoEnd
+
+
+class ClipWriter(Actor[WriterIn, Event]):
+    name = "clip_writer"
+
+    def __init__(
+        self,
+        inbox: Channel[WriterIn],
+        outbox: Channel[Event],
+        config: PipelineConfig,
+        output_dir: Path | None,
+        started_at: float,
+    ) -> None:
+        super().__init__(inbox, outbox)
+        self.config = config
+        self.output_dir = output_dir
+        self.started_at = started_at
+        self.stats: dict[int, ClipStats] = {}
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+    async def on_item(self, item: WriterIn) -> None:
+        if isinstance(item, VideoEnd):
+            await self.emit(await asyncio.to_thread(self._finish_video, item))
+            return
+        started = time.monotonic()
+        await asyncio.to_thread(self._place, item)
+        item.job.add_time("write", time.monotonic() - started)
+        self._count(item.job, item.clip)
+        await self.emit(ClipReady(clip=item.clip, elapsed_s=self._elapsed()))
+
+    def _count(self, job: VideoJob, clip: Clip) -> None:
+        if not clip.ok:
+            job.clips_failed += 1
+            return
+        job.clips_done += 1
+        duration = clip.span.duration_s
+        self.stats[job.id] = self.stats.get(job.id, ClipStats()).combine(
+            ClipStats(
+                num_passed=1, num_transcoded=1, total_clip_duration=duration, max_clip_duration=duration
+            )
+        )
+
+    def _place(self, item: ClipItem) -> None:
+        clip, scratch, out = item.clip, item.scratch_path, self.output_dir
+        if scratch is not None and (out is None or self.config.transcode.keep_buffer):
+            clip.buffer = Path(scratch).read_bytes()
+        if out is None:
+            if scratch is not None:
+                Path(scratch).unlink(missing_ok=True)
+            return
+        if item.reused:
+            return
+        assert item.job.meta is not None
+        final = clip_path(out, clip.uuid)
+        if clip.ok and scratch is not None:
+            clip.path = str(final)
+        if clip.frames and self.config.frames.write:
+            write_atomic(frames_path(out, clip.uuid), _npz(clip))
+        location = final if clip.path else None
+        write_atomic(meta_path(out, clip.uuid), encode_json(clip_record(clip, item.job.meta, location)))
+        if clip.path and scratch is not None:
+            move_atomic(scratch, final)
+
+    def _finish_video(self, end: VideoEnd) -> Event:
+        job = end.job
+        if self.output_dir is not None:
+            write_atomic(video_record_path(self.output_dir, job.rel), encode_json(self._video_record(end)))
+        stats = self.stats.pop(job.id, ClipStats())
+        if end.error is not None:
+            return VideoFailed(
+                source=job.source,
+                reason=end.error,
+                num_clips=job.clips_done,
+                elapsed_s=self._elapsed(),
+                error_type=end.error_type,
+            )
+        note = job.note or (
+            "" if job.spans_made else "no clip: no scene long enough for the minimum clip length"
+        )
+        return VideoDone(
+            source=job.source, num_clips=job.clips_done, num_failed_clips=job.clips_failed,
+            metadata=job.meta, stats=stats, timings_s=dict(job.timings_s), elapsed_s=self._elapsed(),
+            errors=dict(job.errors), note=note,
+        )  # fmt: skip
+
+    def _video_record(self, end: VideoEnd) -> dict[str, object]:
+        job = end.job
+        errors = dict(job.errors)
+        if end.error is not None:
+            errors["video"] = end.error
+        return {
+            "video": job.source,
+            "metadata": job.meta,
+            "num_total_clips": job.spans_made,
+            "num_clips_written": job.clips_done,
+            "num_clips_failed": job.clips_failed,
+            "frames_decoded": job.frames_decoded,
+            "timings_s": {k: round(v, 4) for k, v in job.timings_s.items()},
+            "errors": errors,
+            "status": "failed" if end.error is not None else "done",
+        }
+
+
+def _npz(clip: Clip) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **clip.frames)  # type: ignore[arg-type]
+    return buffer.getvalue()

@@ -1,0 +1,106 @@
+"""Decoder: one ffmpeg child per video writing 48x27 RGB24 frames to a pipe, read in chunks.
+
+It reads the next chunk only when the frames channel has room, so a full pipeline leaves the
+pipe unread, the pipe fills, and ffmpeg blocks: backpressure reaches the OS process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+
+import numpy as np
+
+from streamclip import ffmpeg
+from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
+from streamclip.actors.source import probe_job
+from streamclip.config import DecodeConfig
+from streamclip.errors import FFmpegError
+from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
+from streamclip.runtime.actor import PoolActor
+from streamclip.runtime.channel import Channel
+
+FRAME_BYTES = DETECTOR_WIDTH * DETECTOR_HEIGHT * 3
+
+DecoderOut = FrameChunk | VideoEnd
+
+
+class Decoder(PoolActor[VideoJob, DecoderOut]):
+    name = "decoder"
+
+    def __init__(self, inbox: Channel[VideoJob], outbox: Channel[DecoderOut], config: DecodeConfig) -> None:
+        super().__init__(inbox, outbox, workers=config.max_videos)
+        self.config = config
+        self.frames_decoded = 0
+
+    def group_of(self, item: VideoJob) -> Hashable:
+        return item.id
+
+    def is_marker(self, item: VideoJob) -> bool:
+        return False
+
+    async def handle(self, item: VideoJob) -> None:
+        failed = await probe_job(item)
+        if failed is None:
+            started = time.monotonic()
+            failed = await self._decode(item)
+            item.add_time("decode_wall", time.monotonic() - started)
+        await self.emit(failed or VideoEnd(item))
+
+    async def _decode(self, job: VideoJob) -> VideoEnd | None:
+        assert job.meta is not None
+        argv = decode_argv(job.meta)
+        try:
+            async with ffmpeg.stream(argv, idle_timeout_s=self.config.idle_timeout_s) as child:
+                await self._pump(job, child)
+                if job.stop_decoding.is_set():
+                    return None  # enough clips: the child is killed on leaving the block
+                done = await child.finish()
+        except FFmpegError as exc:
+            return VideoEnd(
+                job,
+                error=f"decoding stalled after {job.frames_decoded} frames: {exc}",
+                error_type="FFmpegError",
+            )
+        return _check_complete(job, done)
+
+    async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:
+        chunk_bytes = FRAME_BYTES * self.config.chunk_frames
+        while not job.stop_decoding.is_set():
+            await self.outbox.wait_for_room()
+            data = await child.read_exactly(chunk_bytes)
+            count = len(data) // FRAME_BYTES
+            if count:
+                frames = np.frombuffer(data[: count * FRAME_BYTES], np.uint8)
+                frames = frames.reshape(count, DETECTOR_HEIGHT, DETECTOR_WIDTH, 3)
+                await self.emit(FrameChunk(job, job.frames_decoded, frames))
+                job.frames_decoded += count
+                self.frames_decoded += count
+            if len(data) < chunk_bytes:
+                return
+
+    def statistics(self) -> dict[str, object]:
+        stats = super().statistics()
+        stats["frames_decoded"] = self.frames_decoded
+        return stats
+
+
+def _check_complete(job: VideoJob, done: ffmpeg.Completed) -> VideoEnd | None:
+    """A damaged file can make ffmpeg exit 0 with a fraction of the frames: compare with the probe."""
+    assert job.meta is not None
+    expected, got = job.meta.num_frames, job.frames_decoded
+    last_line = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    if done.returncode != 0:
+        return VideoEnd(
+            job,
+            error=f"decoding failed after {got} of {expected} frames: {last_line}",
+            error_type="FFmpegError",
+        )
+    if got == 0 and expected > 0:
+        return VideoEnd(job, error=f"no frame could be decoded: {last_line or 'damaged video data'}")
+    if got < expected - max(3, 0.02 * expected):
+        reason = f"decoded only {got} of {expected} frames: file truncated or damaged"
+        return VideoEnd(job, error=f"{reason} ({last_line})" if last_line else reason)
+    if last_line:
+        job.errors["decode"] = last_line
+    return None

@@ -1,0 +1,149 @@
+"""SpanBuilder: per-video transition probabilities in, clip spans out, each the moment it is final.
+
+`SceneSpanTracker` is the incremental form of `rules.scene_spans`: fed a transition mask in any
+chunking it yields the same spans, in the same order, as soon as the frames that decide each one
+are known (a `max_len` piece of a long scene leaves when its last frame is seen, not at scene end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from streamclip.actors.messages import ProbChunk, SpanItem, VideoEnd
+from streamclip.config import SpansConfig
+from streamclip.rules import SceneRules
+from streamclip.runtime.actor import Actor
+from streamclip.runtime.channel import Channel
+from streamclip.types import Span
+
+FrameSpan = tuple[int, int]
+
+
+class SceneSpanTracker:
+    """Streaming `scene_spans`: `push` mask chunks in frame order, then `finish` once."""
+
+    def __init__(self, rules: SceneRules) -> None:
+        self.rules = rules
+        self.position = 0  # frames seen
+        self.emitted = 0
+        self._scene_start: int | None = None  # start of the open scene (None inside a transition)
+        self._piece_start: int | None = 0  # the open scene's unfinished part (None: nothing left)
+        self._seen_transition = False
+        self._held: list[FrameSpan] = []  # waiting to learn that the video has a transition at all
+
+    @property
+    def done(self) -> bool:
+        """The clip limit is reached: nothing more will be emitted."""
+        return 0 < self.rules.limit_clips <= self.emitted
+
+    def push(self, transitions: npt.NDArray[np.bool_] | Sequence[bool]) -> list[FrameSpan]:
+        out: list[FrameSpan] = []
+        for is_transition in np.asarray(transitions, dtype=bool).tolist():
+            if is_transition:
+                out += self._close_scene(self.position)
+                out += self._first_transition()
+            elif self._scene_start is None:
+                self._scene_start = self._piece_start = self.position
+            self.position += 1
+            if not is_transition:
+                out += self._piece_completed()
+        return self._limit(out)
+
+    def finish(self) -> list[FrameSpan]:
+        """The video ended; spans still held mean it had no transition and is no scene."""
+        return self._limit(self._close_scene(self.position))
+
+    def _piece_completed(self) -> list[FrameSpan]:
+        """A `max_len` piece of the open scene just got its last frame."""
+        start, length = self._piece_start, self.rules.max_len
+        if start is None or length <= 0 or self.position - start != length:
+            return []
+        # truncate keeps only a scene's first piece; stride goes on with the next one
+        self._piece_start = None if self.rules.mode == "truncate" else self.position
+        return self._release(self.rules.pieces(start, start + length))
+
+    def _close_scene(self, end: int) -> list[FrameSpan]:
+        if self._scene_start is None:
+            return []
+        start, self._scene_start = self._piece_start, None
+        if start is None or start >= end:
+            return []
+        return self._release(self.rules.pieces(start, end))
+
+    def _first_transition(self) -> list[FrameSpan]:
+        if self._seen_transition:
+            return []
+        self._seen_transition = True
+        held, self._held = self._held, []
+        return held
+
+    def _release(self, spans: list[FrameSpan]) -> list[FrameSpan]:
+        # Before the first transition a span is final only if the video may be one whole scene.
+        if self._seen_transition or self.rules.entire_scene_as_clip:
+            return spans
+        self._held += spans
+        return []
+
+    def _limit(self, spans: list[FrameSpan]) -> list[FrameSpan]:
+        if self.rules.limit_clips > 0:
+            spans = spans[: max(self.rules.limit_clips - self.emitted, 0)]
+        self.emitted += len(spans)
+        return spans
+
+
+SpanBuilderIn = ProbChunk | VideoEnd
+SpanBuilderOut = SpanItem | VideoEnd
+
+
+class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
+    name = "span_builder"
+
+    def __init__(
+        self,
+        inbox: Channel[SpanBuilderIn],
+        outbox: Channel[SpanBuilderOut],
+        config: SpansConfig,
+        threshold: float,
+    ) -> None:
+        super().__init__(inbox, outbox)
+        self.config = config
+        self.threshold = threshold
+        self._trackers: dict[int, SceneSpanTracker] = {}
+
+    def _tracker(self, item: SpanBuilderIn) -> SceneSpanTracker:
+        tracker = self._trackers.get(item.job.id)
+        if tracker is None:
+            rules = SceneRules.from_seconds(
+                item.job.fps,
+                min_length_s=self.config.min_length_s,
+                max_length_s=self.config.max_length_s,
+                max_length_mode=self.config.max_length_mode,
+                crop_s=self.config.crop_s,
+                entire_scene_as_clip=self.config.entire_scene_as_clip,
+                limit_clips=self.config.limit_clips,
+            )
+            tracker = self._trackers[item.job.id] = SceneSpanTracker(rules)
+        return tracker
+
+    async def on_item(self, item: SpanBuilderIn) -> None:
+        if isinstance(item, ProbChunk):
+            tracker = self._tracker(item)
+            if tracker.position != item.first_frame:
+                raise RuntimeError(f"probabilities out of order for {item.job.source}")
+            await self._emit_spans(item, tracker.push(item.probabilities > self.threshold))
+            if tracker.done:
+                item.job.stop_decoding.set()
+            return
+        ended = self._trackers.pop(item.job.id) if item.job.id in self._trackers else None
+        if ended is not None and item.error is None:
+            await self._emit_spans(item, ended.finish())
+        await self.emit(item)
+
+    async def _emit_spans(self, item: SpanBuilderIn, spans: list[FrameSpan]) -> None:
+        job = item.job
+        for start, end in spans:
+            await self.emit(SpanItem(job, job.spans_made, Span.from_frames(start, end, job.fps)))
+            job.spans_made += 1

@@ -1,0 +1,57 @@
+"""StrideSpanner: fixed-stride spans from the probed duration alone (no decoding, no model)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from streamclip.actors.messages import SpanItem, VideoEnd, VideoJob
+from streamclip.actors.source import probe_job
+from streamclip.config import SpansConfig
+from streamclip.rules import fixed_stride_spans, seconds_to_frame
+from streamclip.runtime.actor import PoolActor
+from streamclip.runtime.channel import Channel
+from streamclip.types import Span
+
+StrideOut = SpanItem | VideoEnd
+
+
+class StrideSpanner(PoolActor[VideoJob, StrideOut]):
+    name = "stride_spanner"
+
+    def __init__(
+        self, inbox: Channel[VideoJob], outbox: Channel[StrideOut], config: SpansConfig, *, workers: int
+    ) -> None:
+        super().__init__(inbox, outbox, workers=workers)
+        self.config = config
+
+    def group_of(self, item: VideoJob) -> Hashable:
+        return item.id
+
+    def is_marker(self, item: VideoJob) -> bool:
+        return False
+
+    async def handle(self, item: VideoJob) -> None:
+        failed = await probe_job(item)
+        if failed is not None:
+            await self.emit(failed)
+            return
+        assert item.meta is not None
+        fps = item.meta.fps
+        spans = fixed_stride_spans(
+            item.meta.duration_s,
+            fps,
+            clip_len_s=self.config.clip_len_s,
+            clip_stride_s=self.config.clip_stride_s,
+            min_clip_length_s=self.config.min_clip_length_s,
+            limit_clips=self.config.limit_clips,
+        )
+        for index, (start_s, end_s) in enumerate(spans):
+            span = Span(
+                start_frame=seconds_to_frame(start_s, fps),
+                end_frame=seconds_to_frame(end_s, fps),
+                start_s=start_s,
+                end_s=end_s,
+            )
+            await self.emit(SpanItem(item, index, span))
+            item.spans_made += 1
+        await self.emit(VideoEnd(item))

@@ -1,0 +1,110 @@
+"""Transcoder: a pool of ffmpeg processes, one per clip, `workers` at a time.
+
+A clip already finished in the output folder (same uuid, so same source and span) is not encoded
+again. A failed encode is recorded in that clip's errors and the pipeline goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from pathlib import Path
+
+from streamclip import ffmpeg
+from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
+from streamclip.config import TranscodeConfig
+from streamclip.errors import FFmpegError, SourceError
+from streamclip.ffargs import transcode_argv
+from streamclip.output import clip_path, finished_clip
+from streamclip.probe import probe
+from streamclip.rules import clip_uuid
+from streamclip.runtime.actor import PoolActor
+from streamclip.runtime.channel import Channel
+from streamclip.types import Clip, EncodedClipInfo
+from streamclip.workspace import Workspace
+
+TranscoderIn = SpanItem | VideoEnd
+TranscoderOut = ClipItem | VideoEnd
+
+
+class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
+    name = "transcoder"
+
+    def __init__(
+        self,
+        inbox: Channel[TranscoderIn],
+        outbox: Channel[TranscoderOut],
+        config: TranscodeConfig,
+        workspace: Workspace,
+    ) -> None:
+        super().__init__(inbox, outbox, workers=config.workers)
+        self.config = config
+        self.workspace = workspace
+        self.encoded = 0
+        self.reused = 0
+        self.failed = 0
+
+    def group_of(self, item: TranscoderIn) -> Hashable:
+        return item.job.id
+
+    def is_marker(self, item: TranscoderIn) -> bool:
+        return isinstance(item, VideoEnd)
+
+    async def handle(self, item: TranscoderIn) -> None:
+        assert isinstance(item, SpanItem)
+        job, span = item.job, item.span
+        clip = Clip(
+            uuid=clip_uuid(job.source, span.start_frame, span.end_frame),
+            source=job.source,
+            index=item.index,
+            span=span,
+        )
+        out = self.workspace.output_dir
+        done = finished_clip(out, clip.uuid) if out is not None else None
+        if done is not None and out is not None:
+            clip.encoded, clip.path = done, str(clip_path(out, clip.uuid))
+            self.reused += 1
+            await self.emit(ClipItem(job, clip, scratch_path=None, reused=True))
+            return
+        started = time.monotonic()
+        scratch = await self._encode(item, clip)
+        job.add_time("transcode", time.monotonic() - started)
+        await self.emit(ClipItem(job, clip, scratch_path=scratch))
+
+    async def _encode(self, item: SpanItem, clip: Clip) -> str | None:
+        assert item.job.meta is not None
+        scratch = self.workspace.scratch(".mp4")
+        cfg = self.config
+        argv = transcode_argv(
+            item.job.meta, item.span.start_s, item.span.end_s, scratch,
+            encoder=cfg.encoder, threads=cfg.encoder_threads, preset=cfg.preset,
+            use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
+        )  # fmt: skip
+        try:
+            await ffmpeg.run(argv, timeout_s=ffmpeg.time_limit_s(item.span.duration_s, per_media_s=30))
+            clip.encoded = await _describe(scratch)
+        except (FFmpegError, SourceError) as exc:
+            clip.errors["transcode"] = str(exc)
+            self.failed += 1
+            Path(scratch).unlink(missing_ok=True)
+            return None
+        self.encoded += 1
+        return scratch
+
+    def statistics(self) -> dict[str, object]:
+        stats = super().statistics()
+        stats.update(encoded=self.encoded, reused=self.reused, failed=self.failed)
+        return stats
+
+
+async def _describe(path: str) -> EncodedClipInfo:
+    meta = await probe(path)
+    return EncodedClipInfo(
+        width=meta.width,
+        height=meta.height,
+        framerate=meta.fps,
+        num_frames=meta.num_frames,
+        duration_s=meta.duration_s,
+        video_codec=meta.video_codec,
+        num_bytes=meta.size,
+    )

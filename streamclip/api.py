@@ -1,0 +1,162 @@
+"""The Python async API: a pipeline opened as an async context manager.
+
+    async with streamclip.open_pipeline(config, output_dir="out") as pipe:
+        await pipe.submit("a.mp4")
+        pipe.close_input()
+        async for event in pipe:
+            ...
+
+Videos may be submitted at any time until `close_input()`; events arrive as they happen
+(`ClipReady` in completion order, then `VideoDone` or `VideoFailed` per video). Leaving the block
+early cancels every actor and kills every ffmpeg child; work files are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from streamclip.actors.clip_writer import ClipWriter, WriterIn
+from streamclip.actors.decoder import Decoder, DecoderOut
+from streamclip.actors.frame_extractor import FrameExtractor
+from streamclip.actors.messages import VideoJob
+from streamclip.actors.shot_detector import DetectorOut, ShotDetector
+from streamclip.actors.span_builder import SpanBuilder
+from streamclip.actors.stride_spanner import StrideSpanner
+from streamclip.actors.transcoder import Transcoder, TranscoderIn
+from streamclip.config import PipelineConfig, load_config
+from streamclip.detector import ShotModel
+from streamclip.hardware import check_encoder, resolve_hardware
+from streamclip.runtime.channel import Channel, EndOfStream
+from streamclip.runtime.pipeline import Runnable, run_actors
+from streamclip.types import Event
+from streamclip.workspace import Workspace
+
+
+class Pipeline:
+    """A running set of actors. Create it with `open_pipeline`."""
+
+    def __init__(
+        self, config: PipelineConfig, output_dir: Path | None, model: ShotModel | None = None
+    ) -> None:
+        self.config = config
+        self.output_dir = output_dir
+        self.started_at = time.monotonic()
+        self.workspace = Workspace(output_dir)
+        caps = config.channels
+        self.jobs: Channel[VideoJob] = Channel(caps.jobs, "jobs")
+        self.events: Channel[Event] = Channel(caps.events, "events")
+        self.channels: list[Channel[Any]] = [self.jobs]
+        self.actors: list[Runnable] = []
+        self._ids = itertools.count()
+        self._build(model)
+        self.channels.append(self.events)
+
+    def _channel(self, capacity: int, name: str) -> Channel[Any]:
+        channel: Channel[Any] = Channel(capacity, name)
+        self.channels.append(channel)
+        return channel
+
+    def _build(self, model: ShotModel | None) -> None:
+        cfg, caps = self.config, self.config.channels
+        spans: Channel[TranscoderIn] = self._channel(caps.spans, "spans")
+        if cfg.spans.mode == "fixed_stride":
+            self.actors.append(StrideSpanner(self.jobs, spans, cfg.spans, workers=cfg.decode.max_videos))
+        else:
+            frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
+            probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")
+            self.actors += [
+                Decoder(self.jobs, frames, cfg.decode),
+                ShotDetector(frames, probs, cfg.detector, model),
+                SpanBuilder(probs, spans, cfg.spans, cfg.detector.threshold),
+            ]
+        encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
+        sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
+        self.actors += [
+            Transcoder(spans, encoded, cfg.transcode, self.workspace),
+            FrameExtractor(encoded, sampled, cfg.frames),
+            ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
+        ]
+
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
+        """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
+        source = os.path.abspath(os.fspath(path))
+        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=rel or Path(source).name))
+
+    def close_input(self) -> None:
+        """No more videos: the event stream ends once every submitted video is done."""
+        self.jobs.close()
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                yield await self.events.receive()
+            except EndOfStream:
+                return
+
+    def statistics(self) -> dict[str, Any]:
+        """Depth, items and time blocked of every channel; counters of every actor."""
+        return {
+            "elapsed_s": round(time.monotonic() - self.started_at, 3),
+            "channels": {c.name: c.statistics() for c in self.channels},
+            "actors": {a.name: a.statistics() for a in self.actors},
+        }
+
+
+@contextlib.asynccontextmanager
+async def open_pipeline(
+    config: PipelineConfig | str | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    model: ShotModel | None = None,
+) -> AsyncIterator[Pipeline]:
+    """Open a streaming pipeline; `config` is a `PipelineConfig` or a profile name/path."""
+    if not isinstance(config, PipelineConfig):
+        config = load_config(config or "default")
+    config = resolve_hardware(config)
+    check_encoder(config.transcode.encoder)
+    pipe = Pipeline(config, Path(output_dir) if output_dir is not None else None, model)
+    runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
+    runner.add_done_callback(lambda task: _fail_events(pipe.events, task))
+    try:
+        yield pipe
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        pipe.workspace.cleanup()
+
+
+def _fail_events(events: Channel[Event], task: asyncio.Task[None]) -> None:
+    """A crashed actor ends the event stream with its error, so the consumer sees it once."""
+    if not task.cancelled() and task.exception() is not None:
+        error = task.exception()
+        assert error is not None
+        events.fail(error)
+
+
+async def split(
+    paths: Sequence[str | os.PathLike[str]] | Iterable[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | str | None = None,
+) -> list[Event]:
+    """One call: run every path through one pipeline and return all events in arrival order."""
+    async with open_pipeline(config, output_dir) as pipe:
+        feeder = asyncio.create_task(_feed(pipe, paths))
+        events = [event async for event in pipe]
+        await feeder
+    return events
+
+
+async def _feed(pipe: Pipeline, paths: Iterable[str | os.PathLike[str]]) -> None:
+    try:
+        for path in paths:
+            await pipe.submit(path)
+    finally:
+        pipe.close_input()

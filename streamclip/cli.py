@@ -1,0 +1,202 @@
+"""The `streamclip` command: split, probe, profiles.
+
+Exit status: 0 when every video succeeded, 1 when any failed (the others' clips are still
+written), 2 for a usage or configuration error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+
+from streamclip.api import Pipeline, open_pipeline
+from streamclip.config import PipelineConfig, available_profiles, load_config
+from streamclip.errors import ConfigError, SourceError, StreamclipError
+from streamclip.inputs import VideoInput, expand_inputs
+from streamclip.probe import probe_sync
+from streamclip.progress import Progress
+from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamclip", description="Cut videos into shot-based clips, as a stream."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    split = commands.add_parser("split", help="split videos (files or folders) into clips")
+    split.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="video files or folders (searched recursively)"
+    )
+    split.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    split.add_argument(
+        "--profile", default="default", help="profile name or TOML file (see `streamclip profiles`)"
+    )
+    split.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set spans.max_length_s=5 (repeatable)",
+    )
+    split.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
+    split.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
+
+    probe = commands.add_parser("probe", help="print what streamclip reads from a video")
+    probe.add_argument("file")
+
+    commands.add_parser("profiles", help="list the bundled profiles")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="streamclip: %(levelname)s: %(message)s",
+    )
+    try:
+        if args.command == "probe":
+            return _probe(args.file)
+        if args.command == "profiles":
+            return _profiles()
+        return _split(args)
+    except ConfigError as exc:
+        print(f"streamclip: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("streamclip: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except StreamclipError as exc:
+        print(f"streamclip: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _probe(path: str) -> int:
+    try:
+        meta = probe_sync(path)
+    except SourceError as exc:
+        print(f"streamclip: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    info: dict[str, Any] = msgspec.to_builtins(meta)
+    info["is_10_bit"] = meta.is_10_bit
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(info), indent=2).decode() + "\n")
+    return EXIT_OK
+
+
+def _profiles() -> int:
+    for name, path in available_profiles().items():
+        config = load_config(path)
+        print(f"{name:14} {config.description}")
+    return EXIT_OK
+
+
+def _split(args: argparse.Namespace) -> int:
+    config = load_config(args.profile, args.overrides)
+    videos, missing = expand_inputs(args.inputs)
+    if not videos and not missing:
+        print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
+        return EXIT_FAILED
+    show_progress = sys.stderr.isatty() and not args.no_progress
+    summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress))
+    summary.print(sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+class Summary:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.clips = 0
+        self.failed_clips = 0
+        self.done: list[VideoDone] = []
+        self.failed: list[VideoFailed] = []
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, ClipReady):
+            self.clips += event.clip.ok
+            self.failed_clips += not event.clip.ok
+        elif isinstance(event, VideoDone):
+            self.done.append(event)
+        else:
+            self.failed.append(event)
+
+    def print(self, out: TextIO) -> None:
+        elapsed = time.monotonic() - self.started
+        videos = len(self.done) + len(self.failed)
+        out.write(
+            f"streamclip: {videos} video(s), {len(self.failed)} failed; {self.clips} clip(s) written"
+            f"{f', {self.failed_clips} clip(s) failed' if self.failed_clips else ''} in {elapsed:.1f} s\n"
+        )
+        for done in self.done:
+            if done.note:
+                out.write(f"  {done.source}: {done.note}\n")
+        for failed in self.failed:
+            out.write(f"  FAILED {failed.source}: {failed.reason}\n")
+
+
+async def _run_split(
+    config: PipelineConfig, output: Path, videos: list[VideoInput], events: str | None, show_progress: bool
+) -> Summary:
+    summary = Summary()
+    progress = Progress(len(videos), enabled=show_progress)
+    async with open_pipeline(config, output) as pipe:
+        feeder = asyncio.create_task(_feed(pipe, videos))
+        with progress:
+            async for event in pipe:
+                summary.add(event)
+                progress.update(event, pipe.statistics())
+                if events == "jsonl":
+                    sys.stdout.write(event_json(event) + "\n")
+                    sys.stdout.flush()
+        await feeder
+    return summary
+
+
+async def _feed(pipe: Pipeline, videos: list[VideoInput]) -> None:
+    try:
+        for video in videos:
+            await pipe.submit(video.path, rel=video.rel)
+    finally:
+        pipe.close_input()
+
+
+def event_json(event: Event) -> str:
+    """One line of `--events jsonl`."""
+    record: dict[str, Any]
+    if isinstance(event, ClipReady):
+        clip = event.clip
+        record = {
+            "event": "clip", "uuid": str(clip.uuid), "source": clip.source, "index": clip.index,
+            "span": [clip.span.start_s, clip.span.end_s],
+            "frames": [clip.span.start_frame, clip.span.end_frame], "path": clip.path, "errors": clip.errors,
+        }  # fmt: skip
+    elif isinstance(event, VideoDone):
+        record = {
+            "event": "video_done",
+            "source": event.source,
+            "num_clips": event.num_clips,
+            "num_failed_clips": event.num_failed_clips,
+            "note": event.note,
+        }
+    else:
+        record = {
+            "event": "video_failed",
+            "source": event.source,
+            "reason": event.reason,
+            "num_clips": event.num_clips,
+        }
+    record["elapsed_s"] = round(event.elapsed_s, 3)
+    return msgspec.json.encode(record).decode()

@@ -1,0 +1,161 @@
+"""`PipelineConfig` and its sections; strict TOML profile loading (an unknown key is an error naming it)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from streamclip.errors import ConfigError
+
+_STRICT = {"frozen": True, "kw_only": True, "forbid_unknown_fields": True}
+
+
+class DecodeConfig(msgspec.Struct, **_STRICT):
+    backend: Literal["cpu", "nvdec"] = "cpu"
+    chunk_frames: int = 25  # frames per item on the frames channel
+    max_videos: int = 2  # videos decoded at once (their windows share detector batches)
+    idle_timeout_s: float = 120.0  # a decoder child silent this long is killed
+
+
+class DetectorConfig(msgspec.Struct, **_STRICT):
+    threshold: float = 0.4
+    device: str = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    batch_windows: int = 4
+    max_wait_ms: float = 20.0
+    torch_threads: int = 0
+
+
+class SpansConfig(msgspec.Struct, **_STRICT):
+    mode: Literal["scene", "fixed_stride"] = "scene"
+    min_length_s: float | None = 2.0
+    max_length_s: float | None = 10.0
+    max_length_mode: Literal["stride", "truncate"] = "stride"
+    crop_s: float | None = 0.5
+    entire_scene_as_clip: bool = True
+    limit_clips: int = 0
+    clip_len_s: float = 10.0
+    clip_stride_s: float = 10.0
+    min_clip_length_s: float = 2.0
+
+
+class TranscodeConfig(msgspec.Struct, **_STRICT):
+    encoder: Literal["libx264", "libopenh264", "h264_nvenc", "libvpx-vp9"] = "libx264"
+    encoder_threads: int = 1
+    preset: str = ""  # encoder preset; "" keeps the encoder's default
+    use_input_bit_rate: bool = False
+    use_hwaccel: bool = False  # decode the source with CUDA when encoding with NVENC
+    workers: int = 2
+    keep_buffer: bool = False  # also keep the encoded bytes in Clip.buffer when writing to disk
+
+
+class FramesConfig(msgspec.Struct, **_STRICT):
+    enabled: bool = True
+    policies: list[Literal["sequence", "middle"]] = msgspec.field(default_factory=lambda: ["sequence"])
+    target_fps: list[float] = msgspec.field(default_factory=lambda: [2.0])
+    target_res: tuple[int, int] | None = None  # (height, width)
+    write: bool = False  # also write OUT/frames/<uuid>.npz
+    workers: int = 1
+
+
+class ChannelsConfig(msgspec.Struct, **_STRICT):
+    jobs: int = 4
+    frames: int = 8
+    probabilities: int = 16
+    spans: int = 8
+    clips: int = 4
+    events: int = 16
+
+
+class PipelineConfig(msgspec.Struct, **_STRICT):
+    name: str = "default"
+    description: str = ""
+    decode: DecodeConfig = msgspec.field(default_factory=DecodeConfig)
+    detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
+    spans: SpansConfig = msgspec.field(default_factory=SpansConfig)
+    transcode: TranscodeConfig = msgspec.field(default_factory=TranscodeConfig)
+    frames: FramesConfig = msgspec.field(default_factory=FramesConfig)
+    channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
+
+    def __post_init__(self) -> None:
+        for section, key in _POSITIVE:
+            if getattr(getattr(self, section), key) < 1:
+                raise ConfigError(f"{section}.{key} must be at least 1")
+        for section in ("jobs", "frames", "probabilities", "spans", "clips", "events"):
+            if getattr(self.channels, section) < 1:
+                raise ConfigError(f"channels.{section} must be at least 1 (no unbounded queues)")
+
+
+_POSITIVE = [
+    ("decode", "chunk_frames"),
+    ("decode", "max_videos"),
+    ("detector", "batch_windows"),
+    ("transcode", "workers"),
+    ("transcode", "encoder_threads"),
+    ("frames", "workers"),
+]
+
+PROFILE_DIRS = [Path(__file__).parent / "profiles"]
+
+
+def available_profiles() -> dict[str, Path]:
+    """Bundled profile names -> files."""
+    found: dict[str, Path] = {}
+    for folder in PROFILE_DIRS:
+        for path in sorted(folder.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def load_config(profile: str | Path = "default", overrides: list[str] | None = None) -> PipelineConfig:
+    """Load a bundled profile by name (or a TOML file by path), apply `section.key=value` overrides."""
+    data = _read_profile(profile)
+    for override in overrides or []:
+        _apply_override(data, override)
+    return config_from_dict(data, source=str(profile))
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "config") -> PipelineConfig:
+    try:
+        return msgspec.convert(data, PipelineConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _read_profile(profile: str | Path) -> dict[str, Any]:
+    path = Path(profile)
+    if not path.suffix:
+        profiles = available_profiles()
+        if str(profile) not in profiles:
+            names = ", ".join(profiles) or "none"
+            raise ConfigError(f"unknown profile {str(profile)!r} (bundled profiles: {names})")
+        path = profiles[str(profile)]
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"profile file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set expects section.key=value, got {override!r}")
+    section, name = parts
+    data.setdefault(section, {})
+    if not isinstance(data[section], dict):
+        raise ConfigError(f"--set {override!r}: {section!r} is not a section")
+    data[section][name] = _parse_value(raw.strip())
+
+
+def _parse_value(raw: str) -> Any:
+    """A TOML value (`2.5`, `true`, `[1, 2]`, `"x"`); a bare word is taken as a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw

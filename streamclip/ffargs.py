@@ -1,0 +1,101 @@
+"""argv builders for every ffmpeg command streamclip runs (pure functions; `ffmpeg.py` runs them).
+
+Paths are passed as `file:<absolute path>` so names with a ':' or a leading '-' are never read as
+a protocol or an option.
+"""
+
+from __future__ import annotations
+
+import os
+
+from streamclip.ffmpeg import ffmpeg_binary
+from streamclip.types import VideoMetadata
+
+DETECTOR_WIDTH, DETECTOR_HEIGHT = 48, 27
+# Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC.
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "opus", "alac", "flac"})
+ENCODER_DEFAULT_ARGS: dict[str, list[str]] = {
+    "libx264": [],
+    "libopenh264": [],
+    "h264_nvenc": ["-rc", "vbr"],
+    "libvpx-vp9": ["-row-mt", "1", "-deadline", "good", "-cpu-used", "4"],
+}
+
+
+def file_url(path: str | os.PathLike[str]) -> str:
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.6f}"
+
+
+def _base() -> list[str]:
+    return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
+
+
+def decode_argv(meta: VideoMetadata) -> list[str]:
+    """First video stream -> 48x27 RGB24 at constant rate `meta.fps` on stdout.
+
+    The explicit `-fps_mode cfr -r fps` keeps frame index i at time i/fps on variable-frame-rate
+    sources (a bare rawvideo pipe duplicates frames to a guessed rate).
+    """
+    return [
+        *_base(),
+        "-i", file_url(meta.path),
+        "-map", "0:v:0",
+        "-fps_mode", "cfr",
+        "-r", repr(meta.fps),
+        "-s", f"{DETECTOR_WIDTH}x{DETECTOR_HEIGHT}",
+        "-pix_fmt", "rgb24",
+        "-f", "rawvideo",
+        "pipe:1",
+    ]  # fmt: skip
+
+
+def transcode_argv(
+    meta: VideoMetadata,
+    start_s: float,
+    end_s: float,
+    output: str,
+    *,
+    encoder: str = "libx264",
+    threads: int = 1,
+    preset: str = "",
+    use_input_bit_rate: bool = False,
+    use_hwaccel: bool = False,
+) -> list[str]:
+    """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading."""
+    argv = _base()
+    if use_hwaccel:
+        argv += ["-hwaccel", "cuda"]
+    argv += ["-threads", str(threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
+    argv += ["-i", file_url(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
+    argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
+    if preset:
+        argv += ["-preset", preset]
+    if use_input_bit_rate and meta.bit_rate_k:
+        argv += ["-b:v", f"{meta.bit_rate_k}k"]
+    argv += _picture_args(meta, encoder)
+    argv += ["-c:a", "copy" if (meta.audio_codec or "") in MP4_AUDIO_CODECS else "aac"]
+    argv += ["-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", "-y", output]
+    return argv
+
+
+def _picture_args(meta: VideoMetadata, encoder: str) -> list[str]:
+    """8-bit 4:2:0 (10-bit and 4:4:4 sources included) at even dimensions, which every player takes."""
+    args: list[str] = []
+    if meta.width % 2 or meta.height % 2:
+        args += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
+    if encoder != "h264_nvenc" and meta.pixel_format != "yuv420p":
+        args += ["-pix_fmt", "yuv420p"]
+    return args
+
+
+def frames_argv(clip_path: str, fps: float, *, size: tuple[int, int] | None = None) -> list[str]:
+    """A clip decoded to RGB24 frames at constant rate `fps`, optionally scaled to (height, width)."""
+    argv = [*_base(), "-i", file_url(clip_path), "-map", "0:v:0", "-fps_mode", "cfr", "-r", repr(fps)]
+    if size is not None:
+        height, width = size
+        argv += ["-s", f"{width}x{height}"]
+    return [*argv, "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]

