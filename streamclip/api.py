@@ -55,6 +55,7 @@ class Pipeline:
         self.channels: list[Channel[Any]] = [self.jobs]
         self.actors: list[Runnable] = []
         self._ids = itertools.count()
+        self.runner: asyncio.Task[None] | None = None
         self._build(model)
         self.channels.append(self.events)
 
@@ -98,7 +99,11 @@ class Pipeline:
             try:
                 yield await self.events.receive()
             except EndOfStream:
-                return
+                break
+        if self.runner is not None:  # a crashed actor ends the stream early: raise its error here
+            await asyncio.wait([self.runner])
+            if not self.runner.cancelled() and self.runner.exception() is not None:
+                raise self.runner.exception()  # type: ignore[misc]
 
     def statistics(self) -> dict[str, Any]:
         """Depth, items and time blocked of every channel; counters of every actor."""
@@ -122,23 +127,15 @@ async def open_pipeline(
     config = resolve_hardware(config)
     check_encoder(config.transcode.encoder)
     pipe = Pipeline(config, Path(output_dir) if output_dir is not None else None, model)
-    runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
-    runner.add_done_callback(lambda task: _fail_events(pipe.events, task))
+    runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
     try:
         yield pipe
     finally:
         runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
-        pipe.workspace.cleanup()
-
-
-def _fail_events(events: Channel[Event], task: asyncio.Task[None]) -> None:
-    """A crashed actor ends the event stream with its error, so the consumer sees it once."""
-    if not task.cancelled() and task.exception() is not None:
-        error = task.exception()
-        assert error is not None
-        events.fail(error)
+        try:
+            await asyncio.wait([runner])  # the actors' own finally blocks reap every ffmpeg child
+        finally:
+            pipe.workspace.cleanup()
 
 
 async def split(

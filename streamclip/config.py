@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -122,7 +123,17 @@ def config_from_dict(data: dict[str, Any], *, source: str = "config") -> Pipelin
     try:
         return msgspec.convert(data, PipelineConfig)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {_explain(exc)}") from None
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    """msgspec's "... unknown field `k` - at `$.section`" as "unknown key section.k" (what --set takes)."""
+    message, _, where = str(exc).partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", message)
+    if unknown:
+        return f"unknown key {where + '.' if where else ''}{unknown[1]}"
+    return f"{where}: {message}" if where else message
 
 
 def _read_profile(profile: str | Path) -> dict[str, Any]:

@@ -92,15 +92,26 @@ async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Proc
     return proc
 
 
-async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill (if still running) and wait, even while the caller is being cancelled."""
+async def _reap(proc: asyncio.subprocess.Process, *, discard_stdout: bool = False) -> None:
+    """Kill (if still running) and wait, even while the caller is being cancelled.
+
+    `discard_stdout` reads and drops unread output first: `Process.wait()` also waits for the
+    pipes to close (Python 3.11.x), so a stdout paused by backpressure would block it forever.
+    """
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
     try:
-        await asyncio.shield(proc.wait())
+        await asyncio.shield(_wait(proc, discard_stdout))
     finally:
         _live_children.discard(proc)
+
+
+async def _wait(proc: asyncio.subprocess.Process, discard_stdout: bool) -> int:
+    if discard_stdout and proc.stdout is not None:
+        while await proc.stdout.read(1 << 16):
+            pass
+    return await proc.wait()
 
 
 async def run(argv: Sequence[str], *, timeout_s: float, check: bool = True) -> Completed:
@@ -178,7 +189,7 @@ async def stream(argv: Sequence[str], *, idle_timeout_s: float) -> AsyncIterator
     try:
         yield child
     finally:
-        await _reap(proc)
+        await _reap(proc, discard_stdout=True)
         child._stderr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await child._stderr_task

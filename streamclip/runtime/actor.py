@@ -106,7 +106,10 @@ class PoolActor(Actor[In, Out]):
                 self._group = group
                 await super().run()
         except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+            _, errors = failed.split(ReceiverClosed)
+            if errors is None:
+                return  # a worker found downstream gone: stop quietly, as `Actor.run` does
+            raise errors.exceptions[0] from None
 
     async def on_item(self, item: In) -> None:
         key = self.group_of(item)

@@ -1,0 +1,467 @@
+"""The plumbing: bounded closable channels, the actor loop, the worker pool, the task group runner."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Hashable
+from typing import TypeVar
+
+import pytest
+
+from streamclip.runtime.actor import Actor, PoolActor
+from streamclip.runtime.channel import Channel, EndOfStream, ReceiverClosed
+from streamclip.runtime.pipeline import run_actors
+
+T = TypeVar("T")
+
+SHORT_S = 0.05  # long enough for a waiting coroutine to have finished had it been able to
+
+
+async def blocked(awaitable: asyncio.Future[object] | asyncio.Task[object]) -> bool:
+    """True if `awaitable` is still pending after a short while."""
+    done, _ = await asyncio.wait({awaitable}, timeout=SHORT_S)
+    return not done
+
+
+# ---------------------------------------------------------------------------------------------
+# Channel
+
+
+@pytest.mark.parametrize("capacity", [0, -1])
+def test_channel_rejects_capacity_below_one(capacity: int) -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        Channel[int](capacity)
+
+
+async def test_send_blocks_while_full_and_resumes_after_a_receive() -> None:
+    channel = Channel[int](2)
+    await channel.send(1)
+    await channel.send(2)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(channel.send(3), timeout=SHORT_S)
+    assert len(channel) == 2  # the timed-out send added nothing
+
+    sending = asyncio.create_task(channel.send(3))
+    assert await blocked(sending)
+    assert await channel.receive() == 1
+    await asyncio.wait_for(sending, timeout=1)
+    assert [await channel.receive(), await channel.receive()] == [2, 3]
+
+
+async def test_items_come_out_in_order() -> None:
+    channel = Channel[int](3)
+
+    async def produce() -> None:
+        for i in range(100):
+            await channel.send(i)
+        channel.close()
+
+    producer = asyncio.create_task(produce())
+    received = [item async for item in channel]
+    await producer
+    assert received == list(range(100))
+
+
+async def test_close_ends_the_stream_after_the_queue_drains() -> None:
+    channel = Channel[str](4)
+    for item in "abc":
+        await channel.send(item)
+    channel.close()
+    assert channel.closed
+    assert [await channel.receive() for _ in range(3)] == ["a", "b", "c"]
+    with pytest.raises(EndOfStream):
+        await channel.receive()
+    with pytest.raises(EndOfStream):
+        await channel.receive()  # and stays ended
+    with pytest.raises(RuntimeError, match="send after close"):
+        await channel.send("d")
+
+
+async def test_async_for_ends_at_close() -> None:
+    channel = Channel[int](4)
+    await channel.send(1)
+    await channel.send(2)
+    channel.close()
+    assert [item async for item in channel] == [1, 2]
+
+
+async def test_close_wakes_a_waiting_receiver() -> None:
+    channel = Channel[int](1)
+    receiving = asyncio.create_task(channel.receive())
+    assert await blocked(receiving)
+    channel.close()
+    with pytest.raises(EndOfStream):
+        await asyncio.wait_for(receiving, timeout=1)
+
+
+async def test_close_receiver_stops_a_blocked_sender_and_later_senders() -> None:
+    channel = Channel[int](1)
+    await channel.send(1)
+    sending = asyncio.create_task(channel.send(2))
+    assert await blocked(sending)
+    channel.close_receiver()
+    with pytest.raises(ReceiverClosed):
+        await asyncio.wait_for(sending, timeout=1)
+    with pytest.raises(ReceiverClosed):
+        await channel.send(3)
+    with pytest.raises(ReceiverClosed):
+        await channel.wait_for_room()
+    assert len(channel) == 0  # queued items were dropped
+
+
+async def test_fail_raises_the_error_after_the_queue_drains() -> None:
+    channel = Channel[int](4)
+    await channel.send(1)
+    await channel.send(2)
+    error = ValueError("boom")
+    channel.fail(error)
+    channel.fail(KeyError("later failures are ignored"))
+    assert [await channel.receive(), await channel.receive()] == [1, 2]
+    with pytest.raises(ValueError, match="boom") as raised:
+        await channel.receive()
+    assert raised.value is error
+
+
+async def test_fail_wakes_a_waiting_receiver() -> None:
+    channel = Channel[int](1)
+    receiving = asyncio.create_task(channel.receive())
+    assert await blocked(receiving)
+    channel.fail(ValueError("boom"))
+    with pytest.raises(ValueError, match="boom"):
+        await asyncio.wait_for(receiving, timeout=1)
+
+
+async def test_receive_timeout() -> None:
+    channel = Channel[int](1)
+    with pytest.raises(TimeoutError):
+        await channel.receive(timeout_s=SHORT_S)
+    with pytest.raises(TimeoutError):
+        await channel.receive(timeout_s=0)
+    await channel.send(7)
+    assert await channel.receive(timeout_s=0) == 7  # an item already there needs no wait
+    assert channel.statistics().receive_blocked_s >= SHORT_S * 0.9
+
+
+async def test_statistics_under_a_fast_producer_and_a_slow_consumer() -> None:
+    channel = Channel[int](3, name="frames")
+    depths: list[int] = []
+
+    async def produce() -> None:
+        for i in range(20):
+            await channel.send(i)
+            depths.append(channel.statistics().depth)
+        channel.close()
+
+    producer = asyncio.create_task(produce())
+    received = []
+    async for item in channel:
+        received.append(item)
+        depths.append(channel.statistics().depth)
+        await asyncio.sleep(0.005)
+    await producer
+
+    stats = channel.statistics()
+    assert received == list(range(20))
+    assert stats.name == "frames"
+    assert stats.capacity == 3
+    assert max(depths) <= 3
+    assert stats.max_depth == 3  # the producer filled it
+    assert stats.depth == 0
+    assert stats.items_in == stats.items_out == 20
+    assert stats.closed
+    assert stats.send_blocked_s > 0.02  # the producer waited for the consumer most of the time
+
+
+async def test_statistics_count_as_items_move() -> None:
+    channel = Channel[int](5)
+    for i in range(4):
+        await channel.send(i)
+    await channel.receive()
+    stats = channel.statistics()
+    assert (stats.depth, stats.max_depth, stats.items_in, stats.items_out) == (3, 4, 4, 1)
+    assert stats.send_blocked_s == 0.0
+    assert not stats.closed
+
+
+# ---------------------------------------------------------------------------------------------
+# Actor
+
+
+class Doubler(Actor[int, int]):
+    name = "doubler"
+
+    def __init__(self, inbox: Channel[int], outbox: Channel[int]) -> None:
+        super().__init__(inbox, outbox)
+        self.ends = 0
+        self.seen_at_end: list[int] = []
+        self.seen: list[int] = []
+
+    async def on_item(self, item: int) -> None:
+        self.seen.append(item)
+        await self.emit(item * 2)
+
+    async def on_end(self) -> None:
+        self.ends += 1
+        self.seen_at_end = list(self.seen)
+        await self.emit(-1)  # a flush at end of stream still reaches downstream
+
+
+async def feed(channel: Channel[T], items: list[T]) -> None:
+    for item in items:
+        await channel.send(item)
+    channel.close()
+
+
+async def test_actor_closes_its_outbox_and_calls_on_end_once() -> None:
+    inbox, outbox = Channel[int](2), Channel[int](2)
+    actor = Doubler(inbox, outbox)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(feed(inbox, [1, 2, 3, 4, 5]))
+        group.create_task(actor.run())
+        received = [item async for item in outbox]
+    assert received == [2, 4, 6, 8, 10, -1]
+    assert actor.ends == 1
+    assert actor.seen_at_end == [1, 2, 3, 4, 5]  # on_end ran after the whole stream
+    assert outbox.closed
+    with pytest.raises(EndOfStream):
+        await outbox.receive()
+    stats = actor.statistics()
+    assert (stats["name"], stats["items_in"], stats["items_out"]) == ("doubler", 5, 6)
+
+
+async def test_actor_stops_quietly_when_downstream_closes() -> None:
+    inbox, outbox = Channel[int](2), Channel[int](2)
+    actor = Doubler(inbox, outbox)
+    running = asyncio.create_task(actor.run())
+    await inbox.send(1)
+    assert await outbox.receive() == 2
+    outbox.close_receiver()
+    await inbox.send(2)  # the actor's emit of this one finds the receiver gone
+    await asyncio.wait_for(running, timeout=1)  # returns without an exception
+    assert actor.ends == 0
+    with pytest.raises(ReceiverClosed):
+        await inbox.send(3)  # upstream is told to stop
+
+
+async def test_actor_stops_when_downstream_closes_while_it_is_blocked_on_a_full_outbox() -> None:
+    inbox, outbox = Channel[int](4), Channel[int](1)
+    actor = Doubler(inbox, outbox)
+    for item in (1, 2, 3):
+        await inbox.send(item)
+    running = asyncio.create_task(actor.run())
+    assert await blocked(running)  # outbox full: the actor waits for room
+    outbox.close_receiver()
+    await asyncio.wait_for(running, timeout=1)
+    with pytest.raises(ReceiverClosed):
+        await inbox.send(4)
+
+
+async def test_actor_closes_its_ends_when_cancelled() -> None:
+    inbox, outbox = Channel[int](2), Channel[int](2)
+    running = asyncio.create_task(Doubler(inbox, outbox).run())
+    assert await blocked(running)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert outbox.closed
+    with pytest.raises(ReceiverClosed):
+        await inbox.send(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# PoolActor
+
+Item = tuple[str, int]  # (group, n); n < 0 marks a marker
+
+
+class SleepyPool(PoolActor[Item, Item]):
+    name = "sleepy_pool"
+
+    def __init__(self, inbox: Channel[Item], outbox: Channel[Item], *, workers: int, seed: int = 0) -> None:
+        super().__init__(inbox, outbox, workers=workers)
+        self.random = random.Random(seed)
+        self.running = 0
+        self.max_running = 0
+        self.finished: list[Item] = []
+
+    def group_of(self, item: Item) -> Hashable:
+        return item[0]
+
+    def is_marker(self, item: Item) -> bool:
+        return item[1] < 0
+
+    async def handle(self, item: Item) -> None:
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(self.random.uniform(0.0, 0.02))
+        finally:
+            self.running -= 1
+        self.finished.append(item)
+        await self.emit(item)
+
+
+async def run_pool(pool: SleepyPool, items: list[Item]) -> list[Item]:
+    async with asyncio.TaskGroup() as group:
+        group.create_task(feed(pool.inbox, items))
+        group.create_task(pool.run())
+        return [item async for item in pool.outbox]
+
+
+def test_pool_rejects_zero_workers() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        SleepyPool(Channel(1), Channel(1), workers=0)
+
+
+async def test_pool_handles_at_most_workers_items_at_once() -> None:
+    pool = SleepyPool(Channel(8), Channel(8), workers=3)
+    items = [("a", i) for i in range(30)]
+    received = await run_pool(pool, items)
+    assert pool.max_running == 3
+    assert sorted(received) == sorted(items)
+    assert pool.statistics()["in_flight"] == 0
+
+
+async def test_pool_passes_a_marker_only_after_the_earlier_items_of_its_group() -> None:
+    pool = SleepyPool(Channel(4), Channel(4), workers=3, seed=1)
+    items: list[Item] = []
+    for i in range(12):
+        items += [("a", i), ("b", i)]
+        if i % 4 == 3:
+            items += [("a", -i), ("b", -i)]
+    received = await run_pool(pool, items)
+
+    handled = list(pool.finished)
+    assert handled != [item for item in items if item[1] >= 0], "items should finish out of order"
+    assert sorted(received) == sorted(items)
+    for position, item in enumerate(received):
+        if item[1] >= 0:
+            continue
+        group, marker_at = item[0], items.index(item)
+        earlier = {x for x in items[:marker_at] if x[0] == group and x[1] >= 0}
+        assert earlier <= set(received[:position]), f"marker {item} passed before {earlier}"
+    for group in "ab":
+        markers = [item for item in received if item[0] == group and item[1] < 0]
+        assert markers == [item for item in items if item[0] == group and item[1] < 0]
+
+
+async def test_pool_passes_a_marker_of_an_idle_group_at_once() -> None:
+    inbox, outbox = Channel[Item](4), Channel[Item](4)
+    pool = SlowPool(inbox, outbox, workers=2)
+    running = asyncio.create_task(pool.run())
+    await inbox.send(("a", 1))  # held in a worker until released
+    await inbox.send(("b", -1))  # group b has nothing in flight
+    assert await asyncio.wait_for(outbox.receive(), timeout=1) == ("b", -1)
+    await inbox.send(("a", -1))  # group a has: held back
+    with pytest.raises(TimeoutError):
+        await outbox.receive(timeout_s=SHORT_S)
+    pool.release.set()
+    inbox.close()
+    assert [item async for item in outbox] == [("a", 1), ("a", -1)]
+    await running
+
+
+class SlowPool(PoolActor[Item, Item]):
+    name = "slow_pool"
+
+    def __init__(self, inbox: Channel[Item], outbox: Channel[Item], *, workers: int) -> None:
+        super().__init__(inbox, outbox, workers=workers)
+        self.release = asyncio.Event()
+
+    def group_of(self, item: Item) -> Hashable:
+        return item[0]
+
+    def is_marker(self, item: Item) -> bool:
+        return item[1] < 0
+
+    async def handle(self, item: Item) -> None:
+        await self.release.wait()
+        await self.emit(item)
+
+
+async def test_pool_stops_quietly_when_downstream_closes() -> None:
+    inbox, outbox = Channel[Item](4), Channel[Item](1)
+    pool = SlowPool(inbox, outbox, workers=2)
+    pool.release.set()
+    running = asyncio.create_task(pool.run())
+    for i in range(3):
+        await inbox.send(("a", i))
+    assert await blocked(running)  # outbox full: workers wait for room
+    outbox.close_receiver()
+    await asyncio.wait_for(running, timeout=1)  # returns without an exception
+    assert outbox.closed
+    with pytest.raises(ReceiverClosed):
+        await inbox.send(("a", 9))
+
+
+async def test_pool_raises_a_worker_error_itself() -> None:
+    class Failing(SlowPool):
+        async def handle(self, item: Item) -> None:
+            raise ValueError(f"bad {item}")
+
+    inbox, outbox = Channel[Item](4), Channel[Item](4)
+    await inbox.send(("a", 1))
+    with pytest.raises(ValueError, match="bad"):
+        await asyncio.wait_for(Failing(inbox, outbox, workers=2).run(), timeout=1)
+    assert outbox.closed
+
+
+# ---------------------------------------------------------------------------------------------
+# run_actors
+
+
+class Waiter:
+    """An actor that waits forever and records that its cleanup ran."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started = False
+        self.cleaned_up = False
+        self.cancelled = False
+
+    async def run(self) -> None:
+        self.started = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        finally:
+            self.cleaned_up = True
+
+    def statistics(self) -> dict[str, object]:
+        return {"name": self.name}
+
+
+class Crasher(Waiter):
+    async def run(self) -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("broken frame")
+
+
+async def test_run_actors_raises_the_failing_actors_own_error_with_a_note() -> None:
+    waiters = [Waiter("decoder"), Waiter("transcoder")]
+    crasher = Crasher("shot_detector")
+    with pytest.raises(ValueError, match="broken frame") as raised:
+        await asyncio.wait_for(run_actors([waiters[0], crasher, waiters[1]]), timeout=5)
+    assert type(raised.value) is ValueError  # not an ExceptionGroup
+    assert any("shot_detector" in note for note in raised.value.__notes__)
+    for waiter in waiters:
+        assert waiter.started
+        assert waiter.cancelled
+        assert waiter.cleaned_up
+
+
+async def test_run_actors_returns_when_every_actor_finishes() -> None:
+    inbox, middle, outbox = Channel[int](2), Channel[int](2), Channel[int](2)
+    first, second = Doubler(inbox, middle), Doubler(middle, outbox)
+    received: list[int] = []
+
+    async def consume() -> None:
+        received.extend([item async for item in outbox])
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.wait_for(asyncio.gather(feed(inbox, [1, 2, 3]), run_actors([first, second])), timeout=5)
+    await consumer
+    assert received == [4, 8, 12, -2, -1]
