@@ -68,20 +68,22 @@ class Pipeline:
         cfg, caps = self.config, self.config.channels
         spans: Channel[TranscoderIn] = self._channel(caps.spans, "spans")
         if cfg.spans.mode == "fixed_stride":
-            self.actors.append(StrideSpanner(self.jobs, spans, cfg.spans, workers=cfg.decode.max_videos))
+            self.actors.append(
+                StrideSpanner(self.jobs, spans, cfg.spans, cfg.limits, workers=cfg.decode.max_videos)
+            )
         else:
             frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
             probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")
             self.actors += [
-                Decoder(self.jobs, frames, cfg.decode),
+                Decoder(self.jobs, frames, cfg.decode, cfg.limits),
                 ShotDetector(frames, probs, cfg.detector, model),
                 SpanBuilder(probs, spans, cfg.spans, cfg.detector.threshold),
             ]
         encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
         sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
         self.actors += [
-            Transcoder(spans, encoded, cfg.transcode, self.workspace),
-            FrameExtractor(encoded, sampled, cfg.frames),
+            Transcoder(spans, encoded, cfg.transcode, cfg.limits, self.workspace),
+            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits),
             ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
         ]
 

@@ -18,7 +18,6 @@ class DecodeConfig(msgspec.Struct, **_STRICT):
     backend: Literal["cpu", "nvdec"] = "cpu"
     chunk_frames: int = 25  # frames per item on the frames channel
     max_videos: int = 2  # videos decoded at once (their windows share detector batches)
-    idle_timeout_s: float = 120.0  # a decoder child silent this long is killed
 
 
 class DetectorConfig(msgspec.Struct, **_STRICT):
@@ -62,6 +61,18 @@ class FramesConfig(msgspec.Struct, **_STRICT):
     workers: int = 1
 
 
+class LimitsConfig(msgspec.Struct, **_STRICT):
+    """Time limits: every ffmpeg/ffprobe child is killed and reported when it runs past them."""
+
+    probe_timeout_s: float = 60.0
+    floor_s: float = 60.0  # every transcode / frame extraction gets at least this long
+    per_media_s: float = 30.0  # plus this much per second of media it processes
+    decode_idle_s: float = 120.0  # a decoder that writes nothing this long while read is killed
+
+    def for_media(self, duration_s: float) -> float:
+        return self.floor_s + self.per_media_s * max(duration_s, 0.0)
+
+
 class ChannelsConfig(msgspec.Struct, **_STRICT):
     jobs: int = 4
     frames: int = 8
@@ -80,6 +91,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     transcode: TranscodeConfig = msgspec.field(default_factory=TranscodeConfig)
     frames: FramesConfig = msgspec.field(default_factory=FramesConfig)
     channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
 
     def __post_init__(self) -> None:
         for section, key in _POSITIVE:

@@ -63,11 +63,6 @@ def available_encoders() -> frozenset[str]:
     return frozenset(names)
 
 
-def time_limit_s(media_duration_s: float, *, per_media_s: float = 20.0, floor_s: float = 60.0) -> float:
-    """A generous time limit that grows with the media a child has to process."""
-    return floor_s + per_media_s * max(media_duration_s, 0.0)
-
-
 @dataclass(frozen=True)
 class Completed:
     argv: list[str]

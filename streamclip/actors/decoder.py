@@ -14,7 +14,7 @@ import numpy as np
 from streamclip import ffmpeg
 from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
 from streamclip.actors.source import probe_job
-from streamclip.config import DecodeConfig
+from streamclip.config import DecodeConfig, LimitsConfig
 from streamclip.errors import FFmpegError
 from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
 from streamclip.runtime.actor import PoolActor
@@ -28,9 +28,16 @@ DecoderOut = FrameChunk | VideoEnd
 class Decoder(PoolActor[VideoJob, DecoderOut]):
     name = "decoder"
 
-    def __init__(self, inbox: Channel[VideoJob], outbox: Channel[DecoderOut], config: DecodeConfig) -> None:
+    def __init__(
+        self,
+        inbox: Channel[VideoJob],
+        outbox: Channel[DecoderOut],
+        config: DecodeConfig,
+        limits: LimitsConfig,
+    ) -> None:
         super().__init__(inbox, outbox, workers=config.max_videos)
         self.config = config
+        self.limits = limits
         self.frames_decoded = 0
 
     def group_of(self, item: VideoJob) -> Hashable:
@@ -40,7 +47,7 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
         return False
 
     async def handle(self, item: VideoJob) -> None:
-        failed = await probe_job(item)
+        failed = await probe_job(item, timeout_s=self.limits.probe_timeout_s)
         if failed is None:
             started = time.monotonic()
             failed = await self._decode(item)
@@ -51,7 +58,7 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
         assert job.meta is not None
         argv = decode_argv(job.meta)
         try:
-            async with ffmpeg.stream(argv, idle_timeout_s=self.config.idle_timeout_s) as child:
+            async with ffmpeg.stream(argv, idle_timeout_s=self.limits.decode_idle_s) as child:
                 await self._pump(job, child)
                 if job.stop_decoding.is_set():
                     return None  # enough clips: the child is killed on leaving the block

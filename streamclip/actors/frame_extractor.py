@@ -14,7 +14,7 @@ import numpy as np
 
 from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, VideoEnd
-from streamclip.config import FramesConfig
+from streamclip.config import FramesConfig, LimitsConfig
 from streamclip.errors import FFmpegError
 from streamclip.ffargs import frames_argv
 from streamclip.rules import middle_index, sample_frame_indices
@@ -33,10 +33,15 @@ class FrameExtractor(PoolActor[ExtractorIn, ExtractorIn]):
     name = "frame_extractor"
 
     def __init__(
-        self, inbox: Channel[ExtractorIn], outbox: Channel[ExtractorIn], config: FramesConfig
+        self,
+        inbox: Channel[ExtractorIn],
+        outbox: Channel[ExtractorIn],
+        config: FramesConfig,
+        limits: LimitsConfig,
     ) -> None:
         super().__init__(inbox, outbox, workers=config.workers)
         self.config = config
+        self.limits = limits
 
     def group_of(self, item: ExtractorIn) -> Hashable:
         return item.job.id
@@ -67,7 +72,7 @@ class FrameExtractor(PoolActor[ExtractorIn, ExtractorIn]):
         last: FrameArray | None = None
         count = 0
         argv = frames_argv(path, fps, size=self.config.target_res)
-        async with ffmpeg.stream(argv, idle_timeout_s=ffmpeg.time_limit_s(info.duration_s)) as child:
+        async with ffmpeg.stream(argv, idle_timeout_s=self.limits.for_media(info.duration_s)) as child:
             while len(data := await child.read_exactly(frame_bytes)) == frame_bytes:
                 last = np.frombuffer(data, np.uint8).reshape(height, width, 3)
                 if count in wanted:

@@ -9,11 +9,11 @@ from streamclip.errors import FFmpegError, SourceError
 from streamclip.probe import probe
 
 
-async def probe_job(job: VideoJob) -> VideoEnd | None:
+async def probe_job(job: VideoJob, *, timeout_s: float) -> VideoEnd | None:
     """Fill `job.meta`; on failure return the `VideoEnd` that reports why."""
     started = time.monotonic()
     try:
-        job.meta = await probe(job.source)
+        job.meta = await probe(job.source, timeout_s=timeout_s)
     except SourceError as exc:
         return VideoEnd(job, error=exc.reason)
     except FFmpegError as exc:

@@ -6,7 +6,7 @@ from collections.abc import Hashable
 
 from streamclip.actors.messages import SpanItem, VideoEnd, VideoJob
 from streamclip.actors.source import probe_job
-from streamclip.config import SpansConfig
+from streamclip.config import LimitsConfig, SpansConfig
 from streamclip.rules import fixed_stride_spans, seconds_to_frame
 from streamclip.runtime.actor import PoolActor
 from streamclip.runtime.channel import Channel
@@ -19,10 +19,17 @@ class StrideSpanner(PoolActor[VideoJob, StrideOut]):
     name = "stride_spanner"
 
     def __init__(
-        self, inbox: Channel[VideoJob], outbox: Channel[StrideOut], config: SpansConfig, *, workers: int
+        self,
+        inbox: Channel[VideoJob],
+        outbox: Channel[StrideOut],
+        config: SpansConfig,
+        limits: LimitsConfig,
+        *,
+        workers: int,
     ) -> None:
         super().__init__(inbox, outbox, workers=workers)
         self.config = config
+        self.limits = limits
 
     def group_of(self, item: VideoJob) -> Hashable:
         return item.id
@@ -31,7 +38,7 @@ class StrideSpanner(PoolActor[VideoJob, StrideOut]):
         return False
 
     async def handle(self, item: VideoJob) -> None:
-        failed = await probe_job(item)
+        failed = await probe_job(item, timeout_s=self.limits.probe_timeout_s)
         if failed is not None:
             await self.emit(failed)
             return

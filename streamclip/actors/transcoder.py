@@ -12,7 +12,7 @@ from pathlib import Path
 
 from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
-from streamclip.config import TranscodeConfig
+from streamclip.config import LimitsConfig, TranscodeConfig
 from streamclip.errors import FFmpegError, SourceError
 from streamclip.ffargs import transcode_argv
 from streamclip.output import clip_path, finished_clip
@@ -35,10 +35,12 @@ class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
         inbox: Channel[TranscoderIn],
         outbox: Channel[TranscoderOut],
         config: TranscodeConfig,
+        limits: LimitsConfig,
         workspace: Workspace,
     ) -> None:
         super().__init__(inbox, outbox, workers=config.workers)
         self.config = config
+        self.limits = limits
         self.workspace = workspace
         self.encoded = 0
         self.reused = 0
@@ -81,8 +83,8 @@ class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
             use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
         )  # fmt: skip
         try:
-            await ffmpeg.run(argv, timeout_s=ffmpeg.time_limit_s(item.span.duration_s, per_media_s=30))
-            clip.encoded = await _describe(scratch)
+            await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
+            clip.encoded = await _describe(scratch, self.limits.probe_timeout_s)
         except (FFmpegError, SourceError) as exc:
             clip.errors["transcode"] = str(exc)
             self.failed += 1
@@ -97,8 +99,8 @@ class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
         return stats
 
 
-async def _describe(path: str) -> EncodedClipInfo:
-    meta = await probe(path)
+async def _describe(path: str, timeout_s: float) -> EncodedClipInfo:
+    meta = await probe(path, timeout_s=timeout_s)
     return EncodedClipInfo(
         width=meta.width,
         height=meta.height,
