@@ -42,9 +42,7 @@ from streamclip.workspace import Workspace
 class Pipeline:
     """A running set of actors. Create it with `open_pipeline`."""
 
-    def __init__(
-        self, config: PipelineConfig, output_dir: Path | None, model: ShotModel | None = None
-    ) -> None:
+    def __init__(self, config: PipelineConfig, output_dir: Path | None, model: ShotModel | None = None) -> None:
         self.config = config
         self.output_dir = output_dir
         self.started_at = time.monotonic()
@@ -68,9 +66,7 @@ class Pipeline:
         cfg, caps = self.config, self.config.channels
         spans: Channel[TranscoderIn] = self._channel(caps.spans, "spans")
         if cfg.spans.mode == "fixed_stride":
-            self.actors.append(
-                StrideSpanner(self.jobs, spans, cfg.spans, cfg.limits, workers=cfg.decode.max_videos)
-            )
+            self.actors.append(StrideSpanner(self.jobs, spans, cfg.spans, cfg.limits, workers=cfg.decode.max_videos))
         else:
             frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
             probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")

@@ -29,20 +29,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="streamclip", description="Cut videos into shot-based clips, as a stream."
-    )
+    parser = argparse.ArgumentParser(prog="streamclip", description="Cut videos into shot-based clips, as a stream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
 
     split = commands.add_parser("split", help="split videos (files or folders) into clips")
-    split.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="video files or folders (searched recursively)"
-    )
+    split.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or folders (searched recursively)")
     split.add_argument("-o", "--output", required=True, type=Path, help="output folder")
-    split.add_argument(
-        "--profile", default="default", help="profile name or TOML file (see `streamclip profiles`)"
-    )
+    split.add_argument("--profile", default="default", help="profile name or TOML file (see `streamclip profiles`)")
     split.add_argument(
         "--set",
         dest="overrides",

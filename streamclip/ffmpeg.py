@@ -147,9 +147,7 @@ class StreamingChild:
             return short.partial
         except TimeoutError:
             await _reap(self.proc)
-            raise FFmpegError(
-                self.argv, None, f"no output for {self.idle_timeout_s:.0f} s", timed_out=True
-            ) from None
+            raise FFmpegError(self.argv, None, f"no output for {self.idle_timeout_s:.0f} s", timed_out=True) from None
 
     async def finish(self, timeout_s: float = 30.0) -> Completed:
         """Wait for a child that has finished writing; returns its status and stderr tail."""

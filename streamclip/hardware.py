@@ -25,9 +25,7 @@ def resolve_hardware(config: PipelineConfig, *, has_gpu: bool | None = None) -> 
         log.warning("decode.backend = 'nvdec' but no NVIDIA GPU is available: decoding on the CPU")
         decode = msgspec.structs.replace(decode, backend="cpu")
     if detector.device.startswith("cuda"):
-        log.warning(
-            "detector.device = %r but no CUDA GPU is available: detecting on the CPU", detector.device
-        )
+        log.warning("detector.device = %r but no CUDA GPU is available: detecting on the CPU", detector.device)
         detector = msgspec.structs.replace(detector, device="cpu")
     if transcode.encoder == "h264_nvenc":
         log.warning("transcode.encoder = 'h264_nvenc' but no NVIDIA GPU is available: using %s", CPU_ENCODER)

@@ -32,9 +32,7 @@ class Progress:
         self._bar.__enter__()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._bar.__exit__(kind, exc, tb)
 
     def update(self, event: Event, stats: dict[str, Any]) -> None:

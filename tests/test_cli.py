@@ -28,9 +28,7 @@ FIXED_2S = [
 EVENTS = {"clip", "video_done", "video_failed"}
 
 
-def streamclip(
-    *args: str | os.PathLike[str], cwd: Path, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
+def streamclip(*args: str | os.PathLike[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streamclip", *map(os.fspath, args)],
         cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
@@ -70,9 +68,7 @@ def check_clip_lines(events: list[dict[str, Any]], out: Path, cwd: Path) -> list
 def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Short videos: a (3 scenes, 7.44 s: 3 fixed-stride clips), b (2 scenes, 4.96 s: 2 clips)."""
     folder = tmp_path_factory.mktemp("cli_media")
-    media.make_cut_video(
-        folder / "a.mp4", scenes=[("testsrc2", 2.5), ("color=c=red", 2.5), ("mandelbrot", 2.5)]
-    )
+    media.make_cut_video(folder / "a.mp4", scenes=[("testsrc2", 2.5), ("color=c=red", 2.5), ("mandelbrot", 2.5)])
     media.make_cut_video(folder / "b.mp4", scenes=[("smptebars", 2.5), ("color=c=blue", 2.5)])
     return folder
 
@@ -264,11 +260,7 @@ def ffmpeg_children_mentioning(*paths: Path) -> list[str]:
         except OSError:
             continue  # gone meanwhile
         line = b" ".join(argv).decode("utf-8", "replace")
-        if (
-            argv
-            and b"ffmpeg" in Path(os.fsdecode(argv[0])).name.encode()
-            and any(str(p) in line for p in paths)
-        ):
+        if argv and b"ffmpeg" in Path(os.fsdecode(argv[0])).name.encode() and any(str(p) in line for p in paths):
             found.append(f"{entry.name}: {line}")
     return found
 
@@ -285,9 +277,7 @@ def test_ctrl_c_stops_cleanly(long_video: Path, tmp_path: Path, to_group: bool) 
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "streamclip", "split", str(long_video), "-o", str(out)]
     argv += ["--events", "jsonl", "--set", "detector.batch_windows=1"]
-    proc = subprocess.Popen(
-        argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         first = json.loads(read_line(proc, timeout_s=150))
         assert first["event"] == "clip"

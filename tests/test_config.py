@@ -205,9 +205,7 @@ def test_nvidia_without_gpu_falls_back_with_one_warning_each(caplog: pytest.LogC
     assert resolved.transcode.workers == nvidia.transcode.workers
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3
-    for record, setting in zip(
-        warnings, ["decode.backend", "detector.device", "transcode.encoder"], strict=True
-    ):
+    for record, setting in zip(warnings, ["decode.backend", "detector.device", "transcode.encoder"], strict=True):
         assert setting in record.getMessage()
         assert "CPU" in record.getMessage() or "libx264" in record.getMessage()
 

@@ -82,9 +82,7 @@ def leftovers(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
 
 
-async def test_streaming_spans_equal_the_rules_and_clips_play(
-    short_video: media.CutVideo, tmp_path: Path
-) -> None:
+async def test_streaming_spans_equal_the_rules_and_clips_play(short_video: media.CutVideo, tmp_path: Path) -> None:
     async with streamclip.open_pipeline(config(), tmp_path) as pipe:
         events = await collect(pipe, short_video.path)
     clips = sorted(clips_of(events), key=lambda c: c.index)
@@ -169,12 +167,8 @@ def _ffmpeg_children() -> list[int]:
     return found
 
 
-async def test_a_consumer_that_stops_reading_stops_the_decoder(
-    long_video: media.CutVideo, tmp_path: Path
-) -> None:
-    capacities = [
-        f"channels.{name}=1" for name in ("jobs", "frames", "probabilities", "spans", "clips", "events")
-    ]
+async def test_a_consumer_that_stops_reading_stops_the_decoder(long_video: media.CutVideo, tmp_path: Path) -> None:
+    capacities = [f"channels.{name}=1" for name in ("jobs", "frames", "probabilities", "spans", "clips", "events")]
     cfg = config(*capacities, "spans.max_length_s=1.0", "spans.min_length_s=0.5", "spans.crop_s=0",
                  "transcode.workers=1", "decode.chunk_frames=10", "detector.batch_windows=1")  # fmt: skip
     async with streamclip.open_pipeline(cfg, tmp_path) as pipe:
@@ -241,18 +235,14 @@ STRIDE = ("spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_strid
           "spans.min_clip_length_s=1.0")  # fmt: skip
 
 
-async def test_fixed_stride_spans_and_ids_follow_the_rules(
-    short_video: media.CutVideo, tmp_path: Path
-) -> None:
+async def test_fixed_stride_spans_and_ids_follow_the_rules(short_video: media.CutVideo, tmp_path: Path) -> None:
     async with streamclip.open_pipeline(config(*STRIDE), tmp_path) as pipe:
         events = await collect(pipe, short_video.path)
         actors = pipe.statistics()["actors"]
     assert "decoder" not in actors
     assert "shot_detector" not in actors
     meta = await streamclip.probe(short_video.path)
-    expected = fixed_stride_spans(
-        meta.duration_s, meta.fps, clip_len_s=2.0, clip_stride_s=2.0, min_clip_length_s=1.0
-    )
+    expected = fixed_stride_spans(meta.duration_s, meta.fps, clip_len_s=2.0, clip_stride_s=2.0, min_clip_length_s=1.0)
     clips = sorted(clips_of(events), key=lambda c: c.index)
     assert [(c.span.start_s, c.span.end_s) for c in clips] == expected
     for clip in clips:
@@ -298,9 +288,7 @@ async def test_a_crashing_actor_surfaces_its_error_once(short_video: media.CutVi
 
 
 async def test_a_missing_file_fails_alone(short_video: media.CutVideo, tmp_path: Path) -> None:
-    events = await streamclip.split(
-        [tmp_path / "nope.mp4", short_video.path], tmp_path / "out", config(*STRIDE)
-    )
+    events = await streamclip.split([tmp_path / "nope.mp4", short_video.path], tmp_path / "out", config(*STRIDE))
     failed = [e for e in events if isinstance(e, VideoFailed)]
     assert [(Path(f.source).name, f.reason) for f in failed] == [("nope.mp4", "file not found")]
     assert any(isinstance(e, VideoDone) and e.num_clips > 0 for e in events)

@@ -78,15 +78,11 @@ def reference(frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return out[: len(frames)]
 
 
-def detector(
-    model: FakeModel, inbox: Channel[DetectorIn], outbox: Channel[DetectorOut], **config: Any
-) -> ShotDetector:
+def detector(model: FakeModel, inbox: Channel[DetectorIn], outbox: Channel[DetectorOut], **config: Any) -> ShotDetector:
     return ShotDetector(inbox, outbox, DetectorConfig(**config), model=cast(ShotModel, model))
 
 
-async def run_detector(
-    actor: ShotDetector, items: list[DetectorIn], pause_s: float = 0.0
-) -> list[DetectorOut]:
+async def run_detector(actor: ShotDetector, items: list[DetectorIn], pause_s: float = 0.0) -> list[DetectorOut]:
     async def feed() -> None:
         for item in items:
             await actor.inbox.send(item)

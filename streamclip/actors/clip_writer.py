@@ -70,9 +70,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         job.clips_done += 1
         duration = clip.span.duration_s
         self.stats[job.id] = self.stats.get(job.id, ClipStats()).combine(
-            ClipStats(
-                num_passed=1, num_transcoded=1, total_clip_duration=duration, max_clip_duration=duration
-            )
+            ClipStats(num_passed=1, num_transcoded=1, total_clip_duration=duration, max_clip_duration=duration)
         )
 
     def _place(self, item: ClipItem) -> None:
@@ -109,9 +107,7 @@ class ClipWriter(Actor[WriterIn, Event]):
                 elapsed_s=self._elapsed(),
                 error_type=end.error_type,
             )
-        note = job.note or (
-            "" if job.spans_made else "no clip: no scene long enough for the minimum clip length"
-        )
+        note = job.note or ("" if job.spans_made else "no clip: no scene long enough for the minimum clip length")
         return VideoDone(
             source=job.source, num_clips=job.clips_done, num_failed_clips=job.clips_failed,
             metadata=job.meta, stats=stats, timings_s=dict(job.timings_s), elapsed_s=self._elapsed(),
