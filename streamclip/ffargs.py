@@ -34,14 +34,16 @@ def _base() -> list[str]:
     return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
 
-def decode_argv(meta: VideoMetadata) -> list[str]:
+def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False) -> list[str]:
     """First video stream -> 48x27 RGB24 at constant rate `meta.fps` on stdout.
 
     The explicit `-fps_mode cfr -r fps` keeps frame index i at time i/fps on variable-frame-rate
-    sources (a bare rawvideo pipe duplicates frames to a guessed rate).
+    sources (a bare rawvideo pipe duplicates frames to a guessed rate). `hwaccel` decodes on an
+    NVIDIA GPU (NVDEC through ffmpeg's `-hwaccel cuda`; frames come back to host memory to scale).
     """
     return [
         *_base(),
+        *(["-hwaccel", "cuda"] if hwaccel else []),
         "-i", file_url(meta.path),
         "-map", "0:v:0",
         "-fps_mode", "cfr",
@@ -87,7 +89,7 @@ def _picture_args(meta: VideoMetadata, encoder: str) -> list[str]:
     args: list[str] = []
     if meta.width % 2 or meta.height % 2:
         args += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
-    if encoder != "h264_nvenc" and meta.pixel_format != "yuv420p":
+    if meta.pixel_format != "yuv420p":
         args += ["-pix_fmt", "yuv420p"]
     return args
 

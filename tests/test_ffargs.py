@@ -219,3 +219,12 @@ async def test_real_transcode_of_odd_size_10_bit_source(media_dir: Path, tmp_pat
     # +faststart: the index comes before the media data.
     data = out.read_bytes()
     assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def test_nvdec_backend_decodes_with_cuda_and_nvenc_gets_8_bit_input() -> None:
+    assert "-hwaccel" not in decode_argv(meta())
+    argv = decode_argv(meta(), hwaccel=True)
+    assert value_after(argv, "-hwaccel") == "cuda"
+    assert argv.index("-hwaccel") < argv.index("-i")
+    ten_bit = transcode_argv(meta(pixel_format="yuv420p10le"), 0, 2, "o.mp4", encoder="h264_nvenc")
+    assert value_after(ten_bit, "-pix_fmt") == "yuv420p"

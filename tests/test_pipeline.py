@@ -18,6 +18,7 @@ import pytest
 import streamclip
 from streamclip import ffmpeg
 from streamclip.config import PipelineConfig, load_config
+from streamclip.detector import cuda_available
 from streamclip.ffargs import decode_argv
 from streamclip.rules import clip_uuid, fixed_stride_spans, sample_frame_indices, scene_spans
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
@@ -292,3 +293,29 @@ async def test_a_missing_file_fails_alone(short_video: media.CutVideo, tmp_path:
     failed = [e for e in events if isinstance(e, VideoFailed)]
     assert [(Path(f.source).name, f.reason) for f in failed] == [("nope.mp4", "file not found")]
     assert any(isinstance(e, VideoDone) and e.num_clips > 0 for e in events)
+
+
+async def test_nvidia_profile_falls_back_to_the_cpu_with_warnings(
+    short_video: media.CutVideo, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if cuda_available():
+        pytest.skip("this machine has a GPU: the fallback is not taken")
+    events = await streamclip.split([short_video.path], tmp_path, config(*STRIDE, profile="nvidia"))
+    assert [e.num_clips for e in events if isinstance(e, VideoDone)] == [len(clips_of(events))]
+    assert all(ffprobe_stream(c.path or "")["codec_name"] == "h264" for c in clips_of(events))
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "h264_nvenc" in warned
+    assert "nvdec" in warned
+    assert "cuda" in warned
+
+
+@pytest.mark.gpu
+async def test_nvidia_profile_on_a_gpu(short_video: media.CutVideo, tmp_path: Path) -> None:
+    if not cuda_available():
+        pytest.skip("needs an NVIDIA GPU")
+    async with streamclip.open_pipeline(config(profile="nvidia"), tmp_path) as pipe:
+        events = await collect(pipe, short_video.path)
+    clips = clips_of(events)
+    assert clips
+    assert all(c.ok for c in clips)
+    assert all(ffprobe_stream(c.path or "")["codec_name"] == "h264" for c in clips)

@@ -56,7 +56,7 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
 
     async def _decode(self, job: VideoJob) -> VideoEnd | None:
         assert job.meta is not None
-        argv = decode_argv(job.meta)
+        argv = decode_argv(job.meta, hwaccel=self.config.backend == "nvdec")
         try:
             async with ffmpeg.stream(argv, idle_timeout_s=self.limits.decode_idle_s) as child:
                 await self._pump(job, child)
