@@ -22,7 +22,7 @@ from streamclip.config import PipelineConfig, available_profiles, load_config
 from streamclip.errors import ConfigError, SourceError, StreamclipError
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.probe import probe_sync
-from streamclip.progress import Progress
+from streamclip.progress import Progress, keep_refreshing
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -148,13 +148,18 @@ async def _run_split(
     progress = Progress(len(videos), enabled=show_progress)
     async with open_pipeline(config, output) as pipe:
         feeder = asyncio.create_task(_feed(pipe, videos))
-        with progress:
-            async for event in pipe:
-                summary.add(event)
-                progress.update(event, pipe.statistics())
-                if events == "jsonl":
-                    sys.stdout.write(event_json(event) + "\n")
-                    sys.stdout.flush()
+        refresher = asyncio.create_task(keep_refreshing(progress, pipe)) if show_progress else None
+        try:
+            with progress:
+                async for event in pipe:
+                    summary.add(event)
+                    progress.update(event)
+                    if events == "jsonl":
+                        sys.stdout.write(event_json(event) + "\n")
+                        sys.stdout.flush()
+        finally:
+            if refresher is not None:
+                refresher.cancel()
         await feeder
     return summary
 

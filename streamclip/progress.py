@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from streamclip.api import Pipeline
 from streamclip.types import ClipReady, Event
 
 
+async def keep_refreshing(progress: Progress, pipe: Pipeline, every_s: float = 0.5) -> None:
+    while True:
+        progress.refresh(pipe.statistics())
+        await asyncio.sleep(every_s)
+
+
 class Progress:
-    """Videos done of total, clips written, clips/s and the decoder's frame count; silent when disabled."""
+    """One bar for the run (videos done, clips, clips/s) and one per video being decoded (frames)."""
 
     def __init__(self, total_videos: int, *, enabled: bool) -> None:
         self.enabled = enabled
@@ -22,11 +31,12 @@ class Progress:
         self.clips = 0
         self.videos = 0
         self._bar = RichProgress(
-            TextColumn("[bold]streamclip"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
             console=Console(stderr=True), disable=not enabled, transient=False,
         )  # fmt: skip
-        self._task = self._bar.add_task("split", total=total_videos, detail="")
+        self._run = self._bar.add_task("[bold]videos", total=total_videos, detail="")
+        self._per_video: dict[str, TaskID] = {}
 
     def __enter__(self) -> Progress:
         self._bar.__enter__()
@@ -35,12 +45,24 @@ class Progress:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._bar.__exit__(kind, exc, tb)
 
-    def update(self, event: Event, stats: dict[str, Any]) -> None:
+    def update(self, event: Event) -> None:
         if isinstance(event, ClipReady):
             self.clips += 1
         else:
             self.videos += 1
+            self._drop(event.source)
         rate = self.clips / max(time.monotonic() - self.started, 1e-6)
-        frames = stats["actors"].get("decoder", {}).get("frames_decoded", 0)
-        detail = f"{self.clips} clips ({rate:.2f}/s), {frames} frames decoded"
-        self._bar.update(self._task, completed=self.videos, detail=detail)
+        self._bar.update(self._run, completed=self.videos, detail=f"{self.clips} clips ({rate:.2f}/s)")
+
+    def refresh(self, stats: dict[str, Any]) -> None:
+        """Per-video bars from the decoder's statistics (called periodically)."""
+        for source, (decoded, expected) in stats["actors"].get("decoder", {}).get("videos", {}).items():
+            if source not in self._per_video:
+                name = Path(source).name
+                self._per_video[source] = self._bar.add_task(f"  {name[:40]}", total=expected or None, detail="frames")
+            self._bar.update(self._per_video[source], completed=decoded)
+
+    def _drop(self, source: str) -> None:
+        task = self._per_video.pop(source, None)
+        if task is not None:
+            self._bar.remove_task(task)

@@ -39,6 +39,7 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
         self.config = config
         self.limits = limits
         self.frames_decoded = 0
+        self._decoding: dict[int, VideoJob] = {}
 
     def group_of(self, item: VideoJob) -> Hashable:
         return item.id
@@ -50,7 +51,11 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
         failed = await probe_job(item, timeout_s=self.limits.probe_timeout_s)
         if failed is None:
             started = time.monotonic()
-            failed = await self._decode(item)
+            self._decoding[item.id] = item
+            try:
+                failed = await self._decode(item)
+            finally:
+                del self._decoding[item.id]
             item.add_time("decode_wall", time.monotonic() - started)
         await self.emit(failed or VideoEnd(item))
 
@@ -89,6 +94,9 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
     def statistics(self) -> dict[str, object]:
         stats = super().statistics()
         stats["frames_decoded"] = self.frames_decoded
+        stats["videos"] = {
+            job.source: (job.frames_decoded, job.meta.num_frames if job.meta else 0) for job in self._decoding.values()
+        }
         return stats
 
 

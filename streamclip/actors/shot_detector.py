@@ -71,9 +71,10 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
             if len(self._pending) >= self.config.batch_windows:
                 await self._flush(full_batches_only=True)
             return
+        # Also after a decode error: every frame decoded before the damage gets its prediction,
+        # so the scenes that closed before it still become clips.
         builder = self._builders.pop(item.job.id, WindowBuilder())
-        if item.error is None:
-            self._queue(item.job, builder, builder.finish())
+        self._queue(item.job, builder, builder.finish())
         await self._flush(full_batches_only=False)
         await self.emit(item)
 

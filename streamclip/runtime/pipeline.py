@@ -15,10 +15,6 @@ class Runnable(Protocol):
     def statistics(self) -> dict[str, Any]: ...
 
 
-class ActorFailed(Exception):
-    """Raised in place of a one-element exception group; the cause is the actor's own error."""
-
-
 async def run_actors(actors: Sequence[Runnable]) -> None:
     """Run every actor to completion; if one fails, cancel the rest and raise its error.
 
