@@ -65,7 +65,8 @@ class ClipWriter(Actor[WriterIn, Event]):
 
     def _count(self, job: VideoJob, clip: Clip) -> None:
         if not clip.ok:
-            job.clips_failed += 1
+            job.clips_failed += 1  # the video's record keeps the first failure's reason
+            job.errors.setdefault("clips", f"clip {clip.index}: {'; '.join(clip.errors.values())}")
             return
         job.clips_done += 1
         duration = clip.span.duration_s

@@ -7,17 +7,16 @@ pipe unread, the pipe fills, and ffmpeg blocks: backpressure reaches the OS proc
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
 
 import numpy as np
 
 from streamclip import ffmpeg
 from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
+from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import probe_job
 from streamclip.config import DecodeConfig, LimitsConfig
-from streamclip.errors import FFmpegError
+from streamclip.errors import FFmpegError, stderr_summary
 from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
-from streamclip.runtime.actor import PoolActor
 from streamclip.runtime.channel import Channel
 
 FRAME_BYTES = DETECTOR_WIDTH * DETECTOR_HEIGHT * 3
@@ -25,7 +24,7 @@ FRAME_BYTES = DETECTOR_WIDTH * DETECTOR_HEIGHT * 3
 DecoderOut = FrameChunk | VideoEnd
 
 
-class Decoder(PoolActor[VideoJob, DecoderOut]):
+class Decoder(VideoPool[DecoderOut]):
     name = "decoder"
 
     def __init__(
@@ -40,12 +39,6 @@ class Decoder(PoolActor[VideoJob, DecoderOut]):
         self.limits = limits
         self.frames_decoded = 0
         self._decoding: dict[int, VideoJob] = {}
-
-    def group_of(self, item: VideoJob) -> Hashable:
-        return item.id
-
-    def is_marker(self, item: VideoJob) -> bool:
-        return False
 
     async def handle(self, item: VideoJob) -> None:
         failed = await probe_job(item, timeout_s=self.limits.probe_timeout_s)
@@ -104,7 +97,7 @@ def _check_complete(job: VideoJob, done: ffmpeg.Completed) -> VideoEnd | None:
     """A damaged file can make ffmpeg exit 0 with a fraction of the frames: compare with the probe."""
     assert job.meta is not None
     expected, got = job.meta.num_frames, job.frames_decoded
-    last_line = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    last_line = stderr_summary(done.stderr) if done.stderr.strip() else ""
     if done.returncode != 0:
         return VideoEnd(
             job,

@@ -8,17 +8,16 @@ the samples, never the whole clip. Frames are keyed `"{policy}-{int(target_fps *
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
 
 import numpy as np
 
 from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, VideoEnd
+from streamclip.actors.pools import PerVideoPool
 from streamclip.config import FramesConfig, LimitsConfig
 from streamclip.errors import FFmpegError
 from streamclip.ffargs import frames_argv
 from streamclip.rules import middle_index, sample_frame_indices
-from streamclip.runtime.actor import PoolActor
 from streamclip.runtime.channel import Channel
 from streamclip.types import EncodedClipInfo, FrameArray
 
@@ -29,7 +28,7 @@ def frame_signature(policy: str, target_fps: float) -> str:
     return f"{policy}-{int(target_fps * 1000)}"
 
 
-class FrameExtractor(PoolActor[ExtractorIn, ExtractorIn]):
+class FrameExtractor(PerVideoPool[ExtractorIn, ExtractorIn]):
     name = "frame_extractor"
 
     def __init__(
@@ -42,12 +41,6 @@ class FrameExtractor(PoolActor[ExtractorIn, ExtractorIn]):
         super().__init__(inbox, outbox, workers=config.workers)
         self.config = config
         self.limits = limits
-
-    def group_of(self, item: ExtractorIn) -> Hashable:
-        return item.job.id
-
-    def is_marker(self, item: ExtractorIn) -> bool:
-        return isinstance(item, VideoEnd)
 
     async def handle(self, item: ExtractorIn) -> None:
         assert isinstance(item, ClipItem)

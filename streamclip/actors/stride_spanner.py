@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 from streamclip.actors.messages import SpanItem, VideoEnd, VideoJob
+from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import probe_job
 from streamclip.config import LimitsConfig, SpansConfig
 from streamclip.rules import fixed_stride_spans, seconds_to_frame
-from streamclip.runtime.actor import PoolActor
 from streamclip.runtime.channel import Channel
 from streamclip.types import Span
 
 StrideOut = SpanItem | VideoEnd
 
 
-class StrideSpanner(PoolActor[VideoJob, StrideOut]):
+class StrideSpanner(VideoPool[StrideOut]):
     name = "stride_spanner"
 
     def __init__(
@@ -30,12 +28,6 @@ class StrideSpanner(PoolActor[VideoJob, StrideOut]):
         super().__init__(inbox, outbox, workers=workers)
         self.config = config
         self.limits = limits
-
-    def group_of(self, item: VideoJob) -> Hashable:
-        return item.id
-
-    def is_marker(self, item: VideoJob) -> bool:
-        return False
 
     async def handle(self, item: VideoJob) -> None:
         failed = await probe_job(item, timeout_s=self.limits.probe_timeout_s)
@@ -61,4 +53,9 @@ class StrideSpanner(PoolActor[VideoJob, StrideOut]):
             )
             await self.emit(SpanItem(item, index, span))
             item.spans_made += 1
+        if not spans and item.meta.duration_s < self.config.min_clip_length_s:
+            item.note = (
+                f"no clip: the video ({item.meta.duration_s:.2f} s) is shorter than the minimum "
+                f"clip length ({self.config.min_clip_length_s:g} s)"
+            )
         await self.emit(VideoEnd(item))

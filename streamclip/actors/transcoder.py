@@ -1,33 +1,33 @@
 """Transcoder: a pool of ffmpeg processes, one per clip, `workers` at a time.
 
 A clip already finished in the output folder (same uuid, so same source and span) is not encoded
-again. A failed encode is recorded in that clip's errors and the pipeline goes on.
+again. A failed encode is recorded in that clip's errors and the pipeline goes on; so is a clip
+that comes out short of its span (a damaged source makes ffmpeg exit 0 having encoded only part).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
 from pathlib import Path
 
 from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
+from streamclip.actors.pools import PerVideoPool
 from streamclip.config import LimitsConfig, TranscodeConfig
 from streamclip.errors import FFmpegError, SourceError
 from streamclip.ffargs import transcode_argv
 from streamclip.output import clip_path, finished_clip
 from streamclip.probe import probe
 from streamclip.rules import clip_uuid
-from streamclip.runtime.actor import PoolActor
 from streamclip.runtime.channel import Channel
-from streamclip.types import Clip, EncodedClipInfo
+from streamclip.types import Clip, EncodedClipInfo, Span
 from streamclip.workspace import Workspace
 
 TranscoderIn = SpanItem | VideoEnd
 TranscoderOut = ClipItem | VideoEnd
 
 
-class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
+class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
     name = "transcoder"
 
     def __init__(
@@ -45,12 +45,6 @@ class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
         self.encoded = 0
         self.reused = 0
         self.failed = 0
-
-    def group_of(self, item: TranscoderIn) -> Hashable:
-        return item.job.id
-
-    def is_marker(self, item: TranscoderIn) -> bool:
-        return isinstance(item, VideoEnd)
 
     async def handle(self, item: TranscoderIn) -> None:
         assert isinstance(item, SpanItem)
@@ -82,21 +76,50 @@ class Transcoder(PoolActor[TranscoderIn, TranscoderOut]):
             encoder=cfg.encoder, threads=cfg.encoder_threads, preset=cfg.preset,
             use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
         )  # fmt: skip
-        try:
-            await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
-            clip.encoded = await _describe(scratch, self.limits.probe_timeout_s)
-        except (FFmpegError, SourceError) as exc:
-            clip.errors["transcode"] = str(exc)
+        encoded = await self._run_checked(argv, scratch, item)
+        if isinstance(encoded, str):
+            clip.errors["transcode"] = encoded
             self.failed += 1
             Path(scratch).unlink(missing_ok=True)
             return None
+        clip.encoded = encoded
         self.encoded += 1
         return scratch
+
+    async def _run_checked(self, argv: list[str], scratch: str, item: SpanItem) -> EncodedClipInfo | str:
+        """Encode, then check what came out: its facts, or why it is unusable."""
+        assert item.job.meta is not None
+        try:
+            await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
+            encoded = await _describe(scratch, self.limits.probe_timeout_s)
+        except FFmpegError as exc:
+            return str(exc)
+        except SourceError as exc:  # ffmpeg exited 0 yet wrote no video: the source has none there
+            return f"{_NO_FRAMES} ({exc.reason})"
+        return _shortfall(encoded, item.span, item.job.meta.fps) or encoded
 
     def statistics(self) -> dict[str, object]:
         stats = super().statistics()
         stats.update(encoded=self.encoded, reused=self.reused, failed=self.failed)
         return stats
+
+
+_NO_FRAMES = "nothing encoded: the source has no readable frames in this span (file truncated or damaged)"
+
+
+def _shortfall(encoded: EncodedClipInfo, span: Span, fps: float) -> str | None:
+    """A damaged source can make ffmpeg exit 0 with part of the span: compare with the span's length.
+
+    The tolerance is the decoder's: a few frames, or 2 % of the clip, at the source's average rate.
+    """
+    expected_frames = span.end_frame - span.start_frame
+    tolerance_s = max(3, 0.02 * expected_frames) / fps
+    if encoded.duration_s >= span.duration_s - tolerance_s:
+        return None
+    return (
+        f"only {encoded.duration_s:.2f} s of the {span.duration_s:.2f} s span could be encoded: "
+        "the source ends early (file truncated or damaged)"
+    )
 
 
 async def _describe(path: str, timeout_s: float) -> EncodedClipInfo:
