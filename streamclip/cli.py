@@ -137,6 +137,9 @@ class Summary:
         for done in self.done:
             if done.note:
                 out.write(f"  {done.source}: {done.note}\n")
+            if done.num_failed_clips:
+                first = done.errors.get("clips", "")
+                out.write(f"  {done.source}: {done.num_failed_clips} clip(s) failed, first {first}\n")
         for failed in self.failed:
             out.write(f"  FAILED {failed.source}: {failed.reason}\n")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -34,8 +35,20 @@ class FFmpegError(StreamclipError):
         self.stderr_tail = stderr_tail
         self.timed_out = timed_out
         what = "timed out and was killed" if timed_out else f"exited with status {returncode}"
-        last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no message"
-        super().__init__(f"{self.argv[0]} {what}: {last}")
+        super().__init__(f"{self.argv[0]} {what}: {stderr_summary(stderr_tail)}")
+
+
+# ffmpeg's closing lines after the real error ("Error while opening encoder ... maybe incorrect
+# parameters"): they say that something failed, the line before them says what.
+_CONSEQUENCES = ("Error initializing output stream", "Conversion failed", "Error opening output file")
+_LOG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\] ")
+
+
+def stderr_summary(stderr: str) -> str:
+    """The line of ffmpeg's stderr that says what went wrong, without its `[codec @ 0x…]` prefix."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    causes = [line for line in lines if not line.startswith(_CONSEQUENCES)] or lines
+    return _LOG_PREFIX.sub("", causes[-1]) if causes else "no message"
 
 
 class ModelError(StreamclipError):

@@ -319,3 +319,22 @@ async def test_nvidia_profile_on_a_gpu(short_video: media.CutVideo, tmp_path: Pa
     assert clips
     assert all(c.ok for c in clips)
     assert all(ffprobe_stream(c.path or "")["codec_name"] == "h264" for c in clips)
+
+
+async def test_frames_for_every_policy_rate_and_size_are_written(short_video: media.CutVideo, tmp_path: Path) -> None:
+    cfg = config(*STRIDE, "frames.policies=['sequence', 'middle']", "frames.target_fps=[1.0, 2.0]",
+                 "frames.target_res=[36, 64]", "frames.write=true")  # fmt: skip
+    async with streamclip.open_pipeline(cfg, tmp_path) as pipe:
+        clips = clips_of(await collect(pipe, short_video.path))
+    assert clips
+    for clip in clips:
+        assert clip.encoded is not None
+        n, fps = clip.encoded.num_frames, clip.encoded.framerate
+        assert set(clip.frames) == {"sequence-1000", "sequence-2000", "middle-1000", "middle-2000"}
+        assert clip.frames["sequence-1000"].shape == (len(sample_frame_indices(n, fps, 1.0)), 36, 64, 3)
+        assert clip.frames["sequence-2000"].shape == (len(sample_frame_indices(n, fps, 2.0)), 36, 64, 3)
+        sequence = clip.frames["sequence-2000"]
+        np.testing.assert_array_equal(clip.frames["middle-2000"], sequence[len(sequence) // 2 : len(sequence) // 2 + 1])
+        with np.load(tmp_path / "frames" / f"{clip.uuid}.npz") as saved:
+            assert set(saved.files) == set(clip.frames)
+            np.testing.assert_array_equal(saved["sequence-1000"], clip.frames["sequence-1000"])

@@ -68,6 +68,8 @@ class Actor(Generic[In, Out]):
             "items_in": self.items_in,
             "items_out": self.items_out,
             "busy_s": round(self.busy_s, 3),
+            "receive_blocked_s": round(self.inbox.statistics().receive_blocked_s, 3),
+            "send_blocked_s": round(self.outbox.statistics().send_blocked_s, 3),
         }
 
 

@@ -1,0 +1,128 @@
+"""`ServeConfig`: what the ingest daemon watches, where it writes, and how it runs (strict TOML).
+
+Relative paths in a config file are taken relative to the file's folder, so a config can travel
+with its data. `settings_hash` names the settings that shape the output: a source is processed
+once per (content, settings hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+from streamclip.config import PipelineConfig, _explain, load_config
+from streamclip.errors import ConfigError
+
+LEDGER_DIR = ".streamclip"  # inside the output folder; not the pipeline's `.streamclip-work-*`
+LEDGER_NAME = "ledger.sqlite"
+
+
+class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The `[serve]` settings of `streamclip serve` (also built from the `watch` arguments)."""
+
+    watch: list[str]
+    output: str
+    profile: str = "default"
+    overrides: list[str] = msgspec.field(name="set", default_factory=list)
+    max_videos_in_flight: int = 2
+    drain_timeout_s: float = 30.0
+    metrics_address: str = "127.0.0.1:9464"  # "" turns the HTTP endpoint off
+    ledger: str = ""  # "" = OUT/.streamclip/ledger.sqlite
+    settle_s: float = 5.0
+    rescan_s: float = 60.0
+    incomplete_wait_s: float = 300.0
+    quarantine_dir: str = ""  # "" = record bad files in the ledger, leave them where they are
+    candidates: int = 16  # capacity of the watcher -> daemon channel
+
+    def __post_init__(self) -> None:
+        if not self.watch:
+            raise ValueError("watch: at least one folder is needed")
+        if not self.output:
+            raise ValueError("output: an output folder is needed")
+        if self.max_videos_in_flight < 1 or self.candidates < 1:
+            raise ValueError("max_videos_in_flight and candidates must be at least 1")
+        if self.drain_timeout_s < 0 or self.settle_s <= 0 or self.rescan_s <= 0 or self.incomplete_wait_s < 0:
+            raise ValueError("drain_timeout_s and incomplete_wait_s must be >= 0, settle_s and rescan_s > 0")
+        if self.metrics_address:
+            parse_address(self.metrics_address)
+
+    @property
+    def ledger_path(self) -> Path:
+        return Path(self.ledger) if self.ledger else default_ledger(Path(self.output))
+
+    def pipeline_config(self) -> PipelineConfig:
+        return load_config(self.profile, self.overrides)
+
+
+def default_ledger(output: Path) -> Path:
+    return output / LEDGER_DIR / LEDGER_NAME
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """'host:port' (IPv6 as '[::1]:9464') -> (host, port); ValueError when malformed."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"metrics_address: expected host:port, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def load_serve_config(path: str | os.PathLike[str]) -> ServeConfig:
+    """Read a serve TOML file strictly; paths inside it are relative to its folder."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    try:
+        config = msgspec.convert(data, ServeConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{file}: {_explain(exc)}") from None
+    return anchored(config, file.resolve().parent)
+
+
+def anchored(config: ServeConfig, base: Path) -> ServeConfig:
+    """Make every path of `config` absolute, relative ones taken from `base`."""
+
+    def absolute(value: str) -> str:
+        return str(base / Path(value).expanduser()) if value else value
+
+    profile = config.profile
+    if Path(profile).suffix:  # a TOML file rather than a bundled profile name
+        profile = absolute(profile)
+    return msgspec.structs.replace(
+        config,
+        watch=[absolute(folder) for folder in config.watch],
+        output=absolute(config.output),
+        profile=profile,
+        ledger=absolute(config.ledger),
+        quarantine_dir=absolute(config.quarantine_dir),
+    )
+
+
+# Settings that change speed or memory, never the clips: left out of the settings hash so that
+# tuning them does not make the daemon redo finished sources.
+_TUNING: dict[str, tuple[str, ...]] = {
+    "decode": ("chunk_frames", "max_videos"),
+    "detector": ("batch_windows", "max_wait_ms", "torch_threads"),
+    "transcode": ("workers", "keep_buffer"),
+    "frames": ("workers",),
+}
+_NOT_OUTPUT = ("name", "description", "channels", "limits")
+
+
+def settings_hash(config: PipelineConfig) -> str:
+    """sha256 of the config as JSON, without names, channel sizes, time limits and worker counts."""
+    data = msgspec.to_builtins(config)
+    for key in _NOT_OUTPUT:
+        data.pop(key, None)
+    for section, keys in _TUNING.items():
+        for key in keys:
+            data[section].pop(key, None)
+    encoded = msgspec.json.encode(data, order="sorted")
+    return hashlib.sha256(encoded).hexdigest()[:16]

@@ -1,0 +1,73 @@
+"""File chores of the daemon: its lock, stale work folders, quarantine moves, outdated clips.
+
+One daemon owns an output folder: it holds an exclusive lock on OUT/.streamclip/daemon.lock for
+its whole life. Holding it, the daemon may remove `.streamclip-work-*` folders left by a killed
+predecessor (a pipeline removes its own on any orderly exit).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO
+
+from streamclip.errors import StreamclipError
+from streamclip.output import clip_path, frames_path, meta_path
+
+LOCK_NAME = "daemon.lock"
+
+
+class OutputLocked(StreamclipError):
+    """Another daemon already serves this output folder."""
+
+
+def lock_output(state_dir: Path) -> IO[bytes]:
+    """Take the output folder's lock (kept while the returned file stays open)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / LOCK_NAME, "a+b")  # noqa: SIM115 - held open for the daemon's life
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputLocked(f"another streamclip daemon is serving {state_dir.parent} (lock {handle.name})") from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n".encode())
+    handle.flush()
+    return handle
+
+
+def remove_stale_work(output: Path) -> list[Path]:
+    """Remove work folders left in `output` by a process that died (call with the lock held)."""
+    removed = []
+    for folder in output.glob(".streamclip-work-*"):
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def remove_clip_outputs(output: Path, clip_ids: list[str]) -> int:
+    """Delete the clip, meta and frames files of `clip_ids` (outputs of an outdated source)."""
+    removed = 0
+    for text in clip_ids:
+        clip_id = uuid.UUID(text)
+        for path in (clip_path(output, clip_id), meta_path(output, clip_id), frames_path(output, clip_id)):
+            if path.is_file():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def move_aside(source: Path, quarantine: Path, rel: str) -> Path:
+    """Move a bad source to `quarantine/rel` (a free name beside it if taken); returns where."""
+    target = quarantine / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem, suffix, n = target.stem, target.suffix, 1
+    while target.exists():
+        target = target.with_name(f"{stem}.{n}{suffix}")
+        n += 1
+    shutil.move(source, target)
+    return target

@@ -1,0 +1,208 @@
+"""The ingest ledger: one row per source in SQLite (WAL), plus the clips written for it.
+
+A row says where a source stands (`queued`, `running`, `done`, `failed`, `quarantined`) for a
+given content fingerprint and settings hash. A restart skips `done` sources and resubmits the
+others; the clips already in the output folder are then reused, not encoded again (same source and
+span, same uuid). The clip table lets the daemon remove the clips of a source whose content or
+settings changed, and makes "clips written" exact across restarts.
+
+Every call is one short transaction on a local file (WAL, synchronous=NORMAL: a crashed process
+loses nothing committed), quick enough to run on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+State = Literal["queued", "running", "done", "failed", "quarantined"]
+STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "quarantined")
+SCHEMA_VERSION = 1
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sources (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    settings_hash TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ({", ".join(repr(s) for s in STATES)})),
+    clips INTEGER NOT NULL DEFAULT 0,
+    failed_clips INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_seen REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS sources_content ON sources (fingerprint, settings_hash, state);
+CREATE TABLE IF NOT EXISTS clips (
+    uuid TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    written_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS clips_source ON clips (source);
+"""
+_COLUMNS = (
+    "path, size, mtime_ns, fingerprint, settings_hash, state, clips, failed_clips, error, note, "
+    "attempts, first_seen, updated_at, started_at, finished_at"
+)
+
+
+class SourceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    settings_hash: str
+    state: State
+    clips: int
+    failed_clips: int
+    error: str
+    note: str
+    attempts: int
+    first_seen: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    def same_work(self, fingerprint: str, settings_hash: str) -> bool:
+        return self.fingerprint == fingerprint and self.settings_hash == settings_hash
+
+
+class StateCount(msgspec.Struct, frozen=True, kw_only=True):
+    state: State
+    sources: int
+    clips: int
+
+
+class Ledger:
+    """A small typed API over the SQLite file. Not shared between threads."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise FileNotFoundError(f"no ledger at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, path: str) -> SourceRecord | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM sources WHERE path = ?", (path,)).fetchone()
+        return _record(row) if row else None
+
+    def done_elsewhere(self, path: str, fingerprint: str, settings_hash: str) -> SourceRecord | None:
+        """Another source with the same content, already done with the same settings."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM sources WHERE fingerprint = ? AND settings_hash = ? AND state = 'done' "
+            "AND path != ? AND note NOT LIKE 'duplicate of %' LIMIT 1",
+            (fingerprint, settings_hash, path),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def records(self, *states: State) -> list[SourceRecord]:
+        """Rows in the given states (all rows when none is given), most recently updated last."""
+        wanted = states or STATES
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM sources WHERE state IN ({marks}) ORDER BY updated_at, path", wanted
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+    def summary(self) -> list[StateCount]:
+        """Sources and clips per state, every state listed."""
+        found = dict.fromkeys(STATES, (0, 0))
+        for state, sources, clips in self._db.execute(
+            "SELECT state, COUNT(*), COALESCE(SUM(clips), 0) FROM sources GROUP BY state"
+        ):
+            found[state] = (sources, clips)
+        return [StateCount(state=s, sources=n, clips=c) for s, (n, c) in found.items()]
+
+    def clips_of(self, path: str) -> list[str]:
+        return [uuid for (uuid,) in self._db.execute("SELECT uuid FROM clips WHERE source = ?", (path,))]
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def queue(self, path: str, *, size: int, mtime_ns: int, fingerprint: str, settings_hash: str) -> None:
+        """Record a source as queued for this content and settings (a new row, or the old one reset)."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO sources (path, size, mtime_ns, fingerprint, settings_hash, state, first_seen, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, fingerprint = excluded.fingerprint, "
+                "settings_hash = excluded.settings_hash, state = 'queued', error = '', note = '', "
+                "failed_clips = 0, updated_at = excluded.updated_at, finished_at = NULL",
+                (path, size, mtime_ns, fingerprint, settings_hash, now, now),
+            )
+
+    def start(self, path: str) -> None:
+        now = time.time()
+        self._db.execute(
+            "UPDATE sources SET state = 'running', attempts = attempts + 1, started_at = ?, updated_at = ? "
+            "WHERE path = ?",
+            (now, now, path),
+        )
+
+    def add_clip(self, path: str, uuid: str) -> bool:
+        """Record a clip written for `path`; False when it was already recorded (a reused clip)."""
+        with self._transaction() as db:
+            added = db.execute(
+                "INSERT OR IGNORE INTO clips (uuid, source, written_at) VALUES (?, ?, ?)", (uuid, path, time.time())
+            ).rowcount
+            if added:
+                db.execute("UPDATE sources SET clips = clips + 1 WHERE path = ?", (path,))
+        return bool(added)
+
+    def finish(self, path: str, state: State, *, error: str = "", note: str = "", failed_clips: int = 0) -> None:
+        now = time.time()
+        self._db.execute(
+            "UPDATE sources SET state = ?, error = ?, note = ?, failed_clips = ?, finished_at = ?, updated_at = ? "
+            "WHERE path = ?",
+            (state, error, note, failed_clips, now, now, path),
+        )
+
+    def forget_clips(self, path: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM clips WHERE source = ?", (path,))
+            db.execute("UPDATE sources SET clips = 0 WHERE path = ?", (path,))
+
+
+def _record(row: tuple[object, ...]) -> SourceRecord:
+    return msgspec.convert(dict(zip(_COLUMNS.split(", "), row, strict=True)), SourceRecord)

@@ -1,0 +1,285 @@
+"""Watcher: finds video files in live folders and hands them on once they are complete.
+
+A file is a candidate when its name is a visible video name (no hidden file or folder, no
+`.part`, `.tmp`, `.crdownload`, `~` … names) outside the excluded folders (the output and the
+quarantine). A candidate is *ready* when its size, mtime and inode stayed the same for `settle_s`
+and `ffprobe` reads it. A classic MP4 still being written has no `moov` index yet: its probe says
+"file incomplete" (an empty file, "empty") and the watcher waits for it to change again, for up to
+`incomplete_wait_s` of stillness, before it hands it on as bad.
+
+Changes come from `watchfiles` (inotify) and, because network mounts lose events, from a full
+rescan every `rescan_s` (the first at start, so files already there are processed too). A file is
+handed on once per (size, mtime, inode); `recheck` makes the watcher look at it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import watchfiles
+
+from streamclip.errors import FFmpegError, SourceError
+from streamclip.inputs import is_video_name
+from streamclip.probe import probe
+from streamclip.runtime.channel import Channel, ReceiverClosed
+
+log = logging.getLogger(__name__)
+
+TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp", ".filepart")
+# Probe reasons that may only mean "still arriving": an MP4 without its index yet, a file just created.
+STILL_ARRIVING = ("file incomplete", "empty file")
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A settled file: ready to process, or bad (`error` set, with the probe's reason)."""
+
+    path: str  # absolute
+    rel: str  # relative to its watched folder
+    size: int
+    mtime_ns: int
+    error: str = ""
+    error_type: str = "SourceError"
+
+
+class _Pending(msgspec.Struct, kw_only=True):
+    signature: tuple[int, int, int]  # size, mtime_ns, inode
+    since: float  # when the signature was last seen to change
+    probe_at: float
+
+
+def is_candidate_name(path: Path, root: Path) -> bool:
+    """A visible video file name below `root` that no downloader or editor uses for partial files."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return False
+    if any(part.startswith(".") for part in parts):
+        return False
+    name = path.name.lower()
+    if name.endswith("~") or name.endswith(TEMP_SUFFIXES) or name.startswith("~$"):
+        return False
+    return is_video_name(path)
+
+
+class Watcher:
+    """Sends a `Candidate` per complete file into `outbox`; closes it when stopped."""
+
+    name = "watcher"
+
+    def __init__(
+        self,
+        roots: Iterable[Path],
+        outbox: Channel[Candidate],
+        *,
+        settle_s: float,
+        rescan_s: float,
+        incomplete_wait_s: float,
+        exclude: Iterable[Path] = (),
+        probe_timeout_s: float = 60.0,
+        force_polling: bool | None = None,
+    ) -> None:
+        self.roots = [Path(os.path.abspath(root)) for root in roots]
+        self.outbox = outbox
+        self.settle_s = settle_s
+        self.rescan_s = rescan_s
+        self.incomplete_wait_s = incomplete_wait_s
+        self.exclude = [Path(os.path.abspath(path)) for path in exclude]
+        self.probe_timeout_s = probe_timeout_s
+        self.force_polling = force_polling
+        self.tick_s = max(0.05, min(settle_s / 4, 0.5))
+        self._stop = asyncio.Event()
+        self._pending: dict[str, _Pending] = {}
+        self._handed: dict[str, tuple[int, int, int]] = {}
+        self._rescan_now = asyncio.Event()
+        self.scans = 0
+        self.events = 0
+        self.probes = 0
+        self.handed_on = 0
+
+    def stop(self) -> None:
+        """Stop watching; `run` returns soon after and closes the outbox."""
+        self._stop.set()
+
+    def recheck(self, path: str) -> None:
+        """Look at `path` again even if it was handed on unchanged (at the next rescan tick)."""
+        self._handed.pop(path, None)
+        self._rescan_now.set()
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                events = group.create_task(self._follow_events(), name="watcher-events")
+                await self._tick_loop()
+                events.cancel()
+        except* ReceiverClosed:
+            pass  # the daemon is gone: stop quietly
+        finally:
+            self.outbox.close()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pending": len(self._pending),
+            "tracked": len(self._handed),
+            "scans": self.scans,
+            "events": self.events,
+            "probes": self.probes,
+            "handed_on": self.handed_on,
+        }
+
+    # -- the loop: rescans and settling -------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        next_scan = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() >= next_scan or self._rescan_now.is_set():
+                self._rescan_now.clear()
+                await self._scan()
+                next_scan = time.monotonic() + self.rescan_s
+            await self._settle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.tick_s)
+
+    async def _scan(self) -> None:
+        found = await asyncio.to_thread(self._walk_all)
+        self.scans += 1
+        for path in set(self._handed) - found.keys():
+            del self._handed[path]  # gone (deleted, moved to quarantine): forget it
+        for path, signature in found.items():
+            self._observe(path, signature)
+
+    async def _settle(self) -> None:
+        if not self._pending:
+            return
+        signatures = await asyncio.to_thread(_stat_all, list(self._pending))
+        for path, signature in signatures.items():
+            self._observe(path, signature)
+        now = time.monotonic()
+        for path, pending in list(self._pending.items()):
+            if now >= pending.probe_at and not self._stop.is_set():
+                await self._try(path, pending)
+
+    async def _try(self, path: str, pending: _Pending) -> None:
+        error, error_type = await self._probe(path)
+        if _signature(path) != pending.signature:
+            self._observe(path, _signature(path))  # changed while probed: settle again
+            return
+        waited = time.monotonic() - pending.since
+        if any(words in error for words in STILL_ARRIVING) and waited < self.incomplete_wait_s:
+            pending.probe_at = time.monotonic() + self.settle_s
+            return
+        size, mtime_ns, _ = pending.signature
+        candidate = Candidate(
+            path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, error=error, error_type=error_type
+        )
+        del self._pending[path]
+        self._handed[path] = pending.signature
+        await self.outbox.send(candidate)
+        self.handed_on += 1
+
+    async def _probe(self, path: str) -> tuple[str, str]:
+        self.probes += 1
+        try:
+            await probe(path, timeout_s=self.probe_timeout_s)
+        except SourceError as exc:
+            return exc.reason, "SourceError"
+        except FFmpegError as exc:
+            return f"ffprobe failed: {exc}", "FFmpegError"
+        return "", ""
+
+    def _observe(self, path: str, signature: tuple[int, int, int] | None) -> None:
+        if signature is None:
+            self._pending.pop(path, None)
+            self._handed.pop(path, None)
+            return
+        if self._handed.get(path) == signature:
+            self._pending.pop(path, None)
+            return
+        pending = self._pending.get(path)
+        if pending is None or pending.signature != signature:
+            now = time.monotonic()
+            self._pending[path] = _Pending(signature=signature, since=now, probe_at=now + self.settle_s)
+
+    # -- file events --------------------------------------------------------------------------------
+
+    async def _follow_events(self) -> None:
+        try:
+            async for changes in watchfiles.awatch(
+                *self.roots, watch_filter=None, stop_event=self._stop, rust_timeout=1000,
+                debounce=200, force_polling=self.force_polling,
+            ):  # fmt: skip
+                self.events += len(changes)
+                found = await asyncio.to_thread(self._expand, [path for _, path in changes])
+                for path, signature in found.items():
+                    self._observe(path, signature)
+        except (OSError, RuntimeError) as exc:  # e.g. the inotify watch limit
+            log.warning("file events unavailable (%s): relying on a rescan every %g s", exc, self.rescan_s)
+
+    def _expand(self, paths: list[str]) -> dict[str, tuple[int, int, int] | None]:
+        """Signatures of changed candidate files; a changed folder is walked (a folder moved in)."""
+        found: dict[str, tuple[int, int, int] | None] = {}
+        for path in paths:
+            root = self._root_of(Path(path))
+            if root is None or self._excluded(Path(path)):
+                continue
+            if os.path.isdir(path):
+                found.update(self._walk(Path(path), root))
+            elif is_candidate_name(Path(path), root):
+                found[path] = _signature(path)
+        return found
+
+    # -- walking ------------------------------------------------------------------------------------
+
+    def _walk_all(self) -> dict[str, tuple[int, int, int] | None]:
+        found: dict[str, tuple[int, int, int] | None] = {}
+        for root in self.roots:
+            found.update(self._walk(root, root))
+        return found
+
+    def _walk(self, top: Path, root: Path) -> dict[str, tuple[int, int, int] | None]:
+        found: dict[str, tuple[int, int, int] | None] = {}
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and not self._excluded(Path(folder) / d)]
+            for name in files:
+                path = Path(folder) / name
+                if is_candidate_name(path, root):
+                    found[str(path)] = _signature(str(path))
+        return found
+
+    def _root_of(self, path: Path) -> Path | None:
+        return next((root for root in self.roots if path.is_relative_to(root)), None)
+
+    def _excluded(self, path: Path) -> bool:
+        return any(path.is_relative_to(folder) for folder in self.exclude)
+
+    def _rel(self, path: str) -> str:
+        """The name under OUT/processed_videos/: relative to its folder, prefixed when there are several."""
+        root = self._root_of(Path(path))
+        if root is None:
+            return Path(path).name
+        rel = Path(path).relative_to(root)
+        return str(Path(root.name) / rel) if len(self.roots) > 1 else str(rel)
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """(size, mtime_ns, inode) of a regular file; None when it is gone or not a file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _stat_all(paths: list[str]) -> dict[str, tuple[int, int, int] | None]:
+    return {path: _signature(path) for path in paths}
