@@ -281,3 +281,34 @@ def _top_level_box(data: bytearray, kind: bytes) -> tuple[int, int]:
             break
         pos += size
     raise ValueError(f"no top-level {kind!r} box")
+
+
+# ---------------------------------------------------------------------------------------------
+# Damage at a chosen place
+
+FFPROBE = os.environ.get("STREAMCLIP_FFPROBE") or shutil.which("ffprobe") or "ffprobe"
+
+
+def decodable_frames(path: str | os.PathLike[str]) -> int:
+    """How many frames ffprobe can actually decode (`-count_frames`), not what the header says."""
+    argv = [FFPROBE, "-v", "quiet", "-select_streams", "v:0", "-count_frames"]
+    argv += ["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", os.fspath(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return int(done.stdout.strip().rstrip(",") or 0)
+
+
+def make_damaged_after(
+    path: str | os.PathLike[str], src: str | os.PathLike[str], *, min_frames: int, max_frames: int
+) -> int:
+    """`src` with +faststart, cut so that between `min_frames` and `max_frames` frames decode.
+
+    The byte offset of a given frame depends on the encoder's output, so the cut is searched for
+    rather than fixed. Returns the number of decodable frames. The header still announces the
+    whole video (see `make_truncated_faststart`).
+    """
+    for percent in range(20, 96, 2):
+        make_truncated_faststart(path, src, fraction=percent / 100)
+        frames = decodable_frames(path)
+        if min_frames <= frames <= max_frames:
+            return frames
+    raise RuntimeError(f"no cut of {src} decodes {min_frames} to {max_frames} frames")
