@@ -1,4 +1,4 @@
-"""The `streamclip` command: split, probe, profiles.
+"""The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`).
 
 Exit status: 0 when every video succeeded, 1 when any failed (the others' clips are still
 written), 2 for a usage or configuration error, 130 when interrupted.
@@ -20,6 +20,7 @@ import msgspec
 from streamclip.api import Pipeline, open_pipeline
 from streamclip.config import PipelineConfig, available_profiles, load_config
 from streamclip.errors import ConfigError, SourceError, StreamclipError
+from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("file")
 
     commands.add_parser("profiles", help="list the bundled profiles")
+    ingest_commands.add_parsers(commands)
     return parser
 
 
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _probe(args.file)
         if args.command == "profiles":
             return _profiles()
+        if args.command in ingest_commands.COMMANDS:
+            return ingest_commands.run(args)
         return _split(args)
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)

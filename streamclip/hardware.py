@@ -17,10 +17,13 @@ CPU_ENCODER = "libx264"
 
 def resolve_hardware(config: PipelineConfig, *, has_gpu: bool | None = None) -> PipelineConfig:
     """Replace GPU settings the machine cannot honour by their CPU equivalents, with a warning each."""
+    decode, detector, transcode = config.decode, config.detector, config.transcode
+    wants_gpu = decode.backend == "nvdec" or detector.device.startswith("cuda") or transcode.encoder == "h264_nvenc"
+    if not wants_gpu:
+        return config  # nothing to check: spares the seconds `import torch` takes (no model in fixed stride)
     gpu = cuda_available() if has_gpu is None else has_gpu
     if gpu:
         return config
-    decode, detector, transcode = config.decode, config.detector, config.transcode
     if decode.backend == "nvdec":
         log.warning("decode.backend = 'nvdec' but no NVIDIA GPU is available: decoding on the CPU")
         decode = msgspec.structs.replace(decode, backend="cpu")

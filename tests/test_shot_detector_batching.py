@@ -135,15 +135,19 @@ async def test_windows_of_two_videos_are_batched_together_and_come_back_in_order
     assert stats["pending"] == 0
 
 
-async def test_a_failed_video_ends_after_its_probabilities_without_padding() -> None:
+async def test_a_failed_video_still_gets_probabilities_for_every_decoded_frame() -> None:
+    # Frames decoded before a decode error are real: the scenes that ended before the damage
+    # must still be found, so the detector pads the end and predicts them all before the VideoEnd.
     model = FakeModel()
     actor = detector(model, Channel(4), Channel(4), batch_windows=4, max_wait_ms=10_000)
     job = make_job(1, 120)
     frames = make_frames(120, 3)
     out = await run_detector(actor, [*chunks(job, frames, 60), VideoEnd(job, error="decoder died")])
-    assert [type(item) for item in out] == [ProbChunk, VideoEnd]  # window 0 only: 50..119 not final
-    assert out[0].first_frame == 0
-    assert cast(VideoEnd, out[1]).error == "decoder died"
+    assert [type(item) for item in out] == [ProbChunk, ProbChunk, ProbChunk, VideoEnd]
+    probs = cast(list[ProbChunk], out[:3])
+    assert [p.first_frame for p in probs] == [0, 50, 100]
+    assert sum(len(p.probabilities) for p in probs) == 120
+    assert cast(VideoEnd, out[3]).error == "decoder died"
 
 
 async def test_a_partial_batch_runs_after_max_wait() -> None:

@@ -22,7 +22,7 @@ LEDGER_NAME = "ledger.sqlite"
 
 
 class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The `[serve]` settings of `streamclip serve` (also built from the `watch` arguments)."""
+    """The settings of `streamclip serve`, top-level keys of its TOML file (`watch` builds one too)."""
 
     watch: list[str]
     output: str

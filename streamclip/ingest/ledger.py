@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS sources (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS sources_content ON sources (fingerprint, settings_hash, state);
+CREATE INDEX IF NOT EXISTS sources_state ON sources (state);
 CREATE TABLE IF NOT EXISTS clips (
     uuid TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -93,6 +94,8 @@ class Ledger:
             raise FileNotFoundError(f"no ledger at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        if not create:
+            return  # a reader (`streamclip status`): change nothing
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -127,11 +130,11 @@ class Ledger:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM sources WHERE path = ?", (path,)).fetchone()
         return _record(row) if row else None
 
-    def done_elsewhere(self, path: str, fingerprint: str, settings_hash: str) -> SourceRecord | None:
-        """Another source with the same content, already done with the same settings."""
+    def twin_of(self, path: str, fingerprint: str, settings_hash: str) -> SourceRecord | None:
+        """Another source with the same content and settings, done or on its way (not itself a twin)."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM sources WHERE fingerprint = ? AND settings_hash = ? AND state = 'done' "
-            "AND path != ? AND note NOT LIKE 'duplicate of %' LIMIT 1",
+            f"SELECT {_COLUMNS} FROM sources WHERE fingerprint = ? AND settings_hash = ? "
+            "AND state IN ('queued', 'running', 'done') AND path != ? AND note NOT LIKE 'duplicate of %' LIMIT 1",
             (fingerprint, settings_hash, path),
         ).fetchone()
         return _record(row) if row else None
@@ -196,6 +199,13 @@ class Ledger:
             "UPDATE sources SET state = ?, error = ?, note = ?, failed_clips = ?, finished_at = ?, updated_at = ? "
             "WHERE path = ?",
             (state, error, note, failed_clips, now, now, path),
+        )
+
+    def interrupt(self, path: str) -> None:
+        """Back to `queued`: cancelled by an orderly shutdown (a `running` row means the daemon died)."""
+        self._db.execute(
+            "UPDATE sources SET state = 'queued', note = 'interrupted by a shutdown', updated_at = ? WHERE path = ?",
+            (time.time(), path),
         )
 
     def forget_clips(self, path: str) -> None:

@@ -9,7 +9,9 @@ and `ffprobe` reads it. A classic MP4 still being written has no `moov` index ye
 
 Changes come from `watchfiles` (inotify) and, because network mounts lose events, from a full
 rescan every `rescan_s` (the first at start, so files already there are processed too). A file is
-handed on once per (size, mtime, inode); `recheck` makes the watcher look at it again.
+handed on once per (size, mtime, inode); `recheck` makes the watcher look at it again. A file the
+`known` callback recognises (the daemon asks its ledger: done with this size and mtime) is not
+probed at all, so a restart over a large folder costs a walk, not a probe per file.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,7 @@ class Watcher:
         exclude: Iterable[Path] = (),
         probe_timeout_s: float = 60.0,
         force_polling: bool | None = None,
+        known: Callable[[str, int, int], bool] | None = None,
     ) -> None:
         self.roots = [Path(os.path.abspath(root)) for root in roots]
         self.outbox = outbox
@@ -95,6 +98,7 @@ class Watcher:
         self.exclude = [Path(os.path.abspath(path)) for path in exclude]
         self.probe_timeout_s = probe_timeout_s
         self.force_polling = force_polling
+        self.known = known  # (path, size, mtime_ns) -> already handled: not probed, not handed on
         self.tick_s = max(0.05, min(settle_s / 4, 0.5))
         self._stop = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
@@ -205,6 +209,9 @@ class Watcher:
             self._pending.pop(path, None)
             return
         pending = self._pending.get(path)
+        if pending is None and self.known is not None and self.known(path, signature[0], signature[1]):
+            self._handed[path] = signature  # e.g. done before a restart: no probe for it
+            return
         if pending is None or pending.signature != signature:
             now = time.monotonic()
             self._pending[path] = _Pending(signature=signature, since=now, probe_at=now + self.settle_s)

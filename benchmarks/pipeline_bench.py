@@ -1,0 +1,287 @@
+"""Streaming pipeline vs whole-video processing (Curator's execution model) vs PySceneDetect.
+
+    .venv/bin/python benchmarks/pipeline_bench.py [--quick] [--skip-scenedetect]
+
+Generates its inputs under benchmarks/.cache/ (a 720p 37 s video with known cuts, a 360p
+10-minute one and its first minute; `--quick` shrinks them to 8 s / 30 s / 10 s for a smoke run),
+runs every measurement in its own subprocess (so peak memory and CPU time are per mode), and
+prints the ratios of one run. Results go to benchmarks/.cache/results.json.
+
+Measured:
+- each stage alone (decode to 48x27, detector, transcode of the same spans, frame extraction)
+  and the whole pipeline: CPU-seconds of the pipeline / sum of the stages' CPU-seconds;
+- time to first clip / total wall, streaming and whole-video mode, and how much earlier;
+- peak resident memory on the 10-minute video / on the 1-minute video, both modes;
+- end-to-end wall / PySceneDetect `detect-adaptive split-video`, same file and encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import streamclip
+from streamclip import ffmpeg
+from streamclip.actors.frame_extractor import FrameExtractor
+from streamclip.config import load_config
+from streamclip.ffargs import decode_argv, transcode_argv
+from streamclip.rules import scene_spans
+from streamclip.runtime.channel import Channel
+from streamclip.types import EncodedClipInfo
+
+CACHE = Path(__file__).parent / ".cache"
+SCENES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "life", "testsrc", "yuvtestsrc"]
+PROFILE_OVERRIDES: list[str] = []  # the default profile: Curator's split defaults, libx264, frames at 2 fps
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def make_video(path: Path, *, seconds: float, size: str, fps: int = 25, seed: int = 0) -> Path:
+    """Scenes of 2-12 s from different lavfi sources, hard cuts between them, AAC audio."""
+    if path.exists():
+        return path
+    rng = np.random.default_rng(seed)
+    inputs: list[str] = []
+    total = 0.0
+    index = 0
+    while total < seconds:
+        length = float(min(rng.uniform(2.0, 12.0), seconds - total))
+        source = SCENES[index % len(SCENES)]
+        inputs += ["-f", "lavfi", "-t", f"{length:.3f}", "-i", f"{source}=s={size}:r={fps}"]
+        total += length
+        index += 1
+    chains = "".join(f"[{i}:v]setsar=1,format=yuv420p[v{i}];" for i in range(index))
+    joined = "".join(f"[v{i}]" for i in range(index))
+    graph = f"{chains}{joined}concat=n={index}:v=1:a=0[v]"
+    audio = ["-f", "lavfi", "-t", f"{seconds}", "-i", "sine=frequency=300:sample_rate=44100"]
+    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-y", *inputs, *audio, "-filter_complex", graph,
+            "-map", "[v]", "-map", f"{index}:a", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac",
+            "-shortest", str(path)]  # fmt: skip
+    subprocess.run(argv, check=True)
+    return path
+
+
+def cut_video(src: Path, path: Path, seconds: float) -> Path:
+    if not path.exists():
+        argv = [
+            ffmpeg.ffmpeg_binary(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-t",
+            str(seconds),
+            "-c",
+            "copy",
+            str(path),
+        ]
+        subprocess.run(argv, check=True)
+    return path
+
+
+# -- one mode per subprocess ----------------------------------------------------------------------
+
+
+def usage() -> dict[str, float]:
+    """CPU-seconds of this process and its reaped children (ffmpeg), and this process's peak RSS.
+
+    ffmpeg children's own peaks are not reported: a forked child's maxrss starts at its parent's
+    size, so RUSAGE_CHILDREN's figure says nothing about ffmpeg itself.
+    """
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, "peak_rss_mb": me.ru_maxrss / 1024}
+
+
+async def run_streaming(video: Path, out: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    first = None
+    clips = 0
+    async with streamclip.open_pipeline(load_config("default", PROFILE_OVERRIDES), out) as pipe:
+        await pipe.submit(video)
+        pipe.close_input()
+        async for event in pipe:
+            if isinstance(event, streamclip.ClipReady):
+                clips += 1
+                first = first if first is not None else time.monotonic() - started
+            elif isinstance(event, streamclip.VideoFailed):
+                raise RuntimeError(event.reason)
+    return {"first_clip_s": first, "total_s": time.monotonic() - started, "clips": clips}
+
+
+async def run_whole_video(video: Path, out: Path) -> dict[str, Any]:
+    """Curator's execution model, honestly: every stage over the whole video before the next.
+
+    The file's bytes are read into memory, all 48x27 frames decoded into one array, the detector
+    run on the whole array, every span transcoded (2 at a time, clips kept in memory), then frames
+    extracted from every clip (kept in memory); only then is anything written.
+    """
+    config = load_config("default", PROFILE_OVERRIDES)
+    started = time.monotonic()
+    data = video.read_bytes()  # Curator keeps the source bytes in memory
+    meta = await streamclip.probe(video)
+    frames = np.frombuffer((await ffmpeg.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
+    probabilities = await asyncio.to_thread(streamclip.shot_probabilities, frames.reshape(-1, 27, 48, 3))
+    spans = scene_spans(probabilities > config.detector.threshold, meta.fps)
+    work = Path(tempfile.mkdtemp(dir=out))
+    encoded = await _transcode_all(meta, spans, work, config.transcode.workers)
+    buffers = [path.read_bytes() for path in encoded]  # Curator holds every encoded clip in memory
+    sampled = [await _frames(path) for path in encoded]  # ... and every clip's sampled frames
+    for index, buffer in enumerate(buffers):
+        (out / f"{index}.mp4").write_bytes(buffer)
+    elapsed = time.monotonic() - started
+    shutil.rmtree(work)
+    del data, sampled
+    # no clip is available before all of them are: the first is ready when the last one is
+    return {"first_clip_s": elapsed, "total_s": elapsed, "clips": len(encoded)}
+
+
+async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, workers: int) -> list[Path]:
+    slots = asyncio.Semaphore(workers)
+
+    async def one(index: int, start: int, end: int) -> Path:
+        path = work / f"{index}.mp4"
+        async with slots:
+            await ffmpeg.run(transcode_argv(meta, start / meta.fps, end / meta.fps, str(path)), timeout_s=600)
+        return path
+
+    return list(await asyncio.gather(*(one(i, s, e) for i, (s, e) in enumerate(spans))))
+
+
+async def _frames(clip: Path) -> dict[str, Any]:
+    """The pipeline's own frame sampling (default profile: `sequence` at 2 fps) on one clip."""
+    config = load_config("default", PROFILE_OVERRIDES)
+    meta = await streamclip.probe(clip)
+    info = EncodedClipInfo(width=meta.width, height=meta.height, framerate=meta.fps, num_frames=meta.num_frames,
+                           duration_s=meta.duration_s, video_codec=meta.video_codec, num_bytes=meta.size)  # fmt: skip
+    extractor = FrameExtractor(Channel(1), Channel(1), config.frames, config.limits)
+    return await extractor.extract(str(clip), info)
+
+
+async def run_stages(video: Path, out: Path) -> dict[str, Any]:
+    """Each stage alone on the same video and spans; CPU-seconds of each (process + children)."""
+    meta = await streamclip.probe(video)
+    stages: dict[str, float] = {}
+
+    before = usage()["cpu_s"]
+    frames = np.frombuffer((await ffmpeg.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
+    stages["decode"] = usage()["cpu_s"] - before
+
+    before = usage()["cpu_s"]
+    probabilities = streamclip.shot_probabilities(frames.reshape(-1, 27, 48, 3))
+    stages["detector"] = usage()["cpu_s"] - before
+    spans = scene_spans(probabilities > 0.4, meta.fps)
+
+    before = usage()["cpu_s"]
+    encoded = await _transcode_all(meta, spans, out, 2)
+    stages["transcode"] = usage()["cpu_s"] - before
+
+    before = usage()["cpu_s"]
+    for path in encoded:
+        await _frames(path)
+    stages["frames"] = usage()["cpu_s"] - before
+    return {"stages_cpu_s": stages, "spans": len(spans)}
+
+
+MODES = {"streaming": run_streaming, "whole": run_whole_video, "stages": run_stages}
+
+
+def child_main(mode: str, video: str) -> None:
+    with tempfile.TemporaryDirectory(dir=CACHE) as out:
+        result = asyncio.run(MODES[mode](Path(video), Path(out)))
+    result.update(usage())
+    print(json.dumps(result))
+
+
+def measure(mode: str, video: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, __file__, "--child", mode, str(video)], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"{mode} on {video.name} failed:\n{run.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    result["wall_s"] = time.monotonic() - started
+    print(f"  {mode:10} {video.name:14} {json.dumps(result)}", flush=True)
+    return result
+
+
+def measure_scenedetect(video: Path) -> dict[str, Any] | None:
+    exe = Path(sys.executable).parent / "scenedetect"
+    if not exe.exists():
+        print("  scenedetect not installed (pip install scenedetect opencv-python-headless): skipped")
+        return None
+    with tempfile.TemporaryDirectory(dir=CACHE) as out:
+        started = time.monotonic()
+        args = "-map 0:v:0 -map 0:a? -c:v libx264 -threads 1 -c:a copy"  # our transcode's encoder settings
+        subprocess.run([str(exe), "-q", "-i", str(video), "-o", out, "detect-adaptive", "split-video", "-a", args],
+                       check=True, capture_output=True)  # fmt: skip
+        wall = time.monotonic() - started
+        clips = len(list(Path(out).glob("*.mp4")))
+    result = {"wall_s": wall, "clips": clips}
+    print(f"  scenedetect {video.name:14} {json.dumps(result)}", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small inputs: a smoke run of every measurement")
+    parser.add_argument("--skip-scenedetect", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "VIDEO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    CACHE.mkdir(exist_ok=True)
+    if args.child:
+        child_main(*args.child)
+        return
+    long_s, short_s, hd_s = (30.0, 10.0, 8.0) if args.quick else (600.0, 60.0, 37.0)
+    tag = "quick" if args.quick else "full"
+    long_video = make_video(CACHE / f"360p_{tag}_long.mp4", seconds=long_s, size="640x360")
+    short_video = cut_video(long_video, CACHE / f"360p_{tag}_short.mp4", short_s)
+    hd_video = make_video(CACHE / f"720p_{tag}.mp4", seconds=hd_s, size="1280x720", seed=1)
+
+    print("measuring (each in its own process):", flush=True)
+    results: dict[str, Any] = {"stages": measure("stages", hd_video)}
+    results["streaming_hd"] = measure("streaming", hd_video)
+    for name, video in (("long", long_video), ("short", short_video)):
+        results[f"streaming_{name}"] = measure("streaming", video)
+        results[f"whole_{name}"] = measure("whole", video)
+    if not args.skip_scenedetect:
+        results["scenedetect_long"] = measure_scenedetect(long_video)
+    (CACHE / f"results_{tag}.json").write_text(json.dumps(results, indent=2))
+    report(results, long_s, short_s)
+
+
+def report(r: dict[str, Any], long_s: float, short_s: float) -> None:
+    stages_sum = sum(r["stages"]["stages_cpu_s"].values())
+    print("\nratios (one run):")
+    print(f"  pipeline CPU-s / sum of stages alone (720p):   {r['streaming_hd']['cpu_s'] / stages_sum:.3f}"
+          f"   (stages: {json.dumps({k: round(v, 1) for k, v in r['stages']['stages_cpu_s'].items()})})")  # fmt: skip
+    for mode in ("streaming", "whole"):
+        long = r[f"{mode}_long"]
+        share = long["first_clip_s"] / long["total_s"]
+        print(f"  {mode:9} first clip / total wall ({long_s / 60:.0f} min):  {share:.4f}"
+              f"   ({long['first_clip_s']:.1f} s of {long['total_s']:.1f} s)")  # fmt: skip
+    earlier = r["whole_long"]["first_clip_s"] / r["streaming_long"]["first_clip_s"]
+    print(f"  first clip: streaming is {earlier:.1f}x earlier than whole-video mode")
+    for mode in ("streaming", "whole"):
+        big, small = r[f"{mode}_long"]["peak_rss_mb"], r[f"{mode}_short"]["peak_rss_mb"]
+        print(f"  {mode:9} peak RSS {long_s / 60:.0f} min / {short_s / 60:.0f} min:  {big / small:.2f}"
+              f"   ({big:.0f} MB vs {small:.0f} MB)")  # fmt: skip
+    if r.get("scenedetect_long"):
+        ratio = r["streaming_long"]["wall_s"] / r["scenedetect_long"]["wall_s"]
+        print(f"  end-to-end wall / PySceneDetect detect-adaptive split-video:  {ratio:.2f}"
+              f"   ({r['streaming_long']['wall_s']:.1f} s vs {r['scenedetect_long']['wall_s']:.1f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The `watch`, `serve` and `status` subcommands of `streamclip` (wired in by `streamclip.cli`).
+
+    streamclip watch DIR... -o OUT [--profile NAME|FILE] [--set SECTION.KEY=VALUE]...
+    streamclip serve --config FILE
+    streamclip status [--config FILE | -o OUT]
+
+`watch` and `serve` run until SIGTERM or SIGINT, drain, and exit 0 (1 if a part of the daemon
+failed, 2 for a configuration error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from streamclip.errors import ConfigError
+from streamclip.ingest.config import ServeConfig, default_ledger, load_serve_config
+from streamclip.ingest.daemon import serve
+from streamclip.ingest.ledger import Ledger
+from streamclip.ingest.report import LineReporter, TerminalReporter
+from streamclip.ingest.status import status_report
+
+CONFIG_ENV = "STREAMCLIP_CONFIG"
+COMMANDS = ("watch", "serve", "status")
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `watch`, `serve` and `status` to the `streamclip` subparsers."""
+    watch = commands.add_parser("watch", help="process videos as they arrive in folders (foreground)")
+    watch.add_argument("folders", nargs="+", metavar="DIR", help="folders to watch (recursively)")
+    watch.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    watch.add_argument("--profile", default="default", help="profile name or TOML file")
+    watch.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override one setting (repeatable)",
+    )  # fmt: skip
+    defaults = ServeConfig(watch=["."], output=".")
+    watch.add_argument("--settle-s", type=float, default=defaults.settle_s, help="seconds a file must stay unchanged")
+    watch.add_argument("--rescan-s", type=float, default=defaults.rescan_s, help="seconds between full rescans")
+    watch.add_argument("--max-in-flight", type=int, default=defaults.max_videos_in_flight, help="videos at once")
+    watch.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s, help="drain limit on stop")
+    watch.add_argument("--quarantine-dir", default="", help="move bad files here (default: leave them in place)")
+    watch.add_argument("--metrics-address", default="", metavar="HOST:PORT", help="serve /metrics and /healthz")
+    watch.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
+
+    serve_cmd = commands.add_parser("serve", help="run the ingest daemon from a TOML config")
+    serve_cmd.add_argument("--config", required=True, type=Path, help="serve config (see examples/serve.toml)")
+
+    status = commands.add_parser("status", help="summarise the ingest ledger and list failed files")
+    where = status.add_mutually_exclusive_group()
+    where.add_argument("--config", type=Path, help=f"serve config (default: ${CONFIG_ENV})")
+    where.add_argument("-o", "--output", type=Path, help="output folder of a `watch` run")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "status":
+        return _status(args)
+    if args.command == "serve":
+        config = load_serve_config(args.config)
+        reporter = LineReporter(sys.stderr)
+    else:
+        config = _watch_config(args)
+        reporter = (
+            TerminalReporter("watching") if sys.stderr.isatty() and not args.no_progress else LineReporter(sys.stderr)
+        )
+    return asyncio.run(serve(config, reporter))
+
+
+def _watch_config(args: argparse.Namespace) -> ServeConfig:
+    try:
+        return ServeConfig(
+            watch=[os.path.abspath(folder) for folder in args.folders],
+            output=os.path.abspath(args.output),
+            profile=args.profile,
+            overrides=args.overrides,
+            settle_s=args.settle_s,
+            rescan_s=args.rescan_s,
+            max_videos_in_flight=args.max_in_flight,
+            drain_timeout_s=args.drain_timeout_s,
+            quarantine_dir=os.path.abspath(args.quarantine_dir) if args.quarantine_dir else "",
+            metrics_address=args.metrics_address,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _status(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        path = default_ledger(args.output)
+    else:
+        config_file = args.config or os.environ.get(CONFIG_ENV)
+        if not config_file:
+            raise ConfigError(f"status needs --config FILE, -o OUT or ${CONFIG_ENV}")
+        path = load_serve_config(config_file).ledger_path
+    try:
+        ledger = Ledger(path, create=False)
+    except FileNotFoundError:
+        print(f"streamclip: no ledger at {path} (nothing has been served there yet)", file=sys.stderr)
+        return 1
+    with ledger:
+        sys.stdout.write(status_report(ledger))
+    return 0

@@ -1,0 +1,404 @@
+"""The ingest daemon: watched folders -> one long-lived pipeline -> output folder, with a ledger.
+
+    watcher ─candidates─► intake ─submit─► Pipeline ─events─► consume ─► ledger, metrics, report
+                          (ledger: skip, dedupe,      (one for the whole life:
+                           at most N in flight)        the model is loaded once)
+
+`streamclip serve` runs it from a TOML config, `streamclip watch` from its arguments. SIGTERM or
+SIGINT stops intake, lets the videos in flight finish for up to `drain_timeout_s`, then cancels
+the pipeline (every ffmpeg child is killed and reaped, work files removed) and returns 0; a second
+signal skips the rest of the drain. Unfinished sources go back to `queued` in the ledger and are
+resumed at the next start without encoding again the clips already written; a source left
+`running` means the daemon died while on it, and one it died on `MAX_ATTEMPTS` times is quarantined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import msgspec
+
+from streamclip.api import Pipeline, open_pipeline
+from streamclip.config import PipelineConfig
+from streamclip.errors import ConfigError, StreamclipError
+from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, settings_hash
+from streamclip.ingest.fingerprint import fingerprint
+from streamclip.ingest.housekeeping import lock_output, move_aside, remove_clip_outputs, remove_stale_work
+from streamclip.ingest.ledger import Ledger
+from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer, reason_class
+from streamclip.ingest.report import FileOutcome, LineReporter, Outcome
+from streamclip.ingest.watcher import Candidate, Watcher
+from streamclip.runtime.channel import Channel
+from streamclip.types import ClipReady, VideoDone, VideoFailed
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED = 0, 1
+THREADS = 8  # the event loop's default executor
+MAX_ATTEMPTS = 3  # a source the daemon died on this many times is quarantined (no crash loop)
+
+
+class _InFlight(msgspec.Struct, kw_only=True):
+    rel: str
+    found_at: float  # monotonic: when the intake took the settled file
+
+
+class Daemon:
+    """Runs until stopped by a signal (or `stop()`); `run` returns the exit status."""
+
+    def __init__(self, config: ServeConfig, reporter: LineReporter, *, pipeline_config: PipelineConfig | None = None):
+        self.config = config
+        self.pipeline_config = pipeline_config or config.pipeline_config()
+        self.settings = settings_hash(self.pipeline_config)
+        self.output = Path(os.path.abspath(config.output))
+        self.roots = [Path(os.path.abspath(folder)) for folder in config.watch]
+        self.reporter = reporter
+        self.candidates: Channel[Candidate] = Channel(config.candidates, "candidates")
+        self.metrics = Metrics(self._live)
+        self.in_flight: dict[str, _InFlight] = {}
+        self.recheck_after: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._slots = asyncio.Semaphore(config.max_videos_in_flight)
+        self._pipe: Pipeline | None = None
+        self._watcher: Watcher | None = None
+        self._ledger: Ledger | None = None
+        self._crashed = False
+
+    def stop(self, *, hurry: bool = False) -> None:
+        """Begin the drain (or, with `hurry` or a second call, cut it short)."""
+        if self._stopping.is_set() or hurry:
+            self._hurry.set()
+        self._stopping.set()
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "the ledger is open only while the daemon runs"
+        return self._ledger
+
+    async def run(self) -> int:
+        for root in self.roots:
+            if not root.is_dir():
+                raise ConfigError(f"watch: folder not found: {root}")
+            if root.is_relative_to(self.output):
+                raise ConfigError(f"watch: {root} is inside the output folder {self.output}")
+        lock = lock_output(self.output / LEDGER_DIR)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            for stale in remove_stale_work(self.output):
+                log.warning("removed work folder left by a stopped process: %s", stale)
+            self._ledger = Ledger(self.config.ledger_path)
+            self._forget_vanished()
+            async with open_pipeline(self.pipeline_config, self.output) as pipe:
+                self._pipe = pipe
+                return await self._serve(pipe)
+        finally:
+            if self._ledger is not None:
+                self._ledger.close()
+            lock.close()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    # -- the life of the daemon ----------------------------------------------------------------------
+
+    async def _serve(self, pipe: Pipeline) -> int:
+        self._watcher = watcher = self._make_watcher()
+        server = await self._start_server()
+        self.reporter.say(self._banner(server))
+        tasks = {
+            asyncio.create_task(watcher.run(), name="watcher"),
+            asyncio.create_task(self._intake(pipe), name="intake"),
+            asyncio.create_task(self._consume(pipe), name="events"),
+        }
+        try:
+            stop = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({stop, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            self._crashed = not stop.done()
+            stop.cancel()
+            await self._drain(pipe, watcher, tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            if server is not None:
+                await server.close()
+        self.reporter.say(self.reporter.summary(len(self.in_flight)))
+        return self._exit_status(tasks)
+
+    async def _drain(self, pipe: Pipeline, watcher: Watcher, tasks: set[asyncio.Task[None]]) -> None:
+        """Stop intake, let the videos in flight finish for up to `drain_timeout_s`, then stop."""
+        self.metrics.draining.set(1)
+        by_name = {task.get_name(): task for task in tasks}
+        watcher.stop()
+        for name in ("intake", "watcher"):
+            by_name[name].cancel()
+        await asyncio.wait([by_name["intake"], by_name["watcher"]])
+        pipe.close_input()
+        events = by_name["events"]
+        if self.in_flight and not events.done():
+            self.reporter.say(
+                f"draining: {len(self.in_flight)} video(s) in flight, up to {self.config.drain_timeout_s:g} s"
+            )
+        hurry = asyncio.create_task(self._hurry.wait())
+        await asyncio.wait([events, hurry], timeout=self.config.drain_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        if not events.done():
+            for path in self.in_flight:
+                self.ledger.interrupt(path)
+            left = ", ".join(sorted(v.rel for v in self.in_flight.values()))
+            why = "drain cut short" if self._hurry.is_set() else "drain time over"
+            self.reporter.say(f"{why}: cancelling {left}; resumed at the next start")
+
+    def _exit_status(self, tasks: set[asyncio.Task[None]]) -> int:
+        failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
+        for task in failed:
+            error = task.exception()
+            log.error("%s stopped: %s", task.get_name(), error, exc_info=error)
+        return EXIT_FAILED if failed or self._crashed else EXIT_OK
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self._stopping.is_set():
+            self.reporter.say(f"{name} again: cancelling now")
+        else:
+            self.reporter.say(f"{name}: no new files; finishing the videos in flight")
+        self.stop()
+
+    # -- intake: candidates -> ledger -> pipeline ---------------------------------------------------
+
+    async def _intake(self, pipe: Pipeline) -> None:
+        async for candidate in self.candidates:
+            await self._take(pipe, candidate)
+
+    async def _take(self, pipe: Pipeline, candidate: Candidate) -> None:
+        path, found_at = candidate.path, time.monotonic()
+        if path in self.in_flight:
+            self.recheck_after.add(path)  # changed while processed: look again when it is done
+            return
+        try:
+            content = await asyncio.to_thread(fingerprint, path)
+        except OSError as exc:
+            log.info("%s vanished before it could be read: %s", path, exc)
+            return
+        candidate = self._unless_poison(candidate, content)
+        if not self._wanted(candidate, content):
+            return
+        if candidate.error:
+            await self._set_aside(path, candidate.rel, candidate.error, candidate.error_type)
+            return
+        await self._slots.acquire()
+        self.in_flight[path] = _InFlight(rel=candidate.rel, found_at=found_at)
+        self.metrics.in_flight.set(len(self.in_flight))
+        self.ledger.start(path)
+        try:
+            await pipe.submit(path, rel=candidate.rel)
+        except BaseException:
+            self._release(path)
+            raise
+        self.reporter.progress(len(self.in_flight))
+
+    def _unless_poison(self, candidate: Candidate, content: str) -> Candidate:
+        """A source the daemon died on (still `running`) `MAX_ATTEMPTS` times is made a bad candidate."""
+        row = self.ledger.get(candidate.path)
+        if (
+            row is None
+            or row.state != "running"
+            or row.attempts < MAX_ATTEMPTS
+            or not row.same_work(content, self.settings)
+        ):
+            return candidate
+        reason = f"the daemon stopped {row.attempts} times while processing this file"
+        return msgspec.structs.replace(candidate, error=reason, error_type="SourceError")
+
+    def _wanted(self, candidate: Candidate, content: str) -> bool:
+        """Record the candidate as queued unless this content was already handled with these settings."""
+        path, ledger = candidate.path, self.ledger
+        row = ledger.get(path)
+        if row is not None and row.fingerprint == content and row.state == "quarantined":
+            return self._skip("quarantined")
+        if row is not None and row.same_work(content, self.settings) and row.state == "done":
+            return self._skip("done")
+        if row is not None and not row.same_work(content, self.settings) and row.clips:
+            removed = remove_clip_outputs(self.output, ledger.clips_of(path))
+            ledger.forget_clips(path)
+            log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
+        twin = None if candidate.error else ledger.twin_of(path, content, self.settings)
+        ledger.queue(path, size=candidate.size, mtime_ns=candidate.mtime_ns, fingerprint=content,
+                     settings_hash=self.settings)  # fmt: skip
+        if twin is not None:
+            ledger.finish(path, "done", note=f"duplicate of {twin.path}")
+            return self._skip("duplicate", f"{candidate.rel}: same content as {twin.path}")
+        return True
+
+    def _skip(self, why: str, line: str = "") -> bool:
+        """Not processed again (a restart skips its finished sources silently, a duplicate says so)."""
+        self.metrics.skipped.labels(why=why).inc()
+        self.reporter.skipped(line)
+        return False
+
+    # -- events: pipeline -> ledger, metrics, report -----------------------------------------------
+
+    async def _consume(self, pipe: Pipeline) -> None:
+        async for event in pipe:
+            if isinstance(event, ClipReady):
+                self._clip(event)
+            elif isinstance(event, VideoDone):
+                self._video_done(event)
+            else:
+                await self._video_failed(event)
+            self.reporter.progress(len(self.in_flight))
+
+    def _clip(self, event: ClipReady) -> None:
+        clip = event.clip
+        if not clip.ok:
+            self.metrics.clip_failures.inc()
+            return
+        if not self.ledger.add_clip(clip.source, str(clip.uuid)):
+            self.metrics.clips_reused.inc()
+            return
+        self.metrics.clips.inc()
+        self.reporter.clip()
+        flight = self.in_flight.get(clip.source)
+        if flight is not None:
+            self.metrics.latency.observe(time.monotonic() - flight.found_at)
+
+    def _video_done(self, event: VideoDone) -> None:
+        state: Outcome = "done"
+        error = ""
+        if event.num_failed_clips:
+            state = "failed"
+            error = f"{event.num_failed_clips} clip(s) failed to encode; retried at the next start"
+        self.ledger.finish(event.source, state, error=error, note=event.note, failed_clips=event.num_failed_clips)
+        self._finished(event.source, state, error or event.note, event.num_clips)
+
+    async def _video_failed(self, event: VideoFailed) -> None:
+        flight = self.in_flight.get(event.source)
+        rel = flight.rel if flight is not None else Path(event.source).name
+        await self._set_aside(event.source, rel, event.reason, event.error_type, clips=event.num_clips)
+
+    async def _set_aside(self, path: str, rel: str, reason: str, error_type: str, *, clips: int = 0) -> None:
+        """A bad file is quarantined (moved aside when configured); a tool failure is `failed`."""
+        state: Outcome = "quarantined" if error_type == "SourceError" else "failed"
+        note = ""
+        if state == "quarantined" and self.config.quarantine_dir:
+            try:
+                moved = await asyncio.to_thread(move_aside, Path(path), Path(self.config.quarantine_dir), rel)
+                note = f"moved to {moved}"
+            except OSError as exc:
+                note = f"could not be moved aside: {exc}"
+        self.ledger.finish(path, state, error=reason, note=note)
+        self.metrics.failures.labels(reason=reason_class(reason, error_type)).inc()
+        self._finished(path, state, f"{reason}{f' ({note})' if note else ''}", clips)
+
+    def _finished(self, path: str, state: Outcome, reason: str, clips: int) -> None:
+        flight = self.in_flight.get(path)
+        seconds = time.monotonic() - flight.found_at if flight is not None else 0.0
+        rel = flight.rel if flight is not None else Path(path).name
+        self.metrics.videos.labels(outcome=state).inc()
+        self.reporter.finished(FileOutcome(rel=rel, outcome=state, clips=clips, seconds=seconds, reason=reason))
+        if flight is not None:
+            self._release(path)
+
+    def _release(self, path: str) -> None:
+        if self.in_flight.pop(path, None) is not None:
+            self._slots.release()
+        self.metrics.in_flight.set(len(self.in_flight))
+        if path in self.recheck_after and self._watcher is not None:
+            self.recheck_after.discard(path)
+            self._watcher.recheck(path)
+
+    # -- parts --------------------------------------------------------------------------------------
+
+    def _make_watcher(self) -> Watcher:
+        exclude = [self.output, self.config.ledger_path.parent]
+        if self.config.quarantine_dir:
+            exclude.append(Path(self.config.quarantine_dir))
+        return Watcher(
+            self.roots, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
+            incomplete_wait_s=self.config.incomplete_wait_s, exclude=exclude,
+            probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
+        )  # fmt: skip
+
+    def _already_handled(self, path: str, size: int, mtime_ns: int) -> bool:
+        """The ledger has this file, same size and mtime, done with these settings (or quarantined).
+
+        Trusting size and mtime spares a restart a probe and a fingerprint per finished file.
+        """
+        row = self.ledger.get(path)
+        if row is None or (row.size, row.mtime_ns) != (size, mtime_ns):
+            return False
+        handled = row.state == "quarantined" or (row.state == "done" and row.settings_hash == self.settings)
+        if handled:
+            self._skip(row.state)
+        return handled
+
+    async def _start_server(self) -> MetricsServer | None:
+        if not self.config.metrics_address:
+            return None
+        host, port = parse_address(self.config.metrics_address)
+        server = MetricsServer(self.metrics, host, port, self._health)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise StreamclipError(f"metrics_address {self.config.metrics_address}: {exc.strerror or exc}") from None
+        return server
+
+    def _health(self) -> str:
+        if self._crashed:
+            return "stopped: a part of the daemon failed"
+        return "draining" if self._stopping.is_set() else ""
+
+    def _live(self) -> LiveStats:
+        channels = {self.candidates.name: (len(self.candidates), self.candidates.capacity)}
+        detector: dict[str, int] = {}
+        if self._pipe is not None:
+            stats = self._pipe.statistics()
+            channels.update({name: (c.depth, c.capacity) for name, c in stats["channels"].items()})
+            detector = stats["actors"].get("shot_detector", {})
+        watcher = self._watcher.statistics() if self._watcher is not None else {}
+        ledger: dict[str, tuple[int, int]] = (
+            {c.state: (c.sources, c.clips) for c in self.ledger.summary()} if self._ledger else {}
+        )
+        return LiveStats(
+            channels=channels,
+            detector_batches=detector.get("batches", 0),
+            detector_windows=detector.get("windows", 0),
+            watcher_pending=watcher.get("pending", 0),
+            watcher_probes=watcher.get("probes", 0),
+            ledger=ledger,
+        )
+
+    def _banner(self, server: MetricsServer | None) -> str:
+        folders = ", ".join(map(str, self.roots))
+        metrics = f"; metrics on http://{server.host}:{server.port}/metrics" if server is not None else ""
+        return (
+            f"watching {folders} -> {self.output} (profile {self.pipeline_config.name}, "
+            f"settings {self.settings}, {self.config.max_videos_in_flight} video(s) at a time){metrics}"
+        )
+
+    def _forget_vanished(self) -> None:
+        """Sources left unfinished by a previous run whose file is gone are marked failed."""
+        for row in self.ledger.records("queued", "running"):
+            if not os.path.exists(row.path):
+                self.ledger.finish(row.path, "failed", error="source file disappeared before it was finished")
+
+
+async def serve(config: ServeConfig, reporter: LineReporter) -> int:
+    """Run a daemon for `config` until a signal stops it; returns the exit status.
+
+    Blocking calls (fingerprints, folder walks, file checks, the clip writer) go to a fixed pool of
+    threads, so a burst of files does not grow the thread count, and with it the memory.
+    """
+    daemon = Daemon(config, reporter)
+    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="streamclip") as pool:
+        asyncio.get_running_loop().set_default_executor(pool)
+        with reporter:
+            return await daemon.run()
