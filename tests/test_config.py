@@ -12,7 +12,7 @@ from streamclip.errors import ConfigError
 from streamclip.ffmpeg import available_encoders, ffmpeg_binary
 from streamclip.hardware import check_encoder, resolve_hardware
 
-BUNDLED = {"default", "fixed-stride", "cosmos", "nvidia"}
+BUNDLED = {"default", "fixed-stride", "cosmos", "nvidia", "fast-cpu"}
 
 # ---------------------------------------------------------------------------------------------
 # Bundled profiles
@@ -237,3 +237,10 @@ def test_check_encoder_names_encoder_and_binary() -> None:
     assert "libopenh264" in message
     assert ffmpeg_binary() in message
     assert "libx264" in message  # and says what this build does have
+
+
+def test_fast_cpu_profile_keeps_the_default_decisions() -> None:
+    default, fast = load_config("default"), load_config("fast-cpu")
+    assert fast.spans == default.spans
+    assert fast.detector.threshold == default.detector.threshold
+    assert (fast.detector.precision, fast.detector.batch_windows) == ("fast", 4)

