@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -42,7 +43,9 @@ from streamclip.types import EncodedClipInfo
 
 CACHE = Path(__file__).parent / ".cache"
 SCENES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "life", "testsrc", "yuvtestsrc"]
-PROFILE_OVERRIDES: list[str] = []  # the default profile: Curator's split defaults, libx264, frames at 2 fps
+# The profile every mode runs with: `default` (Curator's split defaults, libx264, frames at 2 fps)
+# unless --profile says otherwise; children get it through the environment.
+PROFILE = os.environ.get("STREAMCLIP_BENCH_PROFILE", "default")
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -109,7 +112,7 @@ async def run_streaming(video: Path, out: Path) -> dict[str, Any]:
     started = time.monotonic()
     first = None
     clips = 0
-    async with streamclip.open_pipeline(load_config("default", PROFILE_OVERRIDES), out) as pipe:
+    async with streamclip.open_pipeline(load_config(PROFILE), out) as pipe:
         await pipe.submit(video)
         pipe.close_input()
         async for event in pipe:
@@ -128,7 +131,7 @@ async def run_whole_video(video: Path, out: Path) -> dict[str, Any]:
     run on the whole array, every span transcoded (2 at a time, clips kept in memory), then frames
     extracted from every clip (kept in memory); only then is anything written.
     """
-    config = load_config("default", PROFILE_OVERRIDES)
+    config = load_config(PROFILE)
     started = time.monotonic()
     data = video.read_bytes()  # Curator keeps the source bytes in memory
     meta = await streamclip.probe(video)
@@ -162,7 +165,7 @@ async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, wo
 
 async def _frames(clip: Path) -> dict[str, Any]:
     """The pipeline's own frame sampling (default profile: `sequence` at 2 fps) on one clip."""
-    config = load_config("default", PROFILE_OVERRIDES)
+    config = load_config(PROFILE)
     meta = await streamclip.probe(clip)
     info = EncodedClipInfo(width=meta.width, height=meta.height, framerate=meta.fps, num_frames=meta.num_frames,
                            duration_s=meta.duration_s, video_codec=meta.video_codec, num_bytes=meta.size)  # fmt: skip
@@ -237,6 +240,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs: a smoke run of every measurement")
     parser.add_argument("--skip-scenedetect", action="store_true")
+    parser.add_argument("--profile", default="default", help="the profile the streaming/whole modes use")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="only the 10-minute streaming run and PySceneDetect on the same file")  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("MODE", "VIDEO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     CACHE.mkdir(exist_ok=True)
@@ -249,7 +255,13 @@ def main() -> None:
     short_video = cut_video(long_video, CACHE / f"360p_{tag}_short.mp4", short_s)
     hd_video = make_video(CACHE / f"720p_{tag}.mp4", seconds=hd_s, size="1280x720", seed=1)
 
-    print("measuring (each in its own process):", flush=True)
+    os.environ["STREAMCLIP_BENCH_PROFILE"] = args.profile
+    print(f"measuring with profile {args.profile!r} (each in its own process):", flush=True)
+    if args.compare_only:
+        streaming, reference = measure("streaming", long_video), measure_scenedetect(long_video)
+        if reference:
+            print(f"\n  end-to-end wall / PySceneDetect: {streaming['wall_s'] / reference['wall_s']:.2f}")
+        return
     results: dict[str, Any] = {"stages": measure("stages", hd_video)}
     results["streaming_hd"] = measure("streaming", hd_video)
     for name, video in (("long", long_video), ("short", short_video)):
