@@ -167,8 +167,7 @@ async def _frames(clip: Path) -> dict[str, Any]:
     """The pipeline's own frame sampling (default profile: `sequence` at 2 fps) on one clip."""
     config = load_config(PROFILE)
     meta = await streamclip.probe(clip)
-    info = EncodedClipInfo(width=meta.width, height=meta.height, framerate=meta.fps, num_frames=meta.num_frames,
-                           duration_s=meta.duration_s, video_codec=meta.video_codec, num_bytes=meta.size)  # fmt: skip
+    info = EncodedClipInfo.from_metadata(meta)
     extractor = FrameExtractor(Channel(1), Channel(1), config.frames, config.limits)
     return await extractor.extract(str(clip), info)
 

@@ -71,6 +71,19 @@ class EncodedClipInfo(msgspec.Struct, frozen=True, kw_only=True):
     video_codec: str
     num_bytes: int
 
+    @classmethod
+    def from_metadata(cls, meta: VideoMetadata) -> EncodedClipInfo:
+        """The encoded clip's facts from a probe of the clip file."""
+        return cls(
+            width=meta.width,
+            height=meta.height,
+            framerate=meta.fps,
+            num_frames=meta.num_frames,
+            duration_s=meta.duration_s,
+            video_codec=meta.video_codec,
+            num_bytes=meta.size,
+        )
+
 
 class Clip(msgspec.Struct, kw_only=True):
     """One clip of a source video: its identity, span, encoded bytes or file, and sampled frames."""

@@ -13,7 +13,7 @@ import numpy as np
 from streamclip import ffmpeg
 from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
 from streamclip.actors.pools import VideoPool
-from streamclip.actors.source import probe_job
+from streamclip.actors.source import frames_missing, probe_job
 from streamclip.config import DecodeConfig, LimitsConfig
 from streamclip.errors import FFmpegError, stderr_summary
 from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
@@ -106,7 +106,7 @@ def _check_complete(job: VideoJob, done: ffmpeg.Completed) -> VideoEnd | None:
         )
     if got == 0 and expected > 0:
         return VideoEnd(job, error=f"no frame could be decoded: {last_line or 'damaged video data'}")
-    if got < expected - max(3, 0.02 * expected):
+    if frames_missing(got, expected):
         reason = f"decoded only {got} of {expected} frames: file truncated or damaged"
         return VideoEnd(job, error=f"{reason} ({last_line})" if last_line else reason)
     if last_line:

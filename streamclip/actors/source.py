@@ -9,6 +9,15 @@ from streamclip.errors import FFmpegError, SourceError
 from streamclip.probe import probe
 
 
+def frames_missing(got: float, expected: float) -> bool:
+    """Fewer frames than expected by more than a few (3, or 2 % of a long video or clip).
+
+    A damaged file can make ffmpeg exit 0 having decoded or encoded only part of what it should;
+    small differences are the rounding of durations and variable frame rates.
+    """
+    return got < expected - max(3, 0.02 * expected)
+
+
 async def probe_job(job: VideoJob, *, timeout_s: float) -> VideoEnd | None:
     """Fill `job.meta`; on failure return the `VideoEnd` that reports why."""
     started = time.monotonic()

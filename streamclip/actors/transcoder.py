@@ -13,6 +13,7 @@ from pathlib import Path
 from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
 from streamclip.actors.pools import PerVideoPool
+from streamclip.actors.source import frames_missing
 from streamclip.config import LimitsConfig, TranscodeConfig
 from streamclip.errors import FFmpegError, SourceError
 from streamclip.ffargs import transcode_argv
@@ -110,11 +111,9 @@ _NO_FRAMES = "nothing encoded: the source has no readable frames in this span (f
 def _shortfall(encoded: EncodedClipInfo, span: Span, fps: float) -> str | None:
     """A damaged source can make ffmpeg exit 0 with part of the span: compare with the span's length.
 
-    The tolerance is the decoder's: a few frames, or 2 % of the clip, at the source's average rate.
+    The tolerance is the decoder's (`frames_missing`), counted at the source's average rate.
     """
-    expected_frames = span.end_frame - span.start_frame
-    tolerance_s = max(3, 0.02 * expected_frames) / fps
-    if encoded.duration_s >= span.duration_s - tolerance_s:
+    if not frames_missing(encoded.duration_s * fps, span.duration_s * fps):
         return None
     return (
         f"only {encoded.duration_s:.2f} s of the {span.duration_s:.2f} s span could be encoded: "
@@ -123,13 +122,4 @@ def _shortfall(encoded: EncodedClipInfo, span: Span, fps: float) -> str | None:
 
 
 async def _describe(path: str, timeout_s: float) -> EncodedClipInfo:
-    meta = await probe(path, timeout_s=timeout_s)
-    return EncodedClipInfo(
-        width=meta.width,
-        height=meta.height,
-        framerate=meta.fps,
-        num_frames=meta.num_frames,
-        duration_s=meta.duration_s,
-        video_codec=meta.video_codec,
-        num_bytes=meta.size,
-    )
+    return EncodedClipInfo.from_metadata(await probe(path, timeout_s=timeout_s))
