@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -76,8 +77,23 @@ def _tail(stderr: bytes | str) -> str:
     return text[-STDERR_TAIL_CHARS:]
 
 
+@functools.cache
+def _die_with_parent() -> list[str]:
+    """A prefix that makes a child die when this process dies, even of SIGKILL (Linux `setpriv`).
+
+    Cancellation already reaps every child; this covers a worker killed outright (kill -9 of
+    `serve`, a Ray actor killed) so that its ffmpeg children do not run on as orphans.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sys.platform.startswith("linux"):
+        return []
+    check = subprocess.run([setpriv, "--pdeathsig", "KILL", "--", "true"], capture_output=True, check=False)
+    return [setpriv, "--pdeathsig", "KILL", "--"] if check.returncode == 0 else []
+
+
 async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
+        *_die_with_parent(),
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=stdout,

@@ -6,12 +6,15 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import media
 import msgspec
+import psutil
 import pytest
 
 from streamclip import ffmpeg
@@ -90,6 +93,32 @@ async def test_stream_left_early_with_unread_frames_is_reaped(cut_video: media.C
             await asyncio.sleep(0.5)  # ffmpeg fills the reader's buffer: reading pauses
     assert ffmpeg.live_children() == 0
     assert child.proc.returncode is not None
+
+
+_RUN_FOREVER = """
+import asyncio, sys
+from streamclip import ffmpeg
+argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=64x36", "-f", "null", "-"]
+async def main():
+    task = asyncio.create_task(ffmpeg.run(argv, timeout_s=600))
+    await asyncio.sleep(1.0)
+    print("running", flush=True)
+    await task
+asyncio.run(main())
+"""
+
+
+def test_ffmpeg_children_die_with_a_process_killed_outright() -> None:
+    """kill -9 leaves no time to reap: the children must die with their parent, not run on."""
+    with subprocess.Popen([sys.executable, "-c", _RUN_FOREVER], stdout=subprocess.PIPE, text=True) as parent:
+        assert parent.stdout is not None and parent.stdout.readline() == "running\n"
+        children = psutil.Process(parent.pid).children(recursive=True)
+        assert [c.name() for c in children] == ["ffmpeg"]
+        parent.send_signal(signal.SIGKILL)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:
+        child.kill()
+    assert alive == [], "ffmpeg outlived the process that started it"
 
 
 # ---------------------------------------------------------------------------------------------

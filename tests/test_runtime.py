@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Hashable
 from typing import TypeVar
@@ -105,9 +106,25 @@ async def test_close_receiver_stops_a_blocked_sender_and_later_senders() -> None
         await asyncio.wait_for(sending, timeout=1)
     with pytest.raises(ReceiverClosed):
         await channel.send(3)
-    with pytest.raises(ReceiverClosed):
-        await channel.wait_for_room()
     assert len(channel) == 0  # queued items were dropped
+
+
+async def test_senders_blocked_on_a_full_channel_take_turns() -> None:
+    """Several producers on one channel (the decoder's workers): none is starved by another."""
+    channel = Channel[str](1)
+
+    async def produce(name: str) -> None:
+        for i in range(6):
+            await channel.send(f"{name}{i}")
+
+    producers = [asyncio.create_task(produce(name)) for name in "ab"]
+    received = []
+    for _ in range(12):
+        await asyncio.sleep(0.01)  # a slow consumer: both producers are waiting at each receive
+        received.append((await channel.receive())[0])
+    await asyncio.gather(*producers)
+    longest_run = max(len(list(run)) for _, run in itertools.groupby(received))
+    assert longest_run <= 2, f"one producer kept the channel to itself: {''.join(received)}"
 
 
 async def test_fail_raises_the_error_after_the_queue_drains() -> None:

@@ -1,7 +1,8 @@
 """Decoder: one ffmpeg child per video writing 48x27 RGB24 frames to a pipe, read in chunks.
 
-It reads the next chunk only when the frames channel has room, so a full pipeline leaves the
-pipe unread, the pipe fills, and ffmpeg blocks: backpressure reaches the OS process.
+It reads the next chunk only once the last one is in the frames channel, so a full pipeline
+leaves the pipe unread, the pipe fills, and ffmpeg blocks: backpressure reaches the OS process.
+The channel serves waiting senders in turn, so videos decoded at once share it fairly.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ class Decoder(VideoPool[DecoderOut]):
     async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:
         chunk_bytes = FRAME_BYTES * self.config.chunk_frames
         while not job.stop_decoding.is_set():
-            await self.outbox.wait_for_room()
             data = await child.read_exactly(chunk_bytes)
             count = len(data) // FRAME_BYTES
             if count:

@@ -40,8 +40,18 @@ class ChannelStats(msgspec.Struct, frozen=True, kw_only=True):
     closed: bool
 
 
+class _BlockedSend(Generic[T]):
+    """A sender waiting for room, with the item it will put in when its turn comes."""
+
+    __slots__ = ("admitted", "item")
+
+    def __init__(self, admitted: asyncio.Future[None], item: T) -> None:
+        self.admitted = admitted
+        self.item = item
+
+
 class Channel(Generic[T]):
-    """A FIFO of at most `capacity` items between one producing and one consuming actor."""
+    """A FIFO of at most `capacity` items from one actor (any number of its workers) to another."""
 
     def __init__(self, capacity: int, name: str = "channel") -> None:
         if capacity < 1:
@@ -58,27 +68,34 @@ class Channel(Generic[T]):
         self._out = 0
         self._send_blocked_s = 0.0
         self._receive_blocked_s = 0.0
+        self._blocked: collections.deque[_BlockedSend[T]] = collections.deque()  # senders, first come first
 
     # -- sending side -------------------------------------------------------------------------
 
-    async def wait_for_room(self) -> None:
-        """Return once an item could be sent without waiting (or raise `ReceiverClosed`)."""
-        if self._has_room():
-            return
-        started = time.monotonic()
-        async with self._changed:
-            await self._changed.wait_for(self._has_room)
-        self._send_blocked_s += time.monotonic() - started
-        self._check_receiver()
-
     async def send(self, item: T) -> None:
+        """Put `item` in, waiting while the channel is full (or raise `ReceiverClosed`).
+
+        Senders that wait are served in the order they came, so with several producers on one
+        channel (the decoder's workers) a fast one cannot starve a slow one.
+        """
         if self._send_closed:
             raise RuntimeError(f"channel {self.name!r}: send after close")
-        await self.wait_for_room()
-        self._items.append(item)
-        self._in += 1
-        self._max_depth = max(self._max_depth, len(self._items))
-        await self._notify()
+        if self._has_room():
+            self._enqueue(item)
+            await self._notify()
+            return
+        # Full: wait in line; `receive` moves the item in when this sender's turn comes.
+        blocked = _BlockedSend(asyncio.get_running_loop().create_future(), item)
+        self._blocked.append(blocked)
+        started = time.monotonic()
+        try:
+            await blocked.admitted
+        except asyncio.CancelledError:
+            if blocked in self._blocked:
+                self._blocked.remove(blocked)
+            raise
+        finally:
+            self._send_blocked_s += time.monotonic() - started
 
     def close(self) -> None:
         """End of stream: the receiver gets the queued items, then `EndOfStream`."""
@@ -105,6 +122,7 @@ class Channel(Generic[T]):
         if self._items:
             item = self._items.popleft()
             self._out += 1
+            self._admit_blocked_senders()
             await self._notify()
             return item
         if self._failure is not None:
@@ -115,6 +133,10 @@ class Channel(Generic[T]):
         """The consumer is gone: drop queued items and make senders raise `ReceiverClosed`."""
         self._receive_closed = True
         self._items.clear()
+        while self._blocked:
+            blocked = self._blocked.popleft()
+            if not blocked.admitted.done():
+                blocked.admitted.set_exception(ReceiverClosed(self.name))
         self._wake_soon()
 
     async def __aiter__(self) -> AsyncIterator[T]:
@@ -150,7 +172,20 @@ class Channel(Generic[T]):
 
     def _has_room(self) -> bool:
         self._check_receiver()
-        return len(self._items) < self.capacity
+        return len(self._items) < self.capacity and not self._blocked
+
+    def _enqueue(self, item: T) -> None:
+        self._items.append(item)
+        self._in += 1
+        self._max_depth = max(self._max_depth, len(self._items))
+
+    def _admit_blocked_senders(self) -> None:
+        while self._blocked and len(self._items) < self.capacity:
+            blocked = self._blocked.popleft()
+            if blocked.admitted.done():  # cancelled while waiting
+                continue
+            self._enqueue(blocked.item)
+            blocked.admitted.set_result(None)
 
     def _check_receiver(self) -> None:
         if self._receive_closed:
