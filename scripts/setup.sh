@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up streamclip on a bare Debian/Ubuntu machine (or any machine with Python >= 3.11):
-# ffmpeg/ffprobe, a virtual environment at .venv, CPU torch, and the package with its dev extras.
+# ffmpeg/ffprobe, a virtual environment at .venv, CPU torch, and the package with its dev and ray extras.
 # Safe to run again: it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,10 @@ apt_install() {
 
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
   apt_install ffmpeg
+fi
+# setpriv (util-linux) makes ffmpeg children die with a killed worker instead of running on.
+if ! command -v setpriv >/dev/null 2>&1; then
+  apt_install util-linux
 fi
 
 PYTHON="${PYTHON:-python3}"
@@ -45,6 +49,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   # torch first, pinned: this takes the CPU wheel instead of a multi-GB CUDA download.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,ray]"
   echo "$want" > "$stamp"
 fi

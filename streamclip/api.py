@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from streamclip.actors.clip_writer import ClipWriter, WriterIn
 from streamclip.actors.decoder import Decoder, DecoderOut
@@ -30,13 +30,16 @@ from streamclip.actors.shot_detector import DetectorOut, ShotDetector
 from streamclip.actors.span_builder import SpanBuilder
 from streamclip.actors.stride_spanner import StrideSpanner
 from streamclip.actors.transcoder import Transcoder, TranscoderIn
-from streamclip.config import PipelineConfig, load_config
+from streamclip.config import PipelineConfig, RayConfig, load_config
 from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.runtime.channel import Channel, EndOfStream
 from streamclip.runtime.pipeline import Runnable, run_actors
 from streamclip.types import Event
 from streamclip.workspace import Workspace
+
+if TYPE_CHECKING:
+    from streamclip.ray.driver import RayPipeline
 
 
 class Pipeline:
@@ -112,19 +115,67 @@ class Pipeline:
         }
 
 
-@contextlib.asynccontextmanager
-async def open_pipeline(
+class EventPipeline(Protocol):
+    """What the CLI and the daemon need of a pipeline: `Pipeline` on one machine, `RayPipeline` on Ray."""
+
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None: ...
+
+    def close_input(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    def statistics(self) -> dict[str, Any]: ...
+
+
+@overload
+def open_pipeline(
     config: PipelineConfig | str | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     *,
     model: ShotModel | None = None,
-) -> AsyncIterator[Pipeline]:
-    """Open a streaming pipeline; `config` is a `PipelineConfig` or a profile name/path."""
+    ray: None = None,
+) -> contextlib.AbstractAsyncContextManager[Pipeline]: ...
+
+
+@overload
+def open_pipeline(
+    config: PipelineConfig | str | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    model: ShotModel | None = None,
+    ray: RayConfig | str,
+) -> contextlib.AbstractAsyncContextManager[RayPipeline]: ...
+
+
+def open_pipeline(
+    config: PipelineConfig | str | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    model: ShotModel | None = None,
+    ray: RayConfig | str | None = None,
+) -> contextlib.AbstractAsyncContextManager[Pipeline] | contextlib.AbstractAsyncContextManager[RayPipeline]:
+    """Open a streaming pipeline; `config` is a `PipelineConfig` or a profile name/path.
+
+    `ray` runs it on a Ray cluster instead of in this process: a Ray address, "local" to start a
+    Ray runtime here, or a `RayConfig`. Events and outputs are the same either way.
+    """
     if not isinstance(config, PipelineConfig):
         config = load_config(config or "default")
+    out = Path(output_dir) if output_dir is not None else None
+    if ray is None:
+        return _open_here(config, out, model)
+    from streamclip.ray import open_ray_pipeline  # the `ray` extra: imported only when asked for
+
+    return open_ray_pipeline(config, out, RayConfig(address=ray) if isinstance(ray, str) else ray)
+
+
+@contextlib.asynccontextmanager
+async def _open_here(
+    config: PipelineConfig, output_dir: Path | None, model: ShotModel | None
+) -> AsyncIterator[Pipeline]:
     config = resolve_hardware(config)
     check_encoder(config.transcode.encoder)
-    pipe = Pipeline(config, Path(output_dir) if output_dir is not None else None, model)
+    pipe = Pipeline(config, output_dir, model)
     runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
     try:
         yield pipe
@@ -140,16 +191,19 @@ async def split(
     paths: Sequence[str | os.PathLike[str]] | Iterable[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str] | None = None,
     config: PipelineConfig | str | None = None,
+    *,
+    ray: RayConfig | str | None = None,
 ) -> list[Event]:
-    """One call: run every path through one pipeline and return all events in arrival order."""
-    async with open_pipeline(config, output_dir) as pipe:
+    """One call: run every path through one pipeline (on Ray if `ray` is given); all events in arrival order."""
+    pipe: EventPipeline
+    async with open_pipeline(config, output_dir, ray=ray) as pipe:
         feeder = asyncio.create_task(_feed(pipe, paths))
         events = [event async for event in pipe]
         await feeder
     return events
 
 
-async def _feed(pipe: Pipeline, paths: Iterable[str | os.PathLike[str]]) -> None:
+async def _feed(pipe: EventPipeline, paths: Iterable[str | os.PathLike[str]]) -> None:
     try:
         for path in paths:
             await pipe.submit(path)

@@ -17,8 +17,8 @@ from typing import Any, TextIO
 
 import msgspec
 
-from streamclip.api import Pipeline, open_pipeline
-from streamclip.config import PipelineConfig, available_profiles, load_config
+from streamclip.api import EventPipeline, open_pipeline
+from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
 from streamclip.errors import ConfigError, SourceError, StreamclipError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set spans.max_length_s=5 (repeatable)",
+    )
+    split.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on a Ray cluster at ADDRESS ('auto', HOST:6379, ray://HOST:10001), or 'local' to start one here",
+    )
+    split.add_argument("--ray-actors", type=int, default=0, metavar="N", help="pipelines on Ray (0: as many as fit)")
+    split.add_argument(
+        "--ray-in-flight", type=int, default=2, metavar="N", help="videos each Ray pipeline holds at once (default 2)"
     )
     split.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
     split.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
@@ -104,14 +113,24 @@ def _profiles() -> int:
 
 def _split(args: argparse.Namespace) -> int:
     config = load_config(args.profile, args.overrides)
+    ray = _ray_config(args)
     videos, missing = expand_inputs(args.inputs)
     if not videos and not missing:
         print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED
     show_progress = sys.stderr.isatty() and not args.no_progress
-    summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress))
+    summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
     summary.print(sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _ray_config(args: argparse.Namespace) -> RayConfig | None:
+    if args.ray is None:
+        return None
+    try:
+        return RayConfig(address=args.ray, actors=args.ray_actors, max_videos_in_flight=args.ray_in_flight)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 class Summary:
@@ -149,11 +168,17 @@ class Summary:
 
 
 async def _run_split(
-    config: PipelineConfig, output: Path, videos: list[VideoInput], events: str | None, show_progress: bool
+    config: PipelineConfig,
+    output: Path,
+    videos: list[VideoInput],
+    events: str | None,
+    show_progress: bool,
+    ray: RayConfig | None = None,
 ) -> Summary:
     summary = Summary()
     progress = Progress(len(videos), enabled=show_progress)
-    async with open_pipeline(config, output) as pipe:
+    pipe: EventPipeline
+    async with open_pipeline(config, output, ray=ray) as pipe:
         feeder = asyncio.create_task(_feed(pipe, videos))
         refresher = asyncio.create_task(keep_refreshing(progress, pipe)) if show_progress else None
         try:
@@ -171,7 +196,7 @@ async def _run_split(
     return summary
 
 
-async def _feed(pipe: Pipeline, videos: list[VideoInput]) -> None:
+async def _feed(pipe: EventPipeline, videos: list[VideoInput]) -> None:
     try:
         for video in videos:
             await pipe.submit(video.path, rel=video.rel)

@@ -82,6 +82,33 @@ class ChannelsConfig(msgspec.Struct, **_STRICT):
     events: int = 16
 
 
+class ResourcesConfig(msgspec.Struct, **_STRICT):
+    """What one pipeline asks of a machine: Ray places each pipeline actor with these.
+
+    On one machine they are not enforced. `cpus` should cover the transcode workers plus the
+    detector; `gpus` may be a fraction, to pack several pipelines on one GPU.
+    """
+
+    cpus: float = 2.0
+    gpus: float = 0.0
+
+
+class RayConfig(msgspec.Struct, **_STRICT):
+    """Running on Ray: where, how many pipelines, how much work each may hold, how often to retry."""
+
+    address: str = "local"  # "local" starts a Ray runtime here; else "auto", "HOST:6379" or "ray://HOST:10001"
+    actors: int = 0  # pipelines (Ray actors); 0 = as many as the cluster's resources fit
+    max_videos_in_flight: int = 2  # per actor: videos submitted to it and not yet done
+    max_attempts: int = 3  # a video whose worker dies this many times fails, naming why
+    namespace: str = "streamclip"
+
+    def __post_init__(self) -> None:
+        if not self.address:
+            raise ValueError("ray.address: 'local' or a cluster address is needed")
+        if self.actors < 0 or self.max_videos_in_flight < 1 or self.max_attempts < 1:
+            raise ValueError("ray: actors must be >= 0, max_videos_in_flight and max_attempts >= 1")
+
+
 class PipelineConfig(msgspec.Struct, **_STRICT):
     name: str = "default"
     description: str = ""
@@ -92,6 +119,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     frames: FramesConfig = msgspec.field(default_factory=FramesConfig)
     channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    resources: ResourcesConfig = msgspec.field(default_factory=ResourcesConfig)
 
     def __post_init__(self) -> None:
         for section, key in _POSITIVE:
@@ -100,6 +128,8 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
         for section in ("jobs", "frames", "probabilities", "spans", "clips", "events"):
             if getattr(self.channels, section) < 1:
                 raise ConfigError(f"channels.{section} must be at least 1 (no unbounded queues)")
+        if self.resources.cpus <= 0 or self.resources.gpus < 0:
+            raise ConfigError("resources.cpus must be > 0 and resources.gpus >= 0")
 
 
 _POSITIVE = [

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from streamclip.api import Pipeline
+from streamclip.api import EventPipeline
 from streamclip.types import ClipReady, Event
 
 
-async def keep_refreshing(progress: Progress, pipe: Pipeline, every_s: float = 0.5) -> None:
+async def keep_refreshing(progress: Progress, pipe: EventPipeline, every_s: float = 0.5) -> None:
     while True:
         progress.refresh(pipe.statistics())
         await asyncio.sleep(every_s)

@@ -111,7 +111,8 @@ asyncio.run(main())
 def test_ffmpeg_children_die_with_a_process_killed_outright() -> None:
     """kill -9 leaves no time to reap: the children must die with their parent, not run on."""
     with subprocess.Popen([sys.executable, "-c", _RUN_FOREVER], stdout=subprocess.PIPE, text=True) as parent:
-        assert parent.stdout is not None and parent.stdout.readline() == "running\n"
+        assert parent.stdout is not None
+        assert parent.stdout.readline() == "running\n"
         children = psutil.Process(parent.pid).children(recursive=True)
         assert [c.name() for c in children] == ["ffmpeg"]
         parent.send_signal(signal.SIGKILL)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from streamclip.config import PipelineConfig, _explain, load_config
+from streamclip.config import PipelineConfig, RayConfig, _explain, load_config
 from streamclip.errors import ConfigError
 
 LEDGER_DIR = ".streamclip"  # inside the output folder; not the pipeline's `.streamclip-work-*`
@@ -37,6 +37,9 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     incomplete_wait_s: float = 300.0
     quarantine_dir: str = ""  # "" = record bad files in the ledger, leave them where they are
     candidates: int = 16  # capacity of the watcher -> daemon channel
+    # A [ray] table runs the pipeline on a Ray cluster; max_videos_in_flight then counts for the
+    # whole cluster (actors x ray.max_videos_in_flight keeps every pipeline busy).
+    ray: RayConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.watch:
@@ -113,7 +116,7 @@ _TUNING: dict[str, tuple[str, ...]] = {
     "transcode": ("workers", "keep_buffer"),
     "frames": ("workers",),
 }
-_NOT_OUTPUT = ("name", "description", "channels", "limits")
+_NOT_OUTPUT = ("name", "description", "channels", "limits", "resources")
 
 
 def settings_hash(config: PipelineConfig) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from streamclip.api import Pipeline, open_pipeline
+from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig
 from streamclip.errors import ConfigError, StreamclipError
 from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, settings_hash
@@ -66,7 +66,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
         self._slots = asyncio.Semaphore(config.max_videos_in_flight)
-        self._pipe: Pipeline | None = None
+        self._pipe: EventPipeline | None = None
         self._watcher: Watcher | None = None
         self._ledger: Ledger | None = None
         self._crashed = False
@@ -97,7 +97,7 @@ class Daemon:
                 log.warning("removed work folder left by a stopped process: %s", stale)
             self._ledger = Ledger(self.config.ledger_path)
             self._forget_vanished()
-            async with open_pipeline(self.pipeline_config, self.output) as pipe:
+            async with open_pipeline(self.pipeline_config, self.output, ray=self.config.ray) as pipe:
                 self._pipe = pipe
                 return await self._serve(pipe)
         finally:
@@ -109,7 +109,7 @@ class Daemon:
 
     # -- the life of the daemon ----------------------------------------------------------------------
 
-    async def _serve(self, pipe: Pipeline) -> int:
+    async def _serve(self, pipe: EventPipeline) -> int:
         self._watcher = watcher = self._make_watcher()
         server = await self._start_server()
         self.reporter.say(self._banner(server))
@@ -133,7 +133,7 @@ class Daemon:
         self.reporter.say(self.reporter.summary(len(self.in_flight)))
         return self._exit_status(tasks)
 
-    async def _drain(self, pipe: Pipeline, watcher: Watcher, tasks: set[asyncio.Task[None]]) -> None:
+    async def _drain(self, pipe: EventPipeline, watcher: Watcher, tasks: set[asyncio.Task[None]]) -> None:
         """Stop intake, let the videos in flight finish for up to `drain_timeout_s`, then stop."""
         self.metrics.draining.set(1)
         by_name = {task.get_name(): task for task in tasks}
@@ -174,11 +174,11 @@ class Daemon:
 
     # -- intake: candidates -> ledger -> pipeline ---------------------------------------------------
 
-    async def _intake(self, pipe: Pipeline) -> None:
+    async def _intake(self, pipe: EventPipeline) -> None:
         async for candidate in self.candidates:
             await self._take(pipe, candidate)
 
-    async def _take(self, pipe: Pipeline, candidate: Candidate) -> None:
+    async def _take(self, pipe: EventPipeline, candidate: Candidate) -> None:
         path, found_at = candidate.path, time.monotonic()
         if path in self.in_flight:
             self.recheck_after.add(path)  # changed while processed: look again when it is done
@@ -246,7 +246,7 @@ class Daemon:
 
     # -- events: pipeline -> ledger, metrics, report -----------------------------------------------
 
-    async def _consume(self, pipe: Pipeline) -> None:
+    async def _consume(self, pipe: EventPipeline) -> None:
         async for event in pipe:
             if isinstance(event, ClipReady):
                 self._clip(event)

@@ -1,0 +1,253 @@
+"""streamclip on Ray: a local Ray runtime on loopback, two pipeline actors, real videos and weights.
+
+The videos are small (five 2 s scenes at 25 fps) and the clips short (1 s minimum, 0.25 s crop), so
+that two one-thread workers get through them quickly; a clip comes out of each scene, so a video is
+well under way at its first clip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import media
+import psutil
+import pytest
+
+import streamclip
+from streamclip.config import PipelineConfig, RayConfig, ResourcesConfig, load_config
+from streamclip.errors import ConfigError
+from streamclip.ingest.config import load_serve_config
+from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+
+ray = pytest.importorskip("ray")
+
+SOURCES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "color=c=red"]
+SETTINGS = ["resources.cpus=1", "spans.min_length_s=1.0", "spans.crop_s=0.25"]
+
+
+def scenes(offset: int) -> list[tuple[str, float]]:
+    return [(SOURCES[(offset + i) % len(SOURCES)], 2.0) for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("ray_videos")
+    return [media.make_cut_video(folder / f"video {i}.mp4", scenes=scenes(i)).path for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def single_machine_ids(videos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+    """Clip ids per source from the ordinary, single-process pipeline: what Ray must reproduce."""
+    events = asyncio.run(streamclip.split(videos, tmp_path_factory.mktemp("local_out"), config()))
+    ids: dict[str, set[str]] = {str(v): set() for v in videos}
+    for event in events:
+        if isinstance(event, ClipReady):
+            ids[event.clip.source].add(str(event.clip.uuid))
+    assert all(isinstance(e, VideoDone | ClipReady) for e in events)
+    assert all(len(found) == 5 for found in ids.values()), "a clip per scene"
+    return ids
+
+
+@pytest.fixture(scope="module")
+def ray_runtime() -> Iterator[None]:
+    """One local Ray runtime for the in-process tests (each pipeline opened on it joins it)."""
+    ray.init(num_cpus=3, include_dashboard=False, _node_ip_address="127.0.0.1", namespace="streamclip-tests")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def config(*overrides: str) -> PipelineConfig:
+    return load_config("default", [*SETTINGS, *overrides])
+
+
+def clip_ids(events: list[Event]) -> list[str]:
+    return [str(e.clip.uuid) for e in events if isinstance(e, ClipReady)]
+
+
+def by_source(events: list[Event]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for event in events:
+        if isinstance(event, ClipReady):
+            found.setdefault(event.clip.source, set()).add(str(event.clip.uuid))
+    return found
+
+
+def final_events(events: list[Event]) -> Counter[tuple[str, str]]:
+    return Counter((type(e).__name__, e.source) for e in events if isinstance(e, VideoDone | VideoFailed))
+
+
+def leftovers(out: Path) -> list[Path]:
+    return [*out.rglob(".streamclip-work-*"), *out.rglob("*.tmp")]
+
+
+def ffmpeg_children_mentioning(path: Path) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "ffmpeg" and str(path) in line:
+            found.append(line)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI (its own local Ray runtime, started and stopped by `streamclip split --ray local`)
+
+
+def test_split_folder_with_ray_local_gives_the_single_machine_clip_ids(
+    videos: list[Path], single_machine_ids: dict[str, set[str]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "streamclip", "split", str(videos[0].parent), "-o", str(out),
+            "--ray", "local", "--ray-actors", "2", "--events", "jsonl", "--no-progress",
+            *(arg for o in SETTINGS for arg in ("--set", o))]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=420, check=False)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    clips: dict[str, set[str]] = {}
+    for record in records:
+        if record["event"] == "clip":
+            clips.setdefault(record["source"], set()).add(record["uuid"])
+    assert clips == single_machine_ids
+    assert sorted(r["source"] for r in records if r["event"] == "video_done") == sorted(map(str, videos))
+    on_disk = {p.stem for p in (out / "clips").glob("*.mp4")}
+    assert on_disk == set().union(*single_machine_ids.values())
+    assert len(list((out / "processed_videos").glob("*.json"))) == len(videos)
+    assert leftovers(out) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The async API on a shared local Ray runtime
+
+
+async def test_the_bound_on_videos_in_flight_holds_on_every_actor(
+    ray_runtime: None, videos: list[Path], single_machine_ids: dict[str, set[str]], tmp_path: Path
+) -> None:
+    events: list[Event] = []
+    driver_seen = 0
+    ray_config = RayConfig(actors=2, max_videos_in_flight=2)
+    async with streamclip.open_pipeline(config(), tmp_path, ray=ray_config) as pipe:
+        for video in videos:
+            await pipe.submit(video)
+        pipe.close_input()
+        async for event in pipe:
+            events.append(event)
+            workers = pipe.statistics()["ray"]["workers"]
+            driver_seen = max(driver_seen, *(len(w["in_flight"]) for w in workers))
+        measured = await pipe.worker_statistics()
+    assert by_source(events) == single_machine_ids
+    assert final_events(events) == Counter(("VideoDone", str(v)) for v in videos)
+    # Measured inside each worker, independently of the driver's own accounting.
+    assert sorted(w["videos_started"] for w in measured) == [1, 2]
+    assert max(w["max_in_flight"] for w in measured) == 2  # the bound is used ...
+    assert all(w["max_in_flight"] <= 2 for w in measured)  # ... and never exceeded
+    assert driver_seen <= 2
+
+
+async def test_a_killed_actor_loses_no_video_and_writes_no_clip_twice(
+    ray_runtime: None, videos: list[Path], single_machine_ids: dict[str, set[str]], tmp_path: Path
+) -> None:
+    events: list[Event] = []
+    written: dict[str, int] = {}  # clip id -> mtime when its ClipReady arrived
+    killed: str | None = None
+    async with streamclip.open_pipeline(config(), tmp_path, ray=RayConfig(actors=2, max_videos_in_flight=1)) as pipe:
+        for video in videos:
+            await pipe.submit(video)
+        pipe.close_input()
+        async for event in pipe:
+            events.append(event)
+            if isinstance(event, ClipReady):
+                assert event.clip.path is not None
+                written[str(event.clip.uuid)] = Path(event.clip.path).stat().st_mtime_ns
+                if killed is None:  # its first clip: the video is well under way on that worker
+                    killed = event.clip.source
+                    holder = next(w for w in pipe.statistics()["ray"]["workers"] if Path(killed).name in w["in_flight"])
+                    ray.kill(pipe.actor_handles()[holder["index"]])
+        stats = pipe.statistics()["ray"]
+    assert killed is not None
+    assert stats["workers_replaced"] == 1
+    assert stats["videos_retried"] == 1
+    assert final_events(events) == Counter(("VideoDone", str(v)) for v in videos)  # each once, none failed
+    ids = clip_ids(events)
+    assert len(ids) == len(set(ids)), "a clip was reported twice"
+    assert by_source(events) == single_machine_ids
+    assert {p.stem for p in (tmp_path / "clips").glob("*.mp4")} == set(ids)
+    for clip_id, mtime_ns in written.items():  # not one clip was written again by the retry
+        assert (tmp_path / "clips" / f"{clip_id}.mp4").stat().st_mtime_ns == mtime_ns
+    assert leftovers(tmp_path) == []
+    assert ffmpeg_children_mentioning(tmp_path) == []
+
+
+async def test_a_poison_file_fails_once_with_its_reason_and_the_others_finish(
+    ray_runtime: None, videos: list[Path], tmp_path: Path
+) -> None:
+    """Two kinds: a file that is not a video, and a video that kills every worker it is given to."""
+    not_a_video = media.make_text(tmp_path / "notes.mp4")
+    killer, good = videos[0], videos[1:3]
+    events: list[Event] = []
+    kills: list[int] = []
+
+    async def kill_whoever_holds_the_killer(pipe: Any) -> None:
+        while True:
+            for worker in pipe.statistics()["ray"]["workers"]:
+                if killer.name in worker["in_flight"] and worker["alive"]:
+                    handle = pipe.actor_handles().get(worker["index"])
+                    if handle is not None and worker["pid"] not in kills:
+                        kills.append(worker["pid"])
+                        ray.kill(handle)
+            await asyncio.sleep(0.1)
+
+    ray_config = RayConfig(actors=2, max_videos_in_flight=1, max_attempts=2)
+    async with streamclip.open_pipeline(config(), tmp_path / "out", ray=ray_config) as pipe:
+        assassin = asyncio.create_task(kill_whoever_holds_the_killer(pipe))
+        for video in [killer, not_a_video, *good]:
+            await pipe.submit(video)
+        pipe.close_input()
+        events = [event async for event in pipe]
+        assassin.cancel()
+    finals = final_events(events)
+    assert finals == Counter(
+        [("VideoFailed", str(killer)), ("VideoFailed", str(not_a_video)), *(("VideoDone", str(v)) for v in good)]
+    )
+    failed = {e.source: e for e in events if isinstance(e, VideoFailed)}
+    assert failed[str(killer)].error_type == "WorkerLost"
+    assert "died 2 time(s)" in failed[str(killer)].reason
+    assert len(kills) == 2, "tried exactly max_attempts times"
+    assert failed[str(not_a_video)].error_type == "SourceError"  # a bad file is not a dead worker:
+    assert "worker" not in failed[str(not_a_video)].reason  # one try, its own reason
+    assert leftovers(tmp_path / "out") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+def test_ray_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_videos_in_flight"):
+        RayConfig(max_videos_in_flight=0)
+    with pytest.raises(ValueError, match="address"):
+        RayConfig(address="")
+
+
+def test_serve_config_takes_a_ray_table(tmp_path: Path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text('watch = ["in"]\noutput = "out"\n[ray]\naddress = "auto"\nactors = 3\n')
+    assert load_serve_config(path).ray == RayConfig(address="auto", actors=3)
+    path.write_text('watch = ["in"]\noutput = "out"\n[ray]\nactor = 3\n')
+    with pytest.raises(ConfigError, match=r"unknown key ray\.actor"):
+        load_serve_config(path)
+
+
+def test_profiles_say_what_a_pipeline_asks_of_a_machine() -> None:
+    assert load_config("default").resources == ResourcesConfig(cpus=2.0, gpus=0.0)
+    assert load_config("nvidia").resources.gpus == 1.0
+    with pytest.raises(ConfigError, match=r"resources\.cpus"):
+        load_config("default", ["resources.cpus=0"])
