@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -19,6 +21,7 @@ from typing import Any
 import media
 import psutil
 import pytest
+from daemons import running, states, wait_until
 
 import streamclip
 from streamclip.config import PipelineConfig, RayConfig, ResourcesConfig, load_config
@@ -121,6 +124,28 @@ def test_split_folder_with_ray_local_gives_the_single_machine_clip_ids(
     on_disk = {p.stem for p in (out / "clips").glob("*.mp4")}
     assert on_disk == set().union(*single_machine_ids.values())
     assert len(list((out / "processed_videos").glob("*.json"))) == len(videos)
+    assert leftovers(out) == []
+
+
+def test_serve_with_a_ray_table_processes_files_and_drains_on_sigterm(videos: list[Path], tmp_path: Path) -> None:
+    """`ray.init` installs handlers that end the process at once on SIGTERM: the daemon's drain must win."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(videos[0], tmp_path / "in" / "a.mp4")
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f'watch = ["in"]\noutput = "out"\nmetrics_address = ""\nsettle_s = 0.3\nset = {json.dumps(SETTINGS)}\n'
+        '[ray]\naddress = "local"\nactors = 1\n'
+    )
+    out = tmp_path / "out"
+    with running(["serve", "--config", str(config)], tmp_path, tmp_path / "serve.log") as daemon:
+        wait_until(lambda: states(out) == {"a.mp4": "done"}, "the video to be done", daemon, timeout_s=240)
+        family = psutil.Process(daemon.proc.pid).children(recursive=True)  # Ray's processes and workers
+        status, _ = daemon.stop(signal.SIGTERM, timeout_s=60)
+    assert status == 0, daemon.stderr
+    assert "SIGTERM: no new files" in daemon.stderr
+    assert len(list((out / "clips").glob("*.mp4"))) == 5
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert alive == [], "Ray's processes outlived the daemon that started them"
     assert leftovers(out) == []
 
 

@@ -1,0 +1,90 @@
+"""Running `streamclip watch`/`serve` as real processes in tests, and reading their ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class Daemon:
+    """A `streamclip` process in its own session, its stderr in a file."""
+
+    def __init__(self, args: list[str], cwd: Path, log: Path) -> None:
+        self.log = log
+        with open(log, "ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamclip", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+            )  # fmt: skip
+
+    @property
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> tuple[int, float]:
+        """Send `sig`; (exit status, seconds it took to exit)."""
+        sent = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            status = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"streamclip did not exit within {timeout_s} s of {signal.Signals(sig).name}:\n{self.stderr}")
+        return status, time.monotonic() - sent
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def running(args: list[str], cwd: Path, log: Path) -> Iterator[Daemon]:
+    daemon = Daemon(args, cwd, log)
+    try:
+        yield daemon
+    finally:
+        daemon.kill()
+
+
+def wait_until(check: Callable[[], Any], what: str, daemon: Daemon | None, timeout_s: float = 60.0) -> Any:
+    """Poll `check` until it returns something true; fail naming `what` (and the daemon's log)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        if daemon is not None and daemon.proc.poll() is not None:
+            pytest.fail(f"streamclip exited ({daemon.proc.returncode}) while waiting for {what}:\n{daemon.stderr}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}:\n{daemon.stderr if daemon else ''}")
+
+
+def ledger_rows(out: Path) -> dict[str, dict[str, Any]]:
+    """Rows of OUT/.streamclip/ledger.sqlite by source path ({} while it does not exist)."""
+    path = out / ".streamclip" / "ledger.sqlite"
+    if not path.exists():
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        db.row_factory = sqlite3.Row
+        try:
+            return {row["path"]: dict(row) for row in db.execute("SELECT * FROM sources")}
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return {}  # created a moment ago, schema not there yet
+
+
+def states(out: Path) -> dict[str, str]:
+    return {Path(path).name: row["state"] for path, row in ledger_rows(out).items()}
