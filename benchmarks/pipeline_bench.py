@@ -35,7 +35,7 @@ import numpy as np
 import streamclip
 from streamclip import ffmpeg
 from streamclip.actors.frame_extractor import FrameExtractor
-from streamclip.config import load_config
+from streamclip.config import PipelineConfig, load_config
 from streamclip.ffargs import decode_argv, transcode_argv
 from streamclip.rules import scene_spans
 from streamclip.runtime.channel import Channel
@@ -46,6 +46,11 @@ SCENES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "life
 # The profile every mode runs with: `default` (Curator's split defaults, libx264, frames at 2 fps)
 # unless --profile says otherwise; children get it through the environment.
 PROFILE = os.environ.get("STREAMCLIP_BENCH_PROFILE", "default")
+OVERRIDES: list[str] = json.loads(os.environ.get("STREAMCLIP_BENCH_SET", "[]"))
+
+
+def bench_config() -> PipelineConfig:
+    return load_config(PROFILE, OVERRIDES)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -112,7 +117,7 @@ async def run_streaming(video: Path, out: Path) -> dict[str, Any]:
     started = time.monotonic()
     first = None
     clips = 0
-    async with streamclip.open_pipeline(load_config(PROFILE), out) as pipe:
+    async with streamclip.open_pipeline(bench_config(), out) as pipe:
         await pipe.submit(video)
         pipe.close_input()
         async for event in pipe:
@@ -131,13 +136,13 @@ async def run_whole_video(video: Path, out: Path) -> dict[str, Any]:
     run on the whole array, every span transcoded (2 at a time, clips kept in memory), then frames
     extracted from every clip (kept in memory); only then is anything written.
     """
-    config = load_config(PROFILE)
+    config = bench_config()
     started = time.monotonic()
     data = video.read_bytes()  # Curator keeps the source bytes in memory
     meta = await streamclip.probe(video)
     frames = np.frombuffer((await ffmpeg.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
-    probabilities = await asyncio.to_thread(streamclip.shot_probabilities, frames.reshape(-1, 27, 48, 3))
-    spans = scene_spans(probabilities > config.detector.threshold, meta.fps)
+    probabilities = await asyncio.to_thread(_detect, frames, config)
+    spans = _spans(probabilities, meta.fps, config)
     work = Path(tempfile.mkdtemp(dir=out))
     encoded = await _transcode_all(meta, spans, work, config.transcode.workers)
     buffers = [path.read_bytes() for path in encoded]  # Curator holds every encoded clip in memory
@@ -149,6 +154,23 @@ async def run_whole_video(video: Path, out: Path) -> dict[str, Any]:
     del data, sampled
     # no clip is available before all of them are: the first is ready when the last one is
     return {"first_clip_s": elapsed, "total_s": elapsed, "clips": len(encoded)}
+
+
+def _detect(frames: np.ndarray, config: PipelineConfig) -> np.ndarray:
+    """The whole array through the detector, with the profile's precision and batch size."""
+    detector = config.detector
+    return streamclip.shot_probabilities(
+        frames.reshape(-1, 27, 48, 3), batch_windows=detector.batch_windows, precision=detector.precision
+    )
+
+
+def _spans(probabilities: np.ndarray, fps: float, config: PipelineConfig) -> list[tuple[int, int]]:
+    rules = config.spans
+    return scene_spans(
+        probabilities > config.detector.threshold, fps,
+        min_length_s=rules.min_length_s, max_length_s=rules.max_length_s, max_length_mode=rules.max_length_mode,
+        crop_s=rules.crop_s, entire_scene_as_clip=rules.entire_scene_as_clip, limit_clips=rules.limit_clips,
+    )  # fmt: skip
 
 
 async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, workers: int) -> list[Path]:
@@ -165,7 +187,7 @@ async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, wo
 
 async def _frames(clip: Path) -> dict[str, Any]:
     """The pipeline's own frame sampling (default profile: `sequence` at 2 fps) on one clip."""
-    config = load_config(PROFILE)
+    config = bench_config()
     meta = await streamclip.probe(clip)
     info = EncodedClipInfo.from_metadata(meta)
     extractor = FrameExtractor(Channel(1), Channel(1), config.frames, config.limits)
@@ -174,6 +196,7 @@ async def _frames(clip: Path) -> dict[str, Any]:
 
 async def run_stages(video: Path, out: Path) -> dict[str, Any]:
     """Each stage alone on the same video and spans; CPU-seconds of each (process + children)."""
+    config = bench_config()
     meta = await streamclip.probe(video)
     stages: dict[str, float] = {}
 
@@ -182,12 +205,12 @@ async def run_stages(video: Path, out: Path) -> dict[str, Any]:
     stages["decode"] = usage()["cpu_s"] - before
 
     before = usage()["cpu_s"]
-    probabilities = streamclip.shot_probabilities(frames.reshape(-1, 27, 48, 3))
+    probabilities = _detect(frames, config)
     stages["detector"] = usage()["cpu_s"] - before
-    spans = scene_spans(probabilities > 0.4, meta.fps)
+    spans = _spans(probabilities, meta.fps, config)
 
     before = usage()["cpu_s"]
-    encoded = await _transcode_all(meta, spans, out, 2)
+    encoded = await _transcode_all(meta, spans, out, config.transcode.workers)
     stages["transcode"] = usage()["cpu_s"] - before
 
     before = usage()["cpu_s"]
@@ -242,6 +265,9 @@ def main() -> None:
     parser.add_argument("--profile", default="default", help="the profile the streaming/whole modes use")
     parser.add_argument("--compare-only", action="store_true",
                         help="only the 10-minute streaming run and PySceneDetect on the same file")  # fmt: skip
+    parser.add_argument("--threads", action="store_true",
+                        help="only the thread-settings comparison (streaming, 1-minute video)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --threads (default 2)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "VIDEO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     CACHE.mkdir(exist_ok=True)
@@ -256,6 +282,9 @@ def main() -> None:
 
     os.environ["STREAMCLIP_BENCH_PROFILE"] = args.profile
     print(f"measuring with profile {args.profile!r} (each in its own process):", flush=True)
+    if args.threads:
+        compare_threads(short_video, args.rounds)
+        return
     if args.compare_only:
         streaming, reference = measure("streaming", long_video), measure_scenedetect(long_video)
         if reference:
@@ -270,6 +299,30 @@ def main() -> None:
         results["scenedetect_long"] = measure_scenedetect(long_video)
     (CACHE / f"results_{tag}.json").write_text(json.dumps(results, indent=2))
     report(results, long_s, short_s)
+
+
+THREAD_SETTINGS = {
+    "torch on every core, 2 encoders": [],
+    "torch 1 thread, 2 encoders": ["detector.torch_threads=1"],
+    "torch 1 thread, 1 encoder": ["detector.torch_threads=1", "transcode.workers=1"],
+}
+
+
+def compare_threads(video: Path, rounds: int) -> None:
+    """Does leaving cores to ffmpeg (fewer torch threads) pay? Wall and CPU of each setting, interleaved."""
+    walls: dict[str, list[float]] = {name: [] for name in THREAD_SETTINGS}
+    cpus: dict[str, list[float]] = {name: [] for name in THREAD_SETTINGS}
+    for _ in range(rounds):
+        for name, overrides in THREAD_SETTINGS.items():
+            os.environ["STREAMCLIP_BENCH_SET"] = json.dumps(overrides)
+            result = measure("streaming", video)
+            walls[name].append(result["total_s"])
+            cpus[name].append(result["cpu_s"])
+    base = min(walls[next(iter(THREAD_SETTINGS))])
+    print(f"\nstreaming on {video.name}, best of {rounds} (wall / the first setting's):")
+    for name in THREAD_SETTINGS:
+        best = min(walls[name])
+        print(f"  {name:34} wall {best:6.1f} s  ratio {best / base:.2f}   CPU {min(cpus[name]):6.1f} s")
 
 
 def report(r: dict[str, Any], long_s: float, short_s: float) -> None:
