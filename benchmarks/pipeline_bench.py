@@ -267,7 +267,9 @@ def main() -> None:
                         help="only the 10-minute streaming run and PySceneDetect on the same file")  # fmt: skip
     parser.add_argument("--threads", action="store_true",
                         help="only the thread-settings comparison (streaming, 1-minute video)")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of --threads (default 2)")
+    parser.add_argument("--detector", action="store_true",
+                        help="only the detector-settings comparison (streaming, 1-minute video)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --threads / --detector (default 2)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "VIDEO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     CACHE.mkdir(exist_ok=True)
@@ -282,8 +284,8 @@ def main() -> None:
 
     os.environ["STREAMCLIP_BENCH_PROFILE"] = args.profile
     print(f"measuring with profile {args.profile!r} (each in its own process):", flush=True)
-    if args.threads:
-        compare_threads(short_video, args.rounds)
+    if args.threads or args.detector:
+        compare_settings(short_video, args.rounds, THREAD_SETTINGS if args.threads else DETECTOR_SETTINGS)
         return
     if args.compare_only:
         streaming, reference = measure("streaming", long_video), measure_scenedetect(long_video)
@@ -306,23 +308,28 @@ THREAD_SETTINGS = {
     "torch 1 thread, 2 encoders": ["detector.torch_threads=1"],
     "torch 1 thread, 1 encoder": ["detector.torch_threads=1", "transcode.workers=1"],
 }
+DETECTOR_SETTINGS = {
+    "fp32, 1 window per forward (default)": [],
+    "fast, 1 window per forward": ['detector.precision="fast"'],
+    "fast, 4 windows per forward": ['detector.precision="fast"', "detector.batch_windows=4"],
+}
 
 
-def compare_threads(video: Path, rounds: int) -> None:
-    """Does leaving cores to ffmpeg (fewer torch threads) pay? Wall and CPU of each setting, interleaved."""
-    walls: dict[str, list[float]] = {name: [] for name in THREAD_SETTINGS}
-    cpus: dict[str, list[float]] = {name: [] for name in THREAD_SETTINGS}
+def compare_settings(video: Path, rounds: int, settings: dict[str, list[str]]) -> None:
+    """Streaming wall and CPU of each setting (overrides of the profile), interleaved, best of `rounds`."""
+    walls: dict[str, list[float]] = {name: [] for name in settings}
+    cpus: dict[str, list[float]] = {name: [] for name in settings}
     for _ in range(rounds):
-        for name, overrides in THREAD_SETTINGS.items():
+        for name, overrides in settings.items():
             os.environ["STREAMCLIP_BENCH_SET"] = json.dumps(overrides)
             result = measure("streaming", video)
             walls[name].append(result["total_s"])
             cpus[name].append(result["cpu_s"])
-    base = min(walls[next(iter(THREAD_SETTINGS))])
+    base = min(walls[next(iter(settings))])
     print(f"\nstreaming on {video.name}, best of {rounds} (wall / the first setting's):")
-    for name in THREAD_SETTINGS:
+    for name in settings:
         best = min(walls[name])
-        print(f"  {name:34} wall {best:6.1f} s  ratio {best / base:.2f}   CPU {min(cpus[name]):6.1f} s")
+        print(f"  {name:40} wall {best:6.1f} s  ratio {best / base:.2f}   CPU {min(cpus[name]):6.1f} s")
 
 
 def report(r: dict[str, Any], long_s: float, short_s: float) -> None:

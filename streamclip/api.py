@@ -33,8 +33,8 @@ from streamclip.actors.transcoder import Transcoder, TranscoderIn
 from streamclip.config import PipelineConfig, RayConfig, load_config
 from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
-from streamclip.runtime.channel import Channel, EndOfStream
-from streamclip.runtime.pipeline import Runnable, run_actors
+from streamclip.runtime.channel import Channel
+from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.types import Event
 from streamclip.workspace import Workspace
 
@@ -95,16 +95,8 @@ class Pipeline:
         """No more videos: the event stream ends once every submitted video is done."""
         self.jobs.close()
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            try:
-                yield await self.events.receive()
-            except EndOfStream:
-                break
-        if self.runner is not None:  # a crashed actor ends the stream early: raise its error here
-            await asyncio.wait([self.runner])
-            if not self.runner.cancelled() and self.runner.exception() is not None:
-                raise self.runner.exception()  # type: ignore[misc]
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return until_end(self.events, self.runner)  # a crashed actor's error is raised at the end
 
     def statistics(self) -> dict[str, Any]:
         """Depth, items and time blocked of every channel; counters of every actor."""

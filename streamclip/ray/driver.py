@@ -35,7 +35,8 @@ import ray.exceptions
 from streamclip.config import PipelineConfig, RayConfig
 from streamclip.errors import StreamclipError
 from streamclip.ray.worker import PipelineWorker
-from streamclip.runtime.channel import Channel, EndOfStream, ReceiverClosed
+from streamclip.runtime.channel import Channel, ReceiverClosed
+from streamclip.runtime.pipeline import until_end
 from streamclip.types import ClipReady, Event, VideoFailed
 
 log = logging.getLogger("streamclip.ray")
@@ -52,7 +53,6 @@ class RayUnavailable(StreamclipError):
 class _Video:
     path: str
     rel: str
-    submitted_at: float
     attempts: int = 0
     clips: set[uuid.UUID] = field(default_factory=set)  # ClipReady already passed on
     last_error: str = ""
@@ -101,23 +101,15 @@ class RayPipeline:
         while len(self._waiting) >= self.config.channels.jobs:
             self._room.clear()
             await self._room.wait()
-        self._waiting.append(_Video(source, rel or Path(source).name, time.monotonic()))
+        self._waiting.append(_Video(source, rel or Path(source).name))
         self._wakeup.set()
 
     def close_input(self) -> None:
         self._input_closed = True
         self._wakeup.set()
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            try:
-                yield await self.events.receive()
-            except EndOfStream:
-                break
-        if self.runner is not None:
-            await asyncio.wait([self.runner])
-            if not self.runner.cancelled() and self.runner.exception() is not None:
-                raise self.runner.exception()  # type: ignore[misc]
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return until_end(self.events, self.runner)  # the dispatcher's error, if it failed, at the end
 
     def statistics(self) -> dict[str, Any]:
         """The driver's view; `worker_statistics()` asks the workers themselves."""

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+from streamclip.runtime.channel import Channel, EndOfStream
+
+T = TypeVar("T")
 
 
 class Runnable(Protocol):
@@ -44,3 +48,16 @@ def _first_real(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if not isinstance(exc, asyncio.CancelledError):
             return exc
     return group.exceptions[0]
+
+
+async def until_end(events: Channel[T], runner: asyncio.Task[None] | None) -> AsyncIterator[T]:
+    """The items of `events` until its end; then, if `runner` crashed (an early end), its error."""
+    while True:
+        try:
+            yield await events.receive()
+        except EndOfStream:
+            break
+    if runner is not None:
+        await asyncio.wait([runner])
+        if not runner.cancelled() and runner.exception() is not None:
+            raise runner.exception()  # type: ignore[misc]
