@@ -16,6 +16,7 @@ from typing import Any
 
 import media
 import pytest
+from processes import leftovers
 
 from streamclip.rules import clip_uuid
 
@@ -43,11 +44,6 @@ def event_lines(stdout: str) -> list[dict[str, Any]]:
         assert isinstance(event["elapsed_s"], float | int), event
         assert event["elapsed_s"] >= 0
     return events
-
-
-def leftovers(out: Path) -> list[Path]:
-    """Work folders and temporary files that a finished or interrupted run must not leave."""
-    return [*out.rglob(".streamclip-work-*"), *out.rglob("*.tmp")]
 
 
 def check_clip_lines(events: list[dict[str, Any]], out: Path, cwd: Path) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any
 import media
 import psutil
 import pytest
-from daemons import ledger_rows, running, states, wait_until
+from processes import ffmpeg_children_mentioning, ledger_rows, leftovers, running, states, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamclip.config import load_config
@@ -71,20 +71,6 @@ def metric(port: int, name: str, **labels: str) -> float:
         return scrape(port).get((name, tuple(sorted(labels.items()))), 0.0)
     except OSError:
         return 0.0
-
-
-def leftovers(out: Path) -> list[Path]:
-    """Work folders and temporary files; the daemon's own OUT/.streamclip/ledger* and lock are expected."""
-    return [*out.rglob(".streamclip-work-*"), *out.rglob("*.tmp")]
-
-
-def ffmpeg_children_mentioning(*paths: Path) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        line = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "ffmpeg" and any(str(p) in line for p in paths):
-            found.append(f"{proc.pid}: {line}")
-    return found
 
 
 def write_config(folder: Path, **settings: Any) -> Path:

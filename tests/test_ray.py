@@ -21,7 +21,7 @@ from typing import Any
 import media
 import psutil
 import pytest
-from daemons import running, states, wait_until
+from processes import ffmpeg_children_mentioning, leftovers, running, states, wait_until
 
 import streamclip
 from streamclip.config import PipelineConfig, RayConfig, ResourcesConfig, load_config
@@ -49,11 +49,9 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def single_machine_ids(videos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     """Clip ids per source from the ordinary, single-process pipeline: what Ray must reproduce."""
     events = asyncio.run(streamclip.split(videos, tmp_path_factory.mktemp("local_out"), config()))
-    ids: dict[str, set[str]] = {str(v): set() for v in videos}
-    for event in events:
-        if isinstance(event, ClipReady):
-            ids[event.clip.source].add(str(event.clip.uuid))
+    ids = by_source(events)
     assert all(isinstance(e, VideoDone | ClipReady) for e in events)
+    assert set(ids) == {str(v) for v in videos}
     assert all(len(found) == 5 for found in ids.values()), "a clip per scene"
     return ids
 
@@ -86,19 +84,6 @@ def by_source(events: list[Event]) -> dict[str, set[str]]:
 
 def final_events(events: list[Event]) -> Counter[tuple[str, str]]:
     return Counter((type(e).__name__, e.source) for e in events if isinstance(e, VideoDone | VideoFailed))
-
-
-def leftovers(out: Path) -> list[Path]:
-    return [*out.rglob(".streamclip-work-*"), *out.rglob("*.tmp")]
-
-
-def ffmpeg_children_mentioning(path: Path) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        line = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "ffmpeg" and str(path) in line:
-            found.append(line)
-    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Running `streamclip watch`/`serve` as real processes in tests, and reading their ledger."""
+"""Real streamclip processes in tests: running them, reading their ledger, checking what they leave behind."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 
@@ -88,3 +89,21 @@ def ledger_rows(out: Path) -> dict[str, dict[str, Any]]:
 
 def states(out: Path) -> dict[str, str]:
     return {Path(path).name: row["state"] for path, row in ledger_rows(out).items()}
+
+
+def leftovers(out: Path) -> list[Path]:
+    """Work folders and temporary files that a finished or interrupted run must not leave.
+
+    (A daemon's own OUT/.streamclip/ledger* and lock are expected.)
+    """
+    return [*out.rglob(".streamclip-work-*"), *out.rglob("*.tmp")]
+
+
+def ffmpeg_children_mentioning(*paths: Path) -> list[str]:
+    """Running ffmpeg processes whose command line names one of `paths`."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "ffmpeg" and any(str(p) in line for p in paths):
+            found.append(f"{proc.pid}: {line}")
+    return found
