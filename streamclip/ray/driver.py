@@ -175,13 +175,15 @@ class RayPipeline:
         ).remote(self.config, str(self.output_dir) if self.output_dir is not None else None)
         try:
             info = await asyncio.wait_for(handle.start.remote(), WORKER_START_TIMEOUT_S)
-        except (TimeoutError, ray.exceptions.RayError) as exc:
+        except BaseException as exc:  # also cancelled while starting (closing): the actor must not outlive us
             ray.kill(handle, no_restart=True)
+            if not isinstance(exc, TimeoutError | ray.exceptions.RayError):
+                raise
             available = ray.available_resources()  # type: ignore[no-untyped-call]
             raise RayUnavailable(
                 f"could not start a pipeline worker asking for {res.cpus:g} CPU and {res.gpus:g} GPU "
                 f"(free in the cluster: {available.get('CPU', 0):g} CPU, {available.get('GPU', 0):g} GPU): "
-                f"{_one_line(exc) or 'timed out'}"
+                f"{_one_line(exc)}"
             ) from exc
         log.info("worker %d.%d started: pid %s on %s", index, generation, info["pid"], info["host"])
         return _Worker(index, generation, handle, info)
