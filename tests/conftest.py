@@ -3,8 +3,10 @@ top-level `tests` package), so this file puts tests/ on sys.path for `import med
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -87,3 +89,29 @@ def text_file(media_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def zero_fps_video(media_dir: Path) -> Path:
     return media.make_zero_fps(media_dir / "zero_fps.mp4")
+
+
+# ---------------------------------------------------------------------------------------------
+# One split shared by the decisions and review-page tests (made once, on first use)
+
+# 25 fps: cuts at frames 75, 113 and 188 of 463; the 1.5 s red scene is too short for a clip after its
+# crop, the 11 s last scene is split by the stride rule and its 1 s tail dropped.
+REVIEW_SCENES = [("testsrc2", 3.0), ("color=c=red", 1.5), ("mandelbrot", 3.0), ("smptebars", 11.0)]
+
+
+class ReviewSplit(NamedTuple):
+    output: Path
+    video: media.CutVideo
+    failed: Path  # a text file named .mp4: one failed video in the same output
+
+
+@pytest.fixture(scope="session")
+def review_split(tmp_path_factory: pytest.TempPathFactory) -> ReviewSplit:
+    import streamclip  # imported here: collecting the other tests does not need torch
+
+    folder = tmp_path_factory.mktemp("review")
+    (folder / "in").mkdir()
+    video = media.make_cut_video(folder / "in" / "scenes.mp4", scenes=REVIEW_SCENES)
+    failed = media.make_text(folder / "in" / "broken.mp4")
+    asyncio.run(streamclip.split([video.path, failed], folder / "out", "default"))
+    return ReviewSplit(folder / "out", video, failed)

@@ -17,6 +17,7 @@ import numpy as np
 
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
+from streamclip.decisions import write_decisions
 from streamclip.output import (
     clip_path,
     clip_record,
@@ -99,6 +100,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         job = end.job
         if self.output_dir is not None:
             write_atomic(video_record_path(self.output_dir, job.rel), encode_json(self._video_record(end)))
+            write_decisions(self.output_dir, job, end.error, time.monotonic() - job.submitted_at)
         stats = self.stats.pop(job.id, ClipStats())
         if end.error is not None:
             return VideoFailed(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from streamclip.decisions import SceneDecisions
 from streamclip.types import Clip, Span, VideoMetadata
 
 
@@ -30,6 +31,9 @@ class VideoJob:
     errors: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    # What the span builder (SceneDecisions) or stride spanner (a finished record) decided, for
+    # OUT/decisions/ (streamclip.decisions).
+    decisions: SceneDecisions | dict[str, object] | None = None
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings_s[stage] = self.timings_s.get(stage, 0.0) + seconds

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from streamclip.actors.messages import ProbChunk, SpanItem, VideoEnd
 from streamclip.config import SpansConfig
+from streamclip.decisions import SceneDecisions
 from streamclip.rules import SceneRules
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
@@ -126,6 +127,7 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
                 limit_clips=self.config.limit_clips,
             )
             tracker = self._trackers[item.job.id] = SceneSpanTracker(rules)
+            item.job.decisions = SceneDecisions(rules, self.threshold)
         return tracker
 
     async def on_item(self, item: SpanBuilderIn) -> None:
@@ -133,6 +135,8 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
             tracker = self._tracker(item)
             if tracker.position != item.first_frame:
                 raise RuntimeError(f"probabilities out of order for {item.job.source}")
+            if isinstance(item.job.decisions, SceneDecisions):
+                item.job.decisions.add_probabilities(item.probabilities)
             await self._emit_spans(item, tracker.push(item.probabilities > self.threshold))
             if tracker.done:
                 item.job.stop_decoding.set()
@@ -145,5 +149,7 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
     async def _emit_spans(self, item: SpanBuilderIn, spans: list[FrameSpan]) -> None:
         job = item.job
         for start, end in spans:
+            if isinstance(job.decisions, SceneDecisions):
+                job.decisions.add_span(start, end)
             await self.emit(SpanItem(job, job.spans_made, Span.from_frames(start, end, job.fps)))
             job.spans_made += 1

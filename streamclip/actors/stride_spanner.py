@@ -6,6 +6,7 @@ from streamclip.actors.messages import SpanItem, VideoEnd, VideoJob
 from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import probe_job
 from streamclip.config import LimitsConfig, SpansConfig
+from streamclip.decisions import stride_record
 from streamclip.rules import fixed_stride_spans, seconds_to_frame
 from streamclip.runtime.channel import Channel
 from streamclip.types import Span
@@ -37,6 +38,15 @@ class StrideSpanner(VideoPool[StrideOut]):
         assert item.meta is not None
         fps = item.meta.fps
         spans = fixed_stride_spans(
+            item.meta.duration_s,
+            fps,
+            clip_len_s=self.config.clip_len_s,
+            clip_stride_s=self.config.clip_stride_s,
+            min_clip_length_s=self.config.min_clip_length_s,
+            limit_clips=self.config.limit_clips,
+        )
+        item.decisions = stride_record(
+            item.source,
             item.meta.duration_s,
             fps,
             clip_len_s=self.config.clip_len_s,

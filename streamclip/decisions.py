@@ -1,0 +1,309 @@
+"""What a split decided and why: per video, the transition probabilities and every range's fate.
+
+Written beside the Curator-compatible outputs (which stay as they are), one pair per video:
+
+    OUT/decisions/<rel>.json        the record below (version 1)
+    OUT/decisions/<rel>.probs.npy   float16 [frames_seen] transition probabilities (scene mode only)
+
+The record holds the settings in frames, the scenes (maximal runs of non-transition frames), the
+transition runs (`cuts`), the kept clips (index, uuid, frames, seconds: exactly the spans the span
+builder emitted), the stride split points, and every dropped range with the rule that dropped it:
+
+    max_length_truncate  the part of a scene after `max_len` (truncate mode)
+    max_length_stride    the last stride piece of a scene, shorter than `min_len` (stride mode)
+    crop                 the `crop` frames at both ends of a kept piece, or a piece crop empties
+    min_length           a piece shorter than `min_len` after cropping
+    limit_clips          a piece after the clip limit, and the frames never decoded because of it
+    no_transition        a video without any transition when `entire_scene_as_clip` is false
+    video_failed         frames after the last decision of a video that failed while decoding
+
+Fixed-stride mode writes the same record without probabilities, scenes or cuts. Each file goes to
+a temporary name and is renamed into place; the `.npy` is placed before the `.json` that names it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from streamclip.output import encode_json
+from streamclip.rules import SceneRules, clip_uuid, seconds_to_frame
+from streamclip.workspace import write_atomic
+
+if TYPE_CHECKING:
+    from streamclip.actors.messages import VideoJob
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FrameSpan = tuple[int, int]
+
+
+def decisions_path(out: Path, rel: str) -> Path:
+    return out / "decisions" / f"{rel}.json"
+
+
+def probabilities_path(out: Path, rel: str) -> Path:
+    return out / "decisions" / f"{rel}.probs.npy"
+
+
+@dataclass
+class Explained:
+    """The fate of every frame range of one video's scenes."""
+
+    kept: list[FrameSpan] = field(default_factory=list)
+    dropped: list[tuple[int, int, str, str]] = field(default_factory=list)  # start, end, rule, why
+    splits: list[int] = field(default_factory=list)
+
+    def drop(self, start: int, end: int, rule: str, why: str) -> None:
+        if end > start:
+            self.dropped.append((start, end, rule, why))
+
+
+def explain_scene(rules: SceneRules, start: int, end: int, into: Explained) -> None:
+    """`SceneRules.pieces` with reasons: steps (a) max length, (b) crop, (c) min length."""
+    for piece_start, piece_end in _max_length(rules, start, end, into):
+        cropped_start, cropped_end = piece_start + rules.crop, piece_end - rules.crop
+        if cropped_end <= cropped_start:
+            into.drop(piece_start, piece_end, "crop", f"cropping {rules.crop} frames at each end leaves nothing")
+        elif cropped_end - cropped_start < rules.min_len:
+            length = cropped_end - cropped_start
+            into.drop(piece_start, piece_end, "min_length", f"{length} frames after crop < min {rules.min_len}")
+        else:
+            into.drop(piece_start, cropped_start, "crop", f"{rules.crop} frames cropped at the start")
+            into.drop(cropped_end, piece_end, "crop", f"{rules.crop} frames cropped at the end")
+            into.kept.append((cropped_start, cropped_end))
+
+
+def _max_length(rules: SceneRules, start: int, end: int, into: Explained) -> list[FrameSpan]:
+    if end <= start:
+        return []
+    if rules.max_len <= 0 or end - start <= rules.max_len:
+        return [(start, end)]
+    if rules.mode == "truncate":
+        into.drop(start + rules.max_len, end, "max_length_truncate", f"scene longer than max {rules.max_len}")
+        return [(start, start + rules.max_len)]
+    pieces = [(s, min(s + rules.max_len, end)) for s in range(start, end, rules.max_len)]
+    into.splits += [s for s, _ in pieces[1:]]
+    last_start, last_end = pieces[-1]
+    if last_end - last_start < rules.min_len:
+        why = f"last stride piece: {last_end - last_start} frames < min {rules.min_len}"
+        into.drop(last_start, last_end, "max_length_stride", why)
+        return pieces[:-1]
+    return pieces
+
+
+def transition_runs(mask: npt.NDArray[np.bool_]) -> list[FrameSpan]:
+    """Maximal runs `[start, end)` of transition frames."""
+    if not mask.any():
+        return []
+    edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
+    return [(int(s), int(e)) for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
+
+
+def scene_runs(mask: npt.NDArray[np.bool_]) -> list[FrameSpan]:
+    """Maximal runs of non-transition frames (the scenes before `entire_scene_as_clip`)."""
+    return transition_runs(~mask)
+
+
+class SceneDecisions:
+    """Fed by the span builder for one video: its probabilities and the spans it emitted."""
+
+    def __init__(self, rules: SceneRules, threshold: float) -> None:
+        self.rules = rules
+        self.threshold = threshold
+        self._chunks: list[npt.NDArray[np.float16]] = []
+        self.emitted: list[FrameSpan] = []
+
+    def add_probabilities(self, probabilities: npt.NDArray[np.float32]) -> None:
+        self._chunks.append(probabilities.astype(np.float16))
+
+    def add_span(self, start: int, end: int) -> None:
+        self.emitted.append((start, end))
+
+    @property
+    def probabilities(self) -> npt.NDArray[np.float16]:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float16)
+
+    def explain(self, *, failed: bool, limit_reached: bool) -> tuple[Explained, list[FrameSpan], list[FrameSpan]]:
+        """(explained ranges, scenes, cuts) over the frames seen, decided as the span builder did."""
+        mask = self.probabilities.astype(np.float32) > self.threshold
+        seen, into = len(mask), Explained()
+        scenes = scene_runs(mask)
+        if not mask.any() and scenes and not self.rules.entire_scene_as_clip:
+            into.drop(0, seen, "no_transition", "no transition and entire_scene_as_clip is false")
+            scenes = []
+        for number, (start, end) in enumerate(scenes):
+            if failed and end == seen and number == len(scenes) - 1:
+                self._explain_unfinished(start, end, into)
+            else:
+                explain_scene(self.rules, start, end, into)
+        self._apply_limit(into, seen if limit_reached else None)
+        return into, scenes, transition_runs(mask)
+
+    def _explain_unfinished(self, start: int, end: int, into: Explained) -> None:
+        """The scene open when decoding failed: only its complete `max_len` pieces were decided."""
+        length = self.rules.max_len
+        whole = (end - start) // length if length > 0 else 0
+        if self.rules.mode == "truncate":
+            whole = min(whole, 1)
+        decided_end = start + whole * length
+        explain_scene(self.rules, start, decided_end, into)
+        into.drop(decided_end, end, "video_failed", "the video failed before this scene ended")
+
+    def _apply_limit(self, into: Explained, stopped_at: int | None) -> None:
+        limit = self.rules.limit_clips
+        if limit <= 0:
+            return
+        for start, end in into.kept[limit:]:
+            into.drop(start, end, "limit_clips", f"after the first {limit} clips")
+        into.kept = into.kept[:limit]
+        if stopped_at is not None:
+            into.splits = [s for s in into.splits if s < stopped_at]
+
+
+def scene_record(
+    decisions: SceneDecisions, source: str, fps: float, num_frames: int, *, failed: bool
+) -> dict[str, Any]:
+    """The decisions record of a scene-mode video (without the common fields)."""
+    rules = decisions.rules
+    limit_reached = 0 < rules.limit_clips <= len(decisions.emitted)
+    explained, scenes, cuts = decisions.explain(failed=failed, limit_reached=limit_reached)
+    seen = len(decisions.probabilities)
+    if explained.kept != decisions.emitted:
+        # The explanation mirrors the span builder; if they ever disagree the emitted spans win.
+        log.warning(
+            "%s: decisions explained %s but the span builder emitted %s", source, explained.kept, decisions.emitted
+        )
+    if limit_reached and seen < num_frames:
+        explained.drop(seen, num_frames, "limit_clips", "not decoded: the clip limit was reached")
+    elif failed and seen < num_frames:
+        explained.drop(seen, num_frames, "video_failed", "not decoded: the video failed here")
+    return {
+        "mode": "scenes",
+        "threshold": decisions.threshold,
+        "frames_seen": seen,
+        "rules": _scene_rules(rules, fps),
+        "probabilities": True,
+        "scenes": [_frames(s, e, fps) for s, e in scenes],
+        "cuts": [_frames(s, e, fps) for s, e in cuts],
+        "splits": [{"frame": f, "t_s": f / fps, "rule": "max_length_stride"} for f in explained.splits],
+        "clips": _clips(decisions.emitted, source, fps),
+        "dropped": _dropped(explained.dropped, fps),
+    }
+
+
+def _scene_rules(rules: SceneRules, fps: float) -> dict[str, Any]:
+    return {
+        "min_len": rules.min_len,
+        "max_len": rules.max_len,
+        "crop": rules.crop,
+        "max_length_mode": rules.mode,
+        "entire_scene_as_clip": rules.entire_scene_as_clip,
+        "limit_clips": rules.limit_clips,
+    }
+
+
+def stride_record(
+    source: str,
+    duration_s: float,
+    fps: float,
+    *,
+    clip_len_s: float,
+    clip_stride_s: float,
+    min_clip_length_s: float,
+    limit_clips: int,
+) -> dict[str, Any]:
+    """The decisions record of a fixed-stride video: the `fixed_stride_spans` loop, with reasons."""
+    duration = int(duration_s * fps) / fps
+    starts = (k * clip_stride_s for k in range(math.ceil(duration / clip_stride_s) + 1))
+    candidates = [(t, min(t + clip_len_s, duration)) for t in starts if t < duration]
+    kept: list[tuple[float, float]] = []
+    dropped: list[tuple[int, int, str, str]] = []
+    for t, e in candidates:
+        frames = seconds_to_frame(t, fps), seconds_to_frame(e, fps)
+        if e - t < min_clip_length_s:
+            dropped.append((*frames, "min_length", f"{e - t:.2f} s < min {min_clip_length_s:g} s"))
+        elif 0 < limit_clips <= len(kept):
+            dropped.append((*frames, "limit_clips", f"after the first {limit_clips} clips"))
+        else:
+            kept.append((t, e))
+    clips = [(seconds_to_frame(t, fps), seconds_to_frame(e, fps)) for t, e in kept]
+    return {
+        "mode": "fixed_stride",
+        "rules": {"clip_len_s": clip_len_s, "clip_stride_s": clip_stride_s, "min_clip_length_s": min_clip_length_s,
+                  "limit_clips": limit_clips},
+        "probabilities": False,
+        "scenes": [],
+        "cuts": [],
+        "splits": [],
+        "clips": _clips(clips, source, fps, seconds=kept),
+        "dropped": _dropped(dropped, fps),
+    }  # fmt: skip
+
+
+def _frames(start: int, end: int, fps: float) -> dict[str, Any]:
+    return {"start_frame": start, "end_frame": end, "start_s": start / fps, "end_s": end / fps}
+
+
+def _clips(
+    spans: list[FrameSpan], source: str, fps: float, seconds: list[tuple[float, float]] | None = None
+) -> list[dict[str, Any]]:
+    out = []
+    for index, (start, end) in enumerate(spans):
+        record = {"index": index, "uuid": str(clip_uuid(source, start, end)), **_frames(start, end, fps)}
+        if seconds is not None:
+            record["start_s"], record["end_s"] = seconds[index]
+        out.append(record)
+    return out
+
+
+def _dropped(ranges: list[tuple[int, int, str, str]], fps: float) -> list[dict[str, Any]]:
+    ordered = sorted(ranges, key=lambda r: (r[0], r[1]))
+    return [{**_frames(s, e, fps), "rule": rule, "why": why} for s, e, rule, why in ordered]
+
+
+def npy_bytes(values: npt.NDArray[Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple[dict[str, Any], bytes | None]:
+    """The decisions record of a finished or failed video, and its probabilities as .npy bytes."""
+    meta = job.meta
+    record: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "source": job.source,
+        "rel": job.rel,
+        "status": "failed" if error is not None else "done",
+        "error": error,
+        "fps": meta.fps if meta is not None else None,
+        "num_frames": meta.num_frames if meta is not None else None,
+        "duration_s": meta.duration_s if meta is not None else None,
+        "processing_s": round(processing_s, 3),
+    }
+    probabilities = None
+    if isinstance(job.decisions, SceneDecisions) and meta is not None:
+        record.update(scene_record(job.decisions, job.source, meta.fps, meta.num_frames, failed=error is not None))
+        probabilities = npy_bytes(job.decisions.probabilities)
+    elif isinstance(job.decisions, dict):
+        record.update(job.decisions)
+    else:  # failed before any decision (probing, or decoding the first frames)
+        record.update(mode=None, probabilities=False, scenes=[], cuts=[], splits=[], clips=[], dropped=[])
+    return record, probabilities
+
+
+def write_decisions(out: Path, job: VideoJob, error: str | None, processing_s: float) -> None:
+    """Place OUT/decisions/<rel>.probs.npy (when there are probabilities), then <rel>.json."""
+    record, probabilities = video_record(job, error, processing_s)
+    if probabilities is not None:
+        write_atomic(probabilities_path(out, job.rel), probabilities)
+    write_atomic(decisions_path(out, job.rel), encode_json(record))

@@ -1,0 +1,112 @@
+"""OUT/decisions/: the probabilities and the fate of every frame range, per video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from conftest import ReviewSplit
+from hypothesis import given
+from hypothesis import strategies as st
+
+import streamclip
+from streamclip.decisions import Explained, explain_scene, stride_record
+from streamclip.rules import SceneRules, fixed_stride_spans
+
+
+def _record(out: Path, rel: str) -> dict:
+    return json.loads((out / "decisions" / f"{rel}.json").read_text())
+
+
+def _near(frame: int, expected: int) -> bool:
+    return abs(frame - expected) <= 2  # TransNetV2 marks the frame at or next to a hard cut
+
+
+def test_scenes_clips_and_dropped_ranges_of_a_video_with_known_cuts(review_split: ReviewSplit) -> None:
+    record = _record(review_split.output, "scenes.mp4")
+    video, total = review_split.video, review_split.video.num_frames  # cuts at 75, 113, 188 of 463, 25 fps
+    assert (record["status"], record["mode"], record["num_frames"], record["frames_seen"]) == (
+        "done", "scenes", total, total)  # fmt: skip
+    assert record["rules"] == {"min_len": 50, "max_len": 250, "crop": 12, "max_length_mode": "stride",
+                               "entire_scene_as_clip": True, "limit_clips": 0}  # fmt: skip
+    scenes = [(s["start_frame"], s["end_frame"]) for s in record["scenes"]]
+    assert len(scenes) == 4
+    for (_, end), cut in zip(scenes, video.cuts, strict=False):
+        assert _near(end, cut)
+    assert scenes[-1][1] == total
+    assert [_near(c["end_frame"], cut) for c, cut in zip(record["cuts"], video.cuts, strict=True)] == [True] * 3
+
+    # Every clip on disk is in the record, with its index and uuid, and nothing else is.
+    clips = record["clips"]
+    on_disk = {p.stem for p in (review_split.output / "clips").glob("*.mp4")}
+    assert {c["uuid"] for c in clips} == on_disk
+    assert [c["index"] for c in clips] == [0, 1, 2]
+    first, second, long = ((c["start_frame"], c["end_frame"]) for c in clips)
+    assert first == (scenes[0][0] + 12, scenes[0][1] - 12)
+    assert second == (scenes[2][0] + 12, scenes[2][1] - 12)
+    assert long == (scenes[3][0] + 12, scenes[3][0] + 250 - 12)  # the first stride piece, cropped
+
+    by_rule: dict[str, list[tuple[int, int]]] = {}
+    for dropped in record["dropped"]:
+        by_rule.setdefault(dropped["rule"], []).append((dropped["start_frame"], dropped["end_frame"]))
+        assert dropped["why"]
+    assert by_rule["min_length"] == [scenes[1]]  # the 1.5 s red scene: 12 frames left after the crop
+    assert by_rule["max_length_stride"] == [(scenes[3][0] + 250, total)]  # the 1 s tail of the 11 s scene
+    assert [s["frame"] for s in record["splits"]] == [scenes[3][0] + 250]
+    assert len(by_rule["crop"]) == 6  # both ends of the three clips
+    assert set(by_rule) == {"min_length", "max_length_stride", "crop"}
+
+    probs = np.load(review_split.output / "decisions" / "scenes.mp4.probs.npy")
+    assert probs.dtype == np.float16
+    assert probs.shape == (total,)
+    assert [int(f) for f in np.flatnonzero(probs > 0.4)] == [c["start_frame"] for c in record["cuts"]]
+
+
+def test_a_failed_video_has_a_decisions_record_with_its_reason(review_split: ReviewSplit) -> None:
+    record = _record(review_split.output, "broken.mp4")
+    assert record["status"] == "failed"
+    assert "not a video file" in record["error"]
+    assert (record["clips"], record["probabilities"]) == ([], False)
+    assert not (review_split.output / "decisions" / "broken.mp4.probs.npy").exists()
+
+
+async def test_fixed_stride_records_its_clips_and_the_short_tail(tmp_path: Path) -> None:
+    import media
+
+    video = media.make_cut_video(tmp_path / "v.mp4", scenes=[("testsrc2", 5.0)])
+    config = streamclip.load_config("fixed-stride", ["spans.clip_len_s=2", "spans.clip_stride_s=2",
+                                                     "spans.min_clip_length_s=1.5"])  # fmt: skip
+    await streamclip.split([video.path], tmp_path / "out", config)
+    record = _record(tmp_path / "out", "v.mp4")
+    assert record["mode"] == "fixed_stride"
+    assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 50), (50, 100)]
+    assert [(d["start_frame"], d["end_frame"], d["rule"]) for d in record["dropped"]] == [(100, 125, "min_length")]
+    assert not (tmp_path / "out" / "decisions" / "v.mp4.probs.npy").exists()
+
+
+def test_fixed_stride_explanation_keeps_what_the_rule_keeps() -> None:
+    record = stride_record("/v.mp4", 23.0, 25.0, clip_len_s=10, clip_stride_s=5, min_clip_length_s=4, limit_clips=2)
+    spans = fixed_stride_spans(23.0, 25.0, clip_len_s=10, clip_stride_s=5, min_clip_length_s=4, limit_clips=2)
+    assert [(c["start_s"], c["end_s"]) for c in record["clips"]] == spans
+    assert [d["rule"] for d in record["dropped"]] == ["limit_clips", "limit_clips", "min_length"]
+
+
+@given(
+    start=st.integers(0, 50),
+    length=st.integers(0, 700),
+    min_len=st.integers(0, 80),
+    max_len=st.integers(0, 300),
+    crop=st.integers(0, 30),
+    mode=st.sampled_from(["stride", "truncate"]),
+)
+def test_explained_scene_keeps_exactly_the_rule_pieces_and_accounts_for_every_frame(
+    start: int, length: int, min_len: int, max_len: int, crop: int, mode: str
+) -> None:
+    rules = SceneRules(min_len=min_len, max_len=max_len, crop=crop, mode=mode)
+    explained = Explained()
+    explain_scene(rules, start, start + length, explained)
+    assert explained.kept == rules.pieces(start, start + length)
+    ranges = sorted([*explained.kept, *((s, e) for s, e, _, _ in explained.dropped)])
+    covered = [f for s, e in ranges for f in range(s, e)]
+    assert covered == list(range(start, start + length))  # no frame twice, none forgotten
