@@ -1,4 +1,5 @@
-"""The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`).
+"""The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`);
+report (`streamclip.review`).
 
 Exit status: 0 when every video succeeded, 1 when any failed (the others' clips are still
 written), 2 for a usage or configuration error, 130 when interrupted.
@@ -24,6 +25,7 @@ from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
+from streamclip.review import command as review_command
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("profiles", help="list the bundled profiles")
     ingest_commands.add_parsers(commands)
+    review_command.add_parser(commands)
     return parser
 
 
@@ -78,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _probe(args.file)
         if args.command == "profiles":
             return _profiles()
+        if args.command == "report":
+            return review_command.run(args)
         if args.command in ingest_commands.COMMANDS:
             return ingest_commands.run(args)
         return _split(args)

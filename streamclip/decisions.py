@@ -7,7 +7,8 @@ Written beside the Curator-compatible outputs (which stay as they are), one pair
 
 The record holds the settings in frames, the scenes (maximal runs of non-transition frames), the
 transition runs (`cuts`), the kept clips (index, uuid, frames, seconds: exactly the spans the span
-builder emitted), the stride split points, and every dropped range with the rule that dropped it:
+builder emitted), the stride split points, and every dropped range with the rule that dropped it
+(`margin` true for the crop margins of a kept clip, false for a piece or scene dropped whole):
 
     max_length_truncate  the part of a scene after `max_len` (truncate mode)
     max_length_stride    the last stride piece of a scene, shorter than `min_len` (stride mode)
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+_MARGIN = " of a clip"  # a crop margin of a kept clip, not a piece dropped whole
 FrameSpan = tuple[int, int]
 
 
@@ -77,8 +79,8 @@ def explain_scene(rules: SceneRules, start: int, end: int, into: Explained) -> N
             length = cropped_end - cropped_start
             into.drop(piece_start, piece_end, "min_length", f"{length} frames after crop < min {rules.min_len}")
         else:
-            into.drop(piece_start, cropped_start, "crop", f"{rules.crop} frames cropped at the start")
-            into.drop(cropped_end, piece_end, "crop", f"{rules.crop} frames cropped at the end")
+            into.drop(piece_start, cropped_start, "crop", f"{rules.crop} frames cropped at the start{_MARGIN}")
+            into.drop(cropped_end, piece_end, "crop", f"{rules.crop} frames cropped at the end{_MARGIN}")
             into.kept.append((cropped_start, cropped_end))
 
 
@@ -267,7 +269,8 @@ def _clips(
 
 def _dropped(ranges: list[tuple[int, int, str, str]], fps: float) -> list[dict[str, Any]]:
     ordered = sorted(ranges, key=lambda r: (r[0], r[1]))
-    return [{**_frames(s, e, fps), "rule": rule, "why": why} for s, e, rule, why in ordered]
+    return [{**_frames(s, e, fps), "rule": rule, "why": why, "margin": why.endswith(_MARGIN)}
+            for s, e, rule, why in ordered]  # fmt: skip
 
 
 def npy_bytes(values: npt.NDArray[Any]) -> bytes:

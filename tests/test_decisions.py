@@ -51,6 +51,7 @@ def test_scenes_clips_and_dropped_ranges_of_a_video_with_known_cuts(review_split
     for dropped in record["dropped"]:
         by_rule.setdefault(dropped["rule"], []).append((dropped["start_frame"], dropped["end_frame"]))
         assert dropped["why"]
+        assert dropped["margin"] == (dropped["rule"] == "crop")  # here every crop is a clip's margin
     assert by_rule["min_length"] == [scenes[1]]  # the 1.5 s red scene: 12 frames left after the crop
     assert by_rule["max_length_stride"] == [(scenes[3][0] + 250, total)]  # the 1 s tail of the 11 s scene
     assert [s["frame"] for s in record["splits"]] == [scenes[3][0] + 250]

@@ -45,6 +45,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.add_argument("--quarantine-dir", default="", help="move bad files here (default: leave them in place)")
     watch.add_argument("--metrics-address", default="", metavar="HOST:PORT", help="serve /metrics and /healthz")
     watch.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
+    watch.add_argument("--report", action="store_true", help="keep the review site OUT/report/ current")
 
     serve_cmd = commands.add_parser("serve", help="run the ingest daemon from a TOML config")
     serve_cmd.add_argument("--config", required=True, type=Path, help="serve config (see examples/serve.toml)")
@@ -82,6 +83,7 @@ def _watch_config(args: argparse.Namespace) -> ServeConfig:
             drain_timeout_s=args.drain_timeout_s,
             quarantine_dir=os.path.abspath(args.quarantine_dir) if args.quarantine_dir else "",
             metrics_address=args.metrics_address,
+            report=args.report,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -37,6 +37,7 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     incomplete_wait_s: float = 300.0
     quarantine_dir: str = ""  # "" = record bad files in the ledger, leave them where they are
     candidates: int = 16  # capacity of the watcher -> daemon channel
+    report: bool = False  # keep the review site OUT/report/ current; served on metrics_address
     # A [ray] table runs the pipeline on a Ray cluster; max_videos_in_flight then counts for the
     # whole cluster (actors x ray.max_videos_in_flight keeps every pipeline busy).
     ray: RayConfig | None = None

@@ -34,6 +34,7 @@ from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer, reason_class
 from streamclip.ingest.report import FileOutcome, LineReporter, Outcome
 from streamclip.ingest.watcher import Candidate, Watcher
+from streamclip.review import LiveReport, resolve_request
 from streamclip.runtime.channel import Channel
 from streamclip.types import ClipReady, VideoDone, VideoFailed
 
@@ -70,6 +71,7 @@ class Daemon:
         self._watcher: Watcher | None = None
         self._ledger: Ledger | None = None
         self._crashed = False
+        self.review = LiveReport(self.output) if config.report else None
 
     def stop(self, *, hurry: bool = False) -> None:
         """Begin the drain (or, with `hurry` or a second call, cut it short)."""
@@ -118,6 +120,7 @@ class Daemon:
             asyncio.create_task(self._intake(pipe), name="intake"),
             asyncio.create_task(self._consume(pipe), name="events"),
         }
+        review = asyncio.create_task(self.review.run(), name="review") if self.review is not None else None
         try:
             stop = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({stop, *tasks}, return_when=asyncio.FIRST_COMPLETED)
@@ -128,6 +131,7 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
+            await self._close_review(review)
             if server is not None:
                 await server.close()
         self.reporter.say(self.reporter.summary(len(self.in_flight)))
@@ -156,6 +160,15 @@ class Daemon:
             left = ", ".join(sorted(v.rel for v in self.in_flight.values()))
             why = "drain cut short" if self._hurry.is_set() else "drain time over"
             self.reporter.say(f"{why}: cancelling {left}; resumed at the next start")
+
+    async def _close_review(self, review: asyncio.Task[None] | None) -> None:
+        """Stop the live rebuilds and bring the site up to date once more (unless cut short)."""
+        if review is None or self.review is None:
+            return
+        review.cancel()
+        await asyncio.wait([review])
+        if not self._hurry.is_set():
+            await self.review.build(None)
 
     def _exit_status(self, tasks: set[asyncio.Task[None]]) -> int:
         failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
@@ -203,6 +216,8 @@ class Daemon:
         except BaseException:
             self._release(path)
             raise
+        if self.review is not None:
+            self.review.started(path, candidate.rel)
         self.reporter.progress(len(self.in_flight))
 
     def _unless_poison(self, candidate: Candidate, content: str) -> Candidate:
@@ -258,6 +273,8 @@ class Daemon:
 
     def _clip(self, event: ClipReady) -> None:
         clip = event.clip
+        if self.review is not None:
+            self.review.clip(clip.source, str(clip.uuid))
         if not clip.ok:
             self.metrics.clip_failures.inc()
             return
@@ -304,6 +321,8 @@ class Daemon:
         rel = flight.rel if flight is not None else Path(path).name
         self.metrics.videos.labels(outcome=state).inc()
         self.reporter.finished(FileOutcome(rel=rel, outcome=state, clips=clips, seconds=seconds, reason=reason))
+        if self.review is not None:
+            self.review.finished(path, rel)
         if flight is not None:
             self._release(path)
 
@@ -344,7 +363,8 @@ class Daemon:
         if not self.config.metrics_address:
             return None
         host, port = parse_address(self.config.metrics_address)
-        server = MetricsServer(self.metrics, host, port, self._health)
+        files = (lambda path: resolve_request(self.output, path)) if self.review is not None else None
+        server = MetricsServer(self.metrics, host, port, self._health, files)
         try:
             await server.start()
         except OSError as exc:
@@ -379,6 +399,8 @@ class Daemon:
     def _banner(self, server: MetricsServer | None) -> str:
         folders = ", ".join(map(str, self.roots))
         metrics = f"; metrics on http://{server.host}:{server.port}/metrics" if server is not None else ""
+        if server is not None and self.review is not None:
+            metrics += f", review site on http://{server.host}:{server.port}/"
         return (
             f"watching {folders} -> {self.output} (profile {self.pipeline_config.name}, "
             f"settings {self.settings}, {self.config.max_videos_in_flight} video(s) at a time){metrics}"

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -102,10 +103,18 @@ class _LiveCollector:
         yield clips
 
 
-class MetricsServer:
-    """`/metrics` and `/healthz` over HTTP/1.0, one short request per connection."""
+# A request path -> (file, content type) that may be served, or None (the review site's resolver).
+FileResolver = Callable[[str], "tuple[Path, str] | None"]
 
-    def __init__(self, metrics: Metrics, host: str, port: int, health: Callable[[], str]) -> None:
+
+class MetricsServer:
+    """`/metrics` and `/healthz` over HTTP/1.0, one short request per connection; with `files`,
+    any other GET path is answered with the file `files` resolves it to (404 when None)."""
+
+    def __init__(
+        self, metrics: Metrics, host: str, port: int, health: Callable[[], str], files: FileResolver | None = None
+    ) -> None:
+        self.files = files
         self.metrics = metrics
         self.host = host
         self.port = port
@@ -133,7 +142,7 @@ class MetricsServer:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT_S):
                 head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(self._respond(head))
+                writer.write(await self._serve_file(head) or self._respond(head))
                 await writer.drain()
         except (TimeoutError, ValueError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # a client that says nothing useful gets nothing
@@ -142,6 +151,21 @@ class MetricsServer:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+    async def _serve_file(self, head: bytes) -> bytes | None:
+        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+        path = target.split("?", 1)[0]
+        if self.files is None or method != "GET" or path in ("/metrics", "/healthz"):
+            return None
+        found = self.files(path)
+        if found is None:
+            return _response(404, b"not found\n")
+        file, content_type = found
+        try:
+            body = await asyncio.to_thread(file.read_bytes)
+        except OSError:
+            return _response(404, b"not found\n")
+        return _response(200, body, content_type)
 
     def _respond(self, head: bytes) -> bytes:
         method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)

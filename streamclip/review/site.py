@@ -1,0 +1,180 @@
+"""`streamclip report OUT`: the static review site in OUT/report/ (works from file://, offline).
+
+    OUT/report/index.html              every video: duration, clips, dropped, failures, time
+    OUT/report/videos/<slug>.html      curve, threshold, cuts, bands, strip, a card per clip
+    OUT/report/media/<slug>/strip-NN.jpg, media/posters/<uuid>.jpg
+    OUT/report/assets/report.css, report.js
+    OUT/report/.state.json             each video's input signature: unchanged videos are skipped
+
+Pages are Jinja2 templates (package data) with inline SVG; links are relative, so the folder can be
+opened from disk, copied, or served (`serve` does, on its metrics address). Every file is written to
+a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from streamclip.output import clip_path
+from streamclip.review import thumbs
+from streamclip.review.charts import chart_of
+from streamclip.review.model import IN_PROGRESS, InFlight, VideoEntry, list_videos, load_video
+from streamclip.workspace import write_atomic
+
+REPORT_DIR = "report"
+STATE_FILE = ".state.json"
+ASSETS = ("report.css", "report.js")
+FFMPEG_AT_ONCE = 2
+Step = Callable[[str], None]  # told the rel of each video as it is finished
+
+
+@dataclass
+class ReportResult:
+    root: Path
+    videos: int = 0
+    rebuilt: list[str] = field(default_factory=list)
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.html"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("streamclip.review", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "svg"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["seconds"] = _format_seconds
+    return env
+
+
+def _format_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 3600:
+        return f"{int(value // 3600)}:{int(value % 3600 // 60):02d}:{value % 60:04.1f}"
+    if value >= 60:
+        return f"{int(value // 60)}:{value % 60:04.1f}"
+    return f"{value:.2f} s"
+
+
+def _template_version() -> str:
+    """Pages are remade when the templates or assets change (a new streamclip)."""
+    files = resources.files("streamclip.review").joinpath("templates")
+    parts = sorted(f"{item.name}:{len(item.read_bytes())}" for item in files.iterdir() if item.is_file())
+    return ",".join(parts)
+
+
+async def build_report(
+    out: Path,
+    *,
+    only: Iterable[str] | None = None,
+    in_flight: Iterable[InFlight] = (),
+    live: bool = False,
+    force: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_step: Step | None = None,
+) -> ReportResult:
+    """Write OUT/report/: the index, and the page of each video whose inputs changed.
+
+    `only` limits the pages considered to those rels (the index always lists every video);
+    `in_flight` adds the videos the daemon is working on; `live` makes pages refresh themselves
+    while videos are in flight. `on_start(n)` and `on_step(rel)` drive a progress display.
+    """
+    root = out / REPORT_DIR
+    flights = {flight.rel: flight for flight in in_flight}
+    rels = sorted(set(await asyncio.to_thread(list_videos, out)) | set(flights))
+    entries = await asyncio.to_thread(lambda: [load_video(out, rel, flights.get(rel)) for rel in rels])
+    state = _read_state(root) if not force else {}
+    version = _template_version()
+    wanted = set(only) if only is not None else None
+    todo = [
+        e for e in entries
+        if (wanted is None or e.rel in wanted or e.status == IN_PROGRESS)
+        and (state.get(e.slug) != f"{version}/{e.signature}" or not (root / "videos" / f"{e.slug}.html").is_file())
+    ]  # fmt: skip
+    if on_start is not None:
+        on_start(len(todo))
+    env = _environment()
+    await asyncio.to_thread(_write_assets, root)
+    limit = asyncio.Semaphore(FFMPEG_AT_ONCE)
+    refreshing = live and any(e.status == IN_PROGRESS for e in entries)
+    for entry in todo:
+        media = await _media(out, root, entry, limit)
+        page = env.get_template("video.html").render(
+            video=entry, chart=chart_of(entry), media=media, refresh=live and entry.status == IN_PROGRESS
+        )
+        await asyncio.to_thread(write_atomic, root / "videos" / f"{entry.slug}.html", page.encode())
+        state[entry.slug] = f"{version}/{entry.signature}"
+        if on_step is not None:
+            on_step(entry.rel)
+    index = env.get_template("index.html").render(videos=entries, totals=_totals(entries), refresh=refreshing,
+                                                  generated=time.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
+    await asyncio.to_thread(_finish, root, index, state, {e.slug for e in entries})
+    return ReportResult(root=root, videos=len(entries), rebuilt=[e.rel for e in todo])
+
+
+async def _media(out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaphore) -> dict[str, Any]:
+    """Relative (to the video page) paths of the strip, the posters and the clip files."""
+    posters: dict[str, str] = {}
+    clips: dict[str, str] = {}
+    for card in entry.clips:
+        if not card.written:
+            continue
+        clips[card.uuid] = f"../../clips/{card.uuid}.mp4"
+        target = root / "media" / "posters" / f"{card.uuid}.jpg"
+        async with limit:
+            if await thumbs.poster(clip_path(out, uuid.UUID(card.uuid)), card.duration_s, target):
+                posters[card.uuid] = f"../media/posters/{card.uuid}.jpg"
+    strip: list[tuple[float, str]] = []
+    if entry.duration_s and entry.status != IN_PROGRESS:
+        folder = root / "media" / entry.slug
+        made = await thumbs.strip(Path(entry.source), entry.duration_s, folder, limit)
+        strip = [(t, f"../media/{entry.slug}/{f.name}") for t, f in made]
+    return {"posters": posters, "clips": clips, "strip": strip}
+
+
+def _totals(entries: list[VideoEntry]) -> dict[str, Any]:
+    return {
+        "videos": len(entries),
+        "failed": sum(e.status == "failed" for e in entries),
+        "in_flight": sum(e.status == IN_PROGRESS for e in entries),
+        "clips": sum(e.clips_written for e in entries),
+        "dropped": sum(len(e.dropped_pieces) for e in entries),
+        "duration_s": sum(e.duration_s or 0.0 for e in entries),
+    }
+
+
+def _write_assets(root: Path) -> None:
+    for name in ASSETS:
+        data = resources.files("streamclip.review").joinpath("templates", name).read_bytes()
+        target = root / "assets" / name
+        if not target.is_file() or target.read_bytes() != data:
+            write_atomic(target, data)
+
+
+def _read_state(root: Path) -> dict[str, str]:
+    try:
+        data = json.loads((root / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _finish(root: Path, index: str, state: dict[str, str], slugs: set[str]) -> None:
+    write_atomic(root / "index.html", index.encode())
+    kept = {slug: sig for slug, sig in state.items() if slug in slugs}
+    write_atomic(root / STATE_FILE, json.dumps(kept, indent=1, sort_keys=True).encode())

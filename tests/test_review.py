@@ -1,0 +1,276 @@
+"""The review site: built from a real split, opened from disk in headless Chromium, served read-only.
+
+One split (conftest `review_split`: a video with known cuts and a failed one) and one site are
+shared by every test here. The browser tests skip, saying why, where Chromium is not installed.
+Set STREAMCLIP_SCREENSHOTS=DIR to keep the screenshots the browser tests take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from browser import Browser, chromium_or_skip
+from conftest import ReviewSplit
+
+from streamclip.cli import main
+from streamclip.ingest.metrics import Metrics, MetricsServer
+from streamclip.review import LiveReport, build_report, resolve_request
+from streamclip.review.model import slug_of
+
+VIDEO_DURATION_JS = """new Promise((resolve) => {
+  const video = document.querySelector('article.card video');
+  const done = () => resolve(video.error ? 'error: ' + video.error.message : video.duration);
+  if (video.readyState >= 1) { done(); return; }
+  video.addEventListener('loadedmetadata', done);
+  video.addEventListener('error', done);
+  video.load();
+})"""
+
+
+@pytest.fixture(scope="module")
+def site(review_split: ReviewSplit) -> Path:
+    result = asyncio.run(build_report(review_split.output))
+    assert sorted(result.rebuilt) == ["broken.mp4", "scenes.mp4"]
+    return result.root
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return chromium_or_skip()
+
+
+def _screenshot(browser: Browser, name: str, tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("STREAMCLIP_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return browser.screenshot(folder / name)
+
+
+def _clips_of(out: Path, source: Path) -> set[str]:
+    metas = (json.loads(p.read_text()) for p in (out / "metas" / "v0").glob("*.json"))
+    return {m["span_uuid"] for m in metas if m["source_video"] == str(source) and m["clip_location"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# From disk, in a real browser
+
+
+def test_index_lists_every_video_with_the_failure_reason(site: Path, chromium: str, tmp_path: Path) -> None:
+    with Browser(chromium) as browser:
+        browser.open((site / "index.html").as_uri())
+        rows = browser.evaluate(
+            "Array.from(document.querySelectorAll('tr.video')).map(r => Array.from(r.cells).map(c => c.innerText))"
+        )
+        _screenshot(browser, "index.png", tmp_path)
+        # Sorting and filtering run without errors and do what they say.
+        browser.evaluate("document.querySelectorAll('th[data-sort]')[3].click()")
+        by_clips = browser.evaluate("Array.from(document.querySelectorAll('tr.video td a')).map(a => a.textContent)")
+        browser.evaluate(
+            "(() => { const s = document.getElementById('status-filter'); s.value = 'failed';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        visible = browser.evaluate("Array.from(document.querySelectorAll('tr.video:not([hidden]) a')).map(a => a.text)")
+        assert browser.problems == []
+    by_name = {row[0]: row for row in rows}
+    assert sorted(by_name) == ["broken.mp4", "scenes.mp4"]
+    assert by_name["broken.mp4"][1] == "failed"
+    assert "not a video file" in by_name["broken.mp4"][6]
+    assert by_name["scenes.mp4"][1] == "done"
+    assert by_name["scenes.mp4"][3] == "3"  # clips
+    assert by_clips == ["broken.mp4", "scenes.mp4"]  # ascending clip count
+    assert visible == ["broken.mp4"]
+
+
+def test_video_page_draws_the_chart_and_plays_every_clip_in_place(
+    site: Path, review_split: ReviewSplit, chromium: str, tmp_path: Path
+) -> None:
+    page = site / "videos" / f"{slug_of('scenes.mp4')}.html"
+    with Browser(chromium) as browser:
+        browser.open(page.as_uri())
+        cards = browser.evaluate("Array.from(document.querySelectorAll('article.card')).map(c => c.dataset.uuid)")
+        chart = browser.evaluate(
+            "(() => { const svg = document.getElementById('chart'); const box = svg.getBoundingClientRect();"
+            " const curve = svg.querySelector('polyline.curve');"
+            " return {width: box.width, height: box.height, points: curve.points.numberOfItems,"
+            " curveWidth: curve.getBBox().width, cuts: svg.querySelectorAll('line.cut').length,"
+            " threshold: svg.querySelectorAll('line.threshold').length,"
+            " bands: Array.from(svg.querySelectorAll('rect.band')).map(r => r.classList[1])}; })()"
+        )
+        duration = browser.evaluate(VIDEO_DURATION_JS)
+        strip = browser.evaluate("Array.from(document.querySelectorAll('.strip img')).map(i => i.naturalWidth)")
+        posters = browser.evaluate("Array.from(document.querySelectorAll('article.card video')).map(v => v.poster)")
+        _screenshot(browser, "video.png", tmp_path)
+        assert browser.problems == []
+    assert sorted(cards) == sorted(_clips_of(review_split.output, review_split.video.path))
+    assert chart["width"] > 500
+    assert chart["height"] > 100
+    assert chart["points"] == review_split.video.num_frames  # one point per frame in a short video
+    assert chart["curveWidth"] > 900  # drawn across the whole axis (1000 units)
+    assert (chart["cuts"], chart["threshold"]) == (3, 1)
+    assert chart["bands"].count("scene") == 4
+    assert chart["bands"].count("clip") == 3
+    assert {"drop-min_length", "drop-max_length_stride", "drop-crop"} <= set(chart["bands"])
+    assert isinstance(duration, (int, float)), duration  # a string says why it did not load
+    assert duration > 1.5, duration
+    assert len(strip) == 10
+    assert all(width > 0 for width in strip)
+    assert all(poster.endswith(".jpg") for poster in posters)
+    assert len(posters) == 3
+
+
+def test_failed_video_page_shows_the_reason(site: Path, chromium: str) -> None:
+    with Browser(chromium) as browser:
+        browser.open((site / "videos" / f"{slug_of('broken.mp4')}.html").as_uri())
+        text = browser.evaluate("document.body.innerText")
+        assert browser.problems == []
+    assert "not a video file" in text
+    assert "No clip" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Made once, remade only when its inputs change
+
+
+def test_a_second_run_only_redoes_the_videos_that_changed(site: Path, review_split: ReviewSplit) -> None:
+    out = review_split.output
+    posters = {p: p.stat().st_mtime_ns for p in (site / "media").rglob("*.jpg")}
+    assert len(posters) == 3 + 10  # three posters, one strip (the failed file has none)
+    again = asyncio.run(build_report(out))
+    assert again.rebuilt == []
+    record = out / "decisions" / "scenes.mp4.json"
+    record.write_bytes(record.read_bytes())  # same content, new mtime: its page is redone
+    steps: list[str] = []
+    third = asyncio.run(build_report(out, on_start=lambda n: steps.append(f"start {n}"), on_step=steps.append))
+    assert third.rebuilt == ["scenes.mp4"]
+    assert steps == ["start 1", "scenes.mp4"]
+    assert {p: p.stat().st_mtime_ns for p in (site / "media").rglob("*.jpg")} == posters  # no JPEG made again
+
+
+def test_report_command(
+    site: Path, review_split: ReviewSplit, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(review_split.output), "--no-progress"]) == 0
+    assert "review site of 2 video(s)" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a streamclip output folder" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Served read-only on the metrics address
+
+
+def _get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP/1.0 GET: the target goes out exactly as written (clients would normalise it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n\r\n".encode("latin-1"))
+        data = b""
+        while chunk := conn.recv(1 << 16):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+ESCAPES = [
+    "/../../etc/passwd",
+    "/..%2f..%2fetc%2fpasswd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+    "/%252e%252e/%252e%252e/etc/passwd",
+    "/videos/../../processed_videos/scenes.mp4.json",
+    "/clips/../decisions/scenes.mp4.json",
+    "/clips/..%2fdecisions%2fscenes.mp4.json",
+    "/..\\..\\etc\\passwd",
+    "/%00index.html",
+    "/%ff%fe",
+    "/.state.json",
+    "/media/../../decisions/scenes.mp4.probs.npy",
+    "/processed_videos/scenes.mp4.json",
+    "//etc/passwd",
+    "/outside.html",  # a link inside the site pointing out of it
+]
+
+
+async def test_served_site_answers_the_index_and_clips_and_nothing_else(site: Path, review_split: ReviewSplit) -> None:
+    out = review_split.output
+    (out / "outside.html").write_text("secret")
+    (site / "outside.html").unlink(missing_ok=True)
+    (site / "outside.html").symlink_to(out / "outside.html")
+    server = MetricsServer(Metrics(), "127.0.0.1", 0, lambda: "", lambda path: resolve_request(out, path))
+    await server.start()
+    try:
+        status, headers, body = await asyncio.to_thread(_get, server.port, "/")
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/html")
+        assert b"scenes.mp4" in body
+        assert b"broken.mp4" in body
+        clip = next((out / "clips").glob("*.mp4"))
+        status, headers, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}")
+        assert (status, headers["Content-Type"], body) == (200, "video/mp4", clip.read_bytes())
+        page = f"/videos/{slug_of('scenes.mp4')}.html"
+        assert (await asyncio.to_thread(_get, server.port, page))[0] == 200
+        assert (await asyncio.to_thread(_get, server.port, "/metrics"))[0] == 200
+        for target in ESCAPES:
+            status, _, body = await asyncio.to_thread(_get, server.port, target)
+            assert status == 404, target
+            assert b"secret" not in body
+            assert b"root:" not in body
+    finally:
+        await server.close()
+        (site / "outside.html").unlink()
+
+
+def test_request_paths_map_only_into_the_site_and_the_clips(site: Path, review_split: ReviewSplit) -> None:
+    out = review_split.output
+    assert resolve_request(out, "/") == (site / "index.html", "text/html; charset=utf-8")
+    assert resolve_request(out, "/assets/report.js") is not None
+    assert resolve_request(out, "/index.html?x=1") == resolve_request(out, "/")
+    for target in ESCAPES:
+        assert resolve_request(out, target) is None, target
+
+
+# ---------------------------------------------------------------------------------------------
+# Live: what the daemon does as videos start, clips arrive and videos finish
+
+
+async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
+    review_split: ReviewSplit, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(review_split.output, out, ignore=shutil.ignore_patterns("report"))
+    live = LiveReport(out, debounce_s=0.01)
+    source, rel = "/elsewhere/new.mp4", "incoming/new.mp4"
+    live.started(source, rel)
+    await live.build(None)
+    index = (out / "report" / "index.html").read_text()
+    page = out / "report" / "videos" / f"{slug_of(rel)}.html"
+    assert 'http-equiv="refresh"' in index
+    assert "in progress" in index
+    assert "No clip yet" in page.read_text()
+    written = json.loads((out / "decisions" / "scenes.mp4.json").read_text())["clips"][0]["uuid"]
+    live.clip(source, written)
+    runner = asyncio.create_task(live.run())
+    try:
+        for _ in range(500):
+            if written in page.read_text():
+                break
+            await asyncio.sleep(0.02)
+        assert f'id="clip-0" data-uuid="{written}"' in page.read_text()
+        live.finished(source, rel)  # it has no record in processed_videos/ (not a real video)
+        index_file = out / "report" / "index.html"
+        for _ in range(500):
+            if "incoming/new.mp4" not in index_file.read_text():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        runner.cancel()
+        await asyncio.wait([runner])
+    index = index_file.read_text()
+    assert 'http-equiv="refresh"' not in index
+    assert "incoming/new.mp4" not in index
