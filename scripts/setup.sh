@@ -27,6 +27,16 @@ fi
 if ! command -v setpriv >/dev/null 2>&1; then
   apt_install util-linux
 fi
+# Headless Chromium for the review-site browser tests and scripts/review_screenshots.sh. Optional:
+# without it (not root, no apt-get, or STREAMCLIP_NO_CHROMIUM=1) those tests skip, saying why.
+if [ -z "${STREAMCLIP_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+   && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt_install chromium) || say "could not install chromium: the review-site browser tests will be skipped"
+  else
+    say "chromium is not installed (needs root and apt-get): the review-site browser tests will be skipped"
+  fi
+fi
 
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

@@ -274,3 +274,46 @@ async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
     index = index_file.read_text()
     assert 'http-equiv="refresh"' not in index
     assert "incoming/new.mp4" not in index
+
+
+def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) -> None:
+    """A real `watch --report` process: the index at / lists the finished video and the bad file."""
+    import media
+    from processes import running, wait_until
+
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    media.make_cut_video(inbox / "good.mp4", scenes=[("testsrc2", 2.0)])
+    media.make_text(inbox / "bad.mp4")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fixed = ['spans.mode="fixed_stride"', "spans.clip_len_s=1.0", "spans.clip_stride_s=1.0"]
+    fixed += ["spans.min_clip_length_s=0.5", "frames.enabled=false"]
+    args = ["watch", str(inbox), "-o", str(out), "--report", "--settle-s", "0.3", "--no-progress"]
+    args += ["--metrics-address", f"127.0.0.1:{port}", *(f"--set={s}" for s in fixed)]
+
+    def index() -> str:
+        try:
+            status, _, body = _get(port, "/")
+        except OSError:
+            return ""
+        text = body.decode()
+        return (
+            text
+            if status == 200 and "good.mp4" in text and "bad.mp4" in text and "badge in-progress" not in text
+            else ""
+        )
+
+    with running(args, tmp_path, tmp_path / "watch.log") as watch:
+        text = wait_until(index, "the index listing both files", watch)
+        clip = next((out / "clips").glob("*.mp4"))
+        assert _get(port, f"/clips/{clip.name}")[0] == 200
+        assert _get(port, "/../../etc/passwd")[0] == 404
+        assert _get(port, "/healthz")[0] == 200
+        status, _ = watch.stop()
+    assert status == 0, watch.stderr
+    assert 'http-equiv="refresh"' not in text
+    assert "quarantined" in text
+    assert "not a video file" in text
+    assert "review site on http://127.0.0.1:" in watch.stderr

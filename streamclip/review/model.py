@@ -1,9 +1,10 @@
 """What the review site shows, read back from an output folder (nothing here writes).
 
-A video is known by its record `OUT/processed_videos/<rel>.json` (or, in the daemon, by being in
-flight); `OUT/decisions/<rel>.json` and `.probs.npy` add the curve, scenes and dropped ranges, and
-each clip's `OUT/metas/v0/<uuid>.json` says whether it was written. Each video gets a signature
-over the files it is built from, so a second run only redoes the videos whose inputs changed.
+A video is known by its record `OUT/processed_videos/<rel>.json`, by being in flight (in the
+daemon), or by the daemon's ledger when it set the file aside before processing it.
+`OUT/decisions/<rel>.json` and `.probs.npy` add the curve, scenes and dropped ranges, and each
+clip's `OUT/metas/v0/<uuid>.json` says whether it was written. Each video gets a signature over the
+files it is built from, so a second run only redoes the videos whose inputs changed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +61,7 @@ class VideoEntry:
     rel: str
     slug: str
     source: str
-    status: str  # done, failed, in progress
+    status: str  # done, failed, in progress, or quarantined (by the daemon, before any processing)
     reason: str = ""
     duration_s: float | None = None
     fps: float | None = None
@@ -207,3 +209,32 @@ def _read_probabilities(out: Path, rel: str) -> npt.NDArray[np.float16] | None:
         log.warning("review: cannot read the probabilities of %s: %s", rel, exc)
         return None
     return values
+
+
+def set_aside_by_daemon(out: Path, known_sources: set[str]) -> list[VideoEntry]:
+    """Files the daemon failed or quarantined without a record in OUT (e.g. not a video at all).
+
+    Read from its ledger, OUT/.streamclip/ledger.sqlite, when there is one.
+    """
+    from streamclip.ingest.config import default_ledger  # the ingest package imports this one
+    from streamclip.ingest.ledger import Ledger
+
+    try:
+        ledger = Ledger(default_ledger(out), create=False)
+    except (OSError, sqlite3.Error):
+        return []
+    try:
+        with ledger:
+            rows = ledger.records("quarantined", "failed")
+    except sqlite3.Error as exc:
+        log.warning("review: cannot read the ledger of %s: %s", out, exc)
+        return []
+    entries = []
+    for row in rows:
+        if row.path in known_sources:
+            continue
+        reason = f"{row.error} ({row.note})" if row.note else row.error
+        entry = VideoEntry(rel=row.path, slug=slug_of(row.path), source=row.path, status=row.state, reason=reason)
+        entry.signature = hashlib.sha256(f"{row.state}:{row.updated_at}:{reason}".encode()).hexdigest()[:16]
+        entries.append(entry)
+    return entries

@@ -28,7 +28,7 @@ import jinja2
 from streamclip.output import clip_path
 from streamclip.review import thumbs
 from streamclip.review.charts import chart_of
-from streamclip.review.model import IN_PROGRESS, InFlight, VideoEntry, list_videos, load_video
+from streamclip.review.model import IN_PROGRESS, InFlight, VideoEntry, list_videos, load_video, set_aside_by_daemon
 from streamclip.workspace import write_atomic
 
 REPORT_DIR = "report"
@@ -97,7 +97,7 @@ async def build_report(
     root = out / REPORT_DIR
     flights = {flight.rel: flight for flight in in_flight}
     rels = sorted(set(await asyncio.to_thread(list_videos, out)) | set(flights))
-    entries = await asyncio.to_thread(lambda: [load_video(out, rel, flights.get(rel)) for rel in rels])
+    entries = await asyncio.to_thread(_load, out, rels, flights)
     state = _read_state(root) if not force else {}
     version = _template_version()
     wanted = set(only) if only is not None else None
@@ -127,6 +127,12 @@ async def build_report(
     return ReportResult(root=root, videos=len(entries), rebuilt=[e.rel for e in todo])
 
 
+def _load(out: Path, rels: list[str], flights: dict[str, InFlight]) -> list[VideoEntry]:
+    entries = [load_video(out, rel, flights.get(rel)) for rel in rels]
+    known = {entry.source for entry in entries}
+    return entries + set_aside_by_daemon(out, known)
+
+
 async def _media(out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaphore) -> dict[str, Any]:
     """Relative (to the video page) paths of the strip, the posters and the clip files."""
     posters: dict[str, str] = {}
@@ -150,7 +156,7 @@ async def _media(out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaph
 def _totals(entries: list[VideoEntry]) -> dict[str, Any]:
     return {
         "videos": len(entries),
-        "failed": sum(e.status == "failed" for e in entries),
+        "failed": sum(e.status in ("failed", "quarantined") for e in entries),
         "in_flight": sum(e.status == IN_PROGRESS for e in entries),
         "clips": sum(e.clips_written for e in entries),
         "dropped": sum(len(e.dropped_pieces) for e in entries),
