@@ -111,3 +111,43 @@ def test_explained_scene_keeps_exactly_the_rule_pieces_and_accounts_for_every_fr
     ranges = sorted([*explained.kept, *((s, e) for s, e, _, _ in explained.dropped)])
     covered = [f for s, e in ranges for f in range(s, e)]
     assert covered == list(range(start, start + length))  # no frame twice, none forgotten
+
+
+def _decide(probs: list[float], rules: SceneRules, *, failed: bool = False, num_frames: int = 0) -> dict:
+    """Run the streaming tracker as the span builder does, then make the record."""
+    from streamclip.actors.span_builder import SceneSpanTracker
+    from streamclip.decisions import SceneDecisions, scene_record
+
+    tracker, decisions = SceneSpanTracker(rules), SceneDecisions(rules, 0.5)
+    values = np.asarray(probs, np.float32)
+    decisions.add_probabilities(values)
+    emitted = tracker.push(values > 0.5) + ([] if failed else tracker.finish())
+    for start, end in emitted:
+        decisions.add_span(start, end)
+    return scene_record(decisions, "/v.mp4", 10.0, num_frames or len(probs), failed=failed)
+
+
+def _ranges(record: dict) -> list[tuple[int, int, str]]:
+    return [(d["start_frame"], d["end_frame"], d["rule"]) for d in record["dropped"]]
+
+
+def test_a_video_without_transition_is_dropped_when_it_may_not_be_one_clip() -> None:
+    record = _decide([0.0] * 40, SceneRules(min_len=5, entire_scene_as_clip=False))
+    assert (record["scenes"], record["clips"]) == ([], [])
+    assert _ranges(record) == [(0, 40, "no_transition")]
+    whole = _decide([0.0] * 40, SceneRules(min_len=5))
+    assert [(c["start_frame"], c["end_frame"]) for c in whole["clips"]] == [(0, 40)]
+
+
+def test_clips_after_the_limit_and_the_frames_never_decoded_are_limit_clips() -> None:
+    probs = [0.0] * 20 + [0.9] + [0.0] * 20 + [0.9] + [0.0] * 20
+    record = _decide(probs, SceneRules(min_len=5, limit_clips=1), num_frames=100)
+    assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 20)]
+    assert _ranges(record) == [(21, 41, "limit_clips"), (42, 62, "limit_clips"), (62, 100, "limit_clips")]
+
+
+def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
+    probs = [0.0] * 20 + [0.9] + [0.0] * 25  # decoding failed at frame 46 of 80, inside a scene
+    record = _decide(probs, SceneRules(min_len=5, max_len=10), failed=True, num_frames=80)
+    assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 10), (10, 20), (21, 31), (31, 41)]
+    assert _ranges(record) == [(41, 46, "video_failed"), (46, 80, "video_failed")]

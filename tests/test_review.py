@@ -317,3 +317,19 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
     assert "quarantined" in text
     assert "not a video file" in text
     assert "review site on http://127.0.0.1:" in watch.stderr
+
+
+async def test_a_live_rebuild_reads_only_the_videos_that_changed(review_split: ReviewSplit, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(review_split.output, out, ignore=shutil.ignore_patterns("report"))
+    cache: dict = {}
+    await build_report(out, cache=cache, live=True)
+    first = cache["scenes.mp4"][1]
+    assert first.probabilities is None  # the cache holds no curve
+    await build_report(out, only={"broken.mp4"}, cache=cache, live=True)
+    assert cache["scenes.mp4"][1] is first  # not read again
+    record = out / "decisions" / "scenes.mp4.json"
+    record.write_bytes(record.read_bytes())
+    result = await build_report(out, only={"broken.mp4"}, cache=cache, live=True)
+    assert cache["scenes.mp4"][1] is not first  # its records changed: read again for the index
+    assert result.rebuilt == []  # and its page waits until it is named (the daemon names what it touched)

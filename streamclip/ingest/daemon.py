@@ -162,13 +162,13 @@ class Daemon:
             self.reporter.say(f"{why}: cancelling {left}; resumed at the next start")
 
     async def _close_review(self, review: asyncio.Task[None] | None) -> None:
-        """Stop the live rebuilds and bring the site up to date once more (unless cut short)."""
+        """Stop the live rebuilds; the pages changed since the last one are made once more."""
         if review is None or self.review is None:
             return
         review.cancel()
         await asyncio.wait([review])
         if not self._hurry.is_set():
-            await self.review.build(None)
+            await self.review.flush()
 
     def _exit_status(self, tasks: set[asyncio.Task[None]]) -> int:
         failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from streamclip.review.model import InFlight
-from streamclip.review.site import build_report
+from streamclip.review.site import EntryCache, build_report
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class LiveReport:
         self._flights: dict[str, InFlight] = {}  # by source path
         self._dirty: set[str] = set()  # rels
         self._changed = asyncio.Event()
+        self._cache: EntryCache = {}
         self.builds = 0
 
     def started(self, source: str, rel: str) -> None:
@@ -56,9 +57,15 @@ class LiveReport:
             dirty, self._dirty = self._dirty, set()
             await self.build(dirty)
 
+    async def flush(self) -> None:
+        """Rebuild what changed since the last build (the daemon's last word before it exits)."""
+        dirty, self._dirty = self._dirty, set()
+        await self.build(dirty)
+
     async def build(self, only: set[str] | None) -> None:
         try:
-            await build_report(self.out, only=only, in_flight=list(self._flights.values()), live=True)
+            flights = list(self._flights.values())
+            await build_report(self.out, only=only, in_flight=flights, live=True, cache=self._cache)
             self.builds += 1
         except asyncio.CancelledError:
             raise

@@ -183,6 +183,11 @@ def _signature(out: Path, entry: VideoEntry, in_flight: InFlight | None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def records_stat(out: Path, rel: str) -> str:
+    """The stats of a video's record and decisions: unchanged means a finished video is the same."""
+    return _stat(video_record_path(out, rel)) + "|" + _stat(decisions_path(out, rel))
+
+
 def _stat(path: Path) -> str:
     try:
         st = path.stat()

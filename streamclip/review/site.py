@@ -14,6 +14,7 @@ a temporary name and renamed into place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -28,7 +29,15 @@ import jinja2
 from streamclip.output import clip_path
 from streamclip.review import thumbs
 from streamclip.review.charts import chart_of
-from streamclip.review.model import IN_PROGRESS, InFlight, VideoEntry, list_videos, load_video, set_aside_by_daemon
+from streamclip.review.model import (
+    IN_PROGRESS,
+    InFlight,
+    VideoEntry,
+    list_videos,
+    load_video,
+    records_stat,
+    set_aside_by_daemon,
+)
 from streamclip.workspace import write_atomic
 
 REPORT_DIR = "report"
@@ -36,6 +45,7 @@ STATE_FILE = ".state.json"
 ASSETS = ("report.css", "report.js")
 FFMPEG_AT_ONCE = 2
 Step = Callable[[str], None]  # told the rel of each video as it is finished
+EntryCache = dict[str, tuple[str, VideoEntry]]  # rel -> (records_stat, entry)
 
 
 @dataclass
@@ -87,20 +97,23 @@ async def build_report(
     force: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_step: Step | None = None,
+    cache: EntryCache | None = None,
 ) -> ReportResult:
     """Write OUT/report/: the index, and the page of each video whose inputs changed.
 
     `only` limits the pages considered to those rels (the index always lists every video);
     `in_flight` adds the videos the daemon is working on; `live` makes pages refresh themselves
     while videos are in flight. `on_start(n)` and `on_step(rel)` drive a progress display.
+    `cache` (kept by the caller between builds) spares re-reading the finished videos outside
+    `only` whose records did not change: a live rebuild reads what changed, not the whole output.
     """
     root = out / REPORT_DIR
     flights = {flight.rel: flight for flight in in_flight}
     rels = sorted(set(await asyncio.to_thread(list_videos, out)) | set(flights))
-    entries = await asyncio.to_thread(_load, out, rels, flights)
+    wanted = set(only) if only is not None else None
+    entries = await asyncio.to_thread(_load, out, rels, flights, cache, wanted)
     state = _read_state(root) if not force else {}
     version = _template_version()
-    wanted = set(only) if only is not None else None
     todo = [
         e for e in entries
         if (wanted is None or e.rel in wanted or e.status == IN_PROGRESS)
@@ -127,8 +140,20 @@ async def build_report(
     return ReportResult(root=root, videos=len(entries), rebuilt=[e.rel for e in todo])
 
 
-def _load(out: Path, rels: list[str], flights: dict[str, InFlight]) -> list[VideoEntry]:
-    entries = [load_video(out, rel, flights.get(rel)) for rel in rels]
+def _load(
+    out: Path, rels: list[str], flights: dict[str, InFlight], cache: EntryCache | None, wanted: set[str] | None
+) -> list[VideoEntry]:
+    entries = []
+    for rel in rels:
+        key = records_stat(out, rel)
+        cached = cache.get(rel) if cache is not None and rel not in flights else None
+        if cached is not None and cached[0] == key and wanted is not None and rel not in wanted:
+            entries.append(cached[1])
+            continue
+        entry = load_video(out, rel, flights.get(rel))
+        if cache is not None:  # the index needs no curve: keep 2 bytes a frame out of memory
+            cache[rel] = (key, dataclasses.replace(entry, probabilities=None))
+        entries.append(entry)
     known = {entry.source for entry in entries}
     return entries + set_aside_by_daemon(out, known)
 
