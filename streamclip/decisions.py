@@ -61,6 +61,7 @@ class Explained:
     """The fate of every frame range of one video's scenes."""
 
     kept: list[FrameSpan] = field(default_factory=list)
+    pieces: list[FrameSpan] = field(default_factory=list)  # each kept span before its crop
     dropped: list[tuple[int, int, str, str]] = field(default_factory=list)  # start, end, rule, why
     splits: list[int] = field(default_factory=list)
 
@@ -82,6 +83,7 @@ def explain_scene(rules: SceneRules, start: int, end: int, into: Explained) -> N
             into.drop(piece_start, cropped_start, "crop", f"{rules.crop} frames cropped at the start{_MARGIN}")
             into.drop(cropped_end, piece_end, "crop", f"{rules.crop} frames cropped at the end{_MARGIN}")
             into.kept.append((cropped_start, cropped_end))
+            into.pieces.append((piece_start, piece_end))
 
 
 def _max_length(rules: SceneRules, start: int, end: int, into: Explained) -> list[FrameSpan]:
@@ -164,11 +166,18 @@ class SceneDecisions:
         limit = self.rules.limit_clips
         if limit <= 0:
             return
-        for start, end in into.kept[limit:]:
+        over = set(into.pieces[limit:])
+        # A piece past the limit is dropped whole, its crop margins with it.
+        into.dropped = [d for d in into.dropped if not (d[2] == "crop" and _inside(d, over))]
+        for start, end in into.pieces[limit:]:
             into.drop(start, end, "limit_clips", f"after the first {limit} clips")
-        into.kept = into.kept[:limit]
+        into.kept, into.pieces = into.kept[:limit], into.pieces[:limit]
         if stopped_at is not None:
             into.splits = [s for s in into.splits if s < stopped_at]
+
+
+def _inside(drop: tuple[int, int, str, str], pieces: set[FrameSpan]) -> bool:
+    return any(start <= drop[0] and drop[1] <= end for start, end in pieces)
 
 
 def scene_record(

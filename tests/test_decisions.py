@@ -144,6 +144,9 @@ def test_clips_after_the_limit_and_the_frames_never_decoded_are_limit_clips() ->
     record = _decide(probs, SceneRules(min_len=5, limit_clips=1), num_frames=100)
     assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 20)]
     assert _ranges(record) == [(21, 41, "limit_clips"), (42, 62, "limit_clips"), (62, 100, "limit_clips")]
+    cropped = _decide(probs, SceneRules(min_len=5, crop=2, limit_clips=1), num_frames=62)
+    assert [(c["start_frame"], c["end_frame"]) for c in cropped["clips"]] == [(2, 18)]
+    assert _ranges(cropped) == [(0, 2, "crop"), (18, 20, "crop"), (21, 41, "limit_clips"), (42, 62, "limit_clips")]
 
 
 def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
@@ -151,3 +154,32 @@ def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
     record = _decide(probs, SceneRules(min_len=5, max_len=10), failed=True, num_frames=80)
     assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 10), (10, 20), (21, 31), (31, 41)]
     assert _ranges(record) == [(41, 46, "video_failed"), (46, 80, "video_failed")]
+
+
+@given(
+    mask=st.lists(st.booleans() | st.just(False), max_size=300),
+    min_len=st.integers(0, 40),
+    max_len=st.integers(0, 90),
+    crop=st.integers(0, 10),
+    mode=st.sampled_from(["stride", "truncate"]),
+    whole=st.booleans(),
+    limit=st.integers(0, 4),
+)
+def test_a_video_explained_keeps_the_rule_spans_and_accounts_for_every_scene_frame(
+    mask: list[bool], min_len: int, max_len: int, crop: int, mode: str, whole: bool, limit: int
+) -> None:
+    from streamclip.decisions import SceneDecisions
+    from streamclip.rules import scene_spans
+
+    rules = SceneRules(min_len=min_len, max_len=max_len, crop=crop, mode=mode, entire_scene_as_clip=whole,
+                       limit_clips=limit)  # fmt: skip
+    decisions = SceneDecisions(rules, 0.5)
+    decisions.add_probabilities(np.asarray(mask, np.float32))
+    explained, _, cuts = decisions.explain(failed=False, limit_reached=False)
+    expected = scene_spans(mask, 1.0, min_length_s=min_len, max_length_s=max_len, max_length_mode=mode,
+                           crop_s=crop, entire_scene_as_clip=whole, limit_clips=limit)  # fmt: skip
+    assert explained.kept == expected
+    ranges = sorted([*explained.kept, *((s, e) for s, e, _, _ in explained.dropped)])
+    covered = [f for s, e in ranges for f in range(s, e)]
+    assert covered == [f for f, is_cut in enumerate(mask) if not is_cut]
+    assert sum(e - s for s, e in cuts) == sum(mask)
