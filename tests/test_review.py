@@ -274,6 +274,7 @@ async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
     index = index_file.read_text()
     assert 'http-equiv="refresh"' not in index
     assert "incoming/new.mp4" not in index
+    assert not page.exists()  # no record: its page went with it
 
 
 def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -209,3 +210,6 @@ def _finish(root: Path, index: str, state: dict[str, str], slugs: set[str]) -> N
     write_atomic(root / "index.html", index.encode())
     kept = {slug: sig for slug, sig in state.items() if slug in slugs}
     write_atomic(root / STATE_FILE, json.dumps(kept, indent=1, sort_keys=True).encode())
+    for gone in set(state) - slugs:  # a video no longer in the output: its page and strip go too
+        (root / "videos" / f"{gone}.html").unlink(missing_ok=True)
+        shutil.rmtree(root / "media" / gone, ignore_errors=True)
