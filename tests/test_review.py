@@ -22,6 +22,7 @@ from streamclip.cli import main
 from streamclip.ingest.metrics import Metrics, MetricsServer
 from streamclip.review import LiveReport, build_report, resolve_request
 from streamclip.review.model import slug_of
+from streamclip.review.serving import byte_range
 
 VIDEO_DURATION_JS = """new Promise((resolve) => {
   const video = document.querySelector('article.card video');
@@ -164,10 +165,10 @@ def test_report_command(
 # Served read-only on the metrics address
 
 
-def _get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
+def _get(port: int, target: str, headers: str = "") -> tuple[int, dict[str, str], bytes]:
     """A raw HTTP/1.0 GET: the target goes out exactly as written (clients would normalise it)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n\r\n".encode("latin-1"))
+        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n{headers}\r\n".encode("latin-1"))
         data = b""
         while chunk := conn.recv(1 << 16):
             data += chunk
@@ -197,12 +198,14 @@ ESCAPES = [
 ]
 
 
-async def test_served_site_answers_the_index_and_clips_and_nothing_else(site: Path, review_split: ReviewSplit) -> None:
+async def test_served_site_answers_the_index_and_clips_and_nothing_else(
+    site: Path, review_split: ReviewSplit, chromium: str
+) -> None:
     out = review_split.output
     (out / "outside.html").write_text("secret")
     (site / "outside.html").unlink(missing_ok=True)
     (site / "outside.html").symlink_to(out / "outside.html")
-    server = MetricsServer(Metrics(), "127.0.0.1", 0, lambda: "", lambda path: resolve_request(out, path))
+    server = MetricsServer(Metrics(), "127.0.0.1", 0, lambda: "", lambda path: resolve_request(out, path), byte_range)
     await server.start()
     try:
         status, headers, body = await asyncio.to_thread(_get, server.port, "/")
@@ -213,6 +216,15 @@ async def test_served_site_answers_the_index_and_clips_and_nothing_else(site: Pa
         clip = next((out / "clips").glob("*.mp4"))
         status, headers, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}")
         assert (status, headers["Content-Type"], body) == (200, "video/mp4", clip.read_bytes())
+        data = clip.read_bytes()
+        status, headers, body = await asyncio.to_thread(
+            _get, server.port, f"/clips/{clip.name}", "Range: bytes=10-19\r\n"
+        )
+        assert (status, headers["Content-Range"], body) == (206, f"bytes 10-19/{len(data)}", data[10:20])
+        status, _, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}", "Range: bytes=-5\r\n")
+        assert (status, body) == (206, data[-5:])
+        status, _, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}", "Range: bytes=9-2\r\n")
+        assert (status, body) == (200, data)  # a range it cannot satisfy: the whole file
         page = f"/videos/{slug_of('scenes.mp4')}.html"
         assert (await asyncio.to_thread(_get, server.port, page))[0] == 200
         assert (await asyncio.to_thread(_get, server.port, "/metrics"))[0] == 200
@@ -221,9 +233,23 @@ async def test_served_site_answers_the_index_and_clips_and_nothing_else(site: Pa
             assert status == 404, target
             assert b"secret" not in body
             assert b"root:" not in body
+        # The served page works in a browser as the file does: the clip plays from the server.
+        seen = await asyncio.to_thread(_in_browser, chromium, f"http://127.0.0.1:{server.port}{page}")
+        assert seen["problems"] == []
+        assert seen["cards"] == 3
+        assert isinstance(seen["duration"], (int, float)), seen
+        assert seen["duration"] > 1.5
     finally:
         await server.close()
         (site / "outside.html").unlink()
+
+
+def _in_browser(chromium: str, url: str) -> dict[str, object]:
+    with Browser(chromium) as browser:
+        browser.open(url)
+        cards = browser.evaluate("document.querySelectorAll('article.card').length")
+        duration = browser.evaluate(VIDEO_DURATION_JS)
+        return {"cards": cards, "duration": duration, "problems": browser.problems}
 
 
 def test_request_paths_map_only_into_the_site_and_the_clips(site: Path, review_split: ReviewSplit) -> None:

@@ -35,6 +35,7 @@ from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer, reason_
 from streamclip.ingest.report import FileOutcome, LineReporter, Outcome
 from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.review import LiveReport, resolve_request
+from streamclip.review.serving import byte_range
 from streamclip.runtime.channel import Channel
 from streamclip.types import ClipReady, VideoDone, VideoFailed
 
@@ -364,7 +365,7 @@ class Daemon:
             return None
         host, port = parse_address(self.config.metrics_address)
         files = (lambda path: resolve_request(self.output, path)) if self.review is not None else None
-        server = MetricsServer(self.metrics, host, port, self._health, files)
+        server = MetricsServer(self.metrics, host, port, self._health, files, byte_range if files else None)
         try:
             await server.start()
         except OSError as exc:

@@ -105,6 +105,8 @@ class _LiveCollector:
 
 # A request path -> (file, content type) that may be served, or None (the review site's resolver).
 FileResolver = Callable[[str], "tuple[Path, str] | None"]
+# A request head and a file size -> the byte range [start, end) asked for, or None for all of it.
+RangeParser = Callable[[bytes, int], "tuple[int, int] | None"]
 
 
 class MetricsServer:
@@ -112,9 +114,16 @@ class MetricsServer:
     any other GET path is answered with the file `files` resolves it to (404 when None)."""
 
     def __init__(
-        self, metrics: Metrics, host: str, port: int, health: Callable[[], str], files: FileResolver | None = None
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        health: Callable[[], str],
+        files: FileResolver | None = None,
+        ranges: RangeParser | None = None,
     ) -> None:
         self.files = files
+        self.ranges = ranges
         self.metrics = metrics
         self.host = host
         self.port = port
@@ -165,7 +174,11 @@ class MetricsServer:
             body = await asyncio.to_thread(file.read_bytes)
         except OSError:
             return _response(404, b"not found\n")
-        return _response(200, body, content_type)
+        wanted = self.ranges(head, len(body)) if self.ranges is not None else None
+        if wanted is None:
+            return _response(200, body, content_type, "Accept-Ranges: bytes\r\n")
+        start, end = wanted
+        return _response(206, body[start:end], content_type, f"Content-Range: bytes {start}-{end - 1}/{len(body)}\r\n")
 
     def _respond(self, head: bytes) -> bytes:
         method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
@@ -180,12 +193,14 @@ class MetricsServer:
         return _response(404, b"not found: try /metrics or /healthz\n")
 
 
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK", 206: "Partial Content", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"
+}  # fmt: skip
 
 
-def _response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> bytes:
+def _response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra: str = "") -> bytes:
     head = (
-        f"HTTP/1.0 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
+        f"HTTP/1.0 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n{extra}"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body

@@ -56,3 +56,24 @@ def resolve_request(out: Path, url_path: str) -> tuple[Path, str] | None:
     if not file.is_relative_to(base) or not file.is_file():
         return None
     return file, kind
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def byte_range(head: bytes, size: int) -> tuple[int, int] | None:
+    """`[start, end)` of a satisfiable single `Range: bytes=...` in a request head, else None.
+
+    None means "send the whole file" (a server may ignore a range it does not like); browsers ask
+    for ranges to seek in a `<video>`.
+    """
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    value = next((line.split(":", 1)[1] for line in lines if line.lower().startswith("range:")), "")
+    match = _RANGE.fullmatch(value.strip())
+    if match is None or size == 0:
+        return None
+    first, last = match.groups()
+    if not first:  # the last N bytes
+        return (max(size - int(last), 0), size) if last and int(last) > 0 else None
+    start, end = int(first), min(int(last) + 1 if last else size, size)
+    return (start, end) if start < end else None
