@@ -115,30 +115,34 @@ async def build_report(
     entries = await asyncio.to_thread(_load, out, rels, flights, cache, wanted)
     state = _read_state(root) if not force else {}
     version = _template_version()
-    todo = [
-        e for e in entries
-        if (wanted is None or e.rel in wanted or e.status == IN_PROGRESS)
-        and (state.get(e.slug) != f"{version}/{e.signature}" or not (root / "videos" / f"{e.slug}.html").is_file())
-    ]  # fmt: skip
+    todo = [e for e in entries if _wants_page(e, wanted, state, version, root)]
     if on_start is not None:
         on_start(len(todo))
     env = _environment()
     await asyncio.to_thread(_write_assets, root)
     limit = asyncio.Semaphore(FFMPEG_AT_ONCE)
-    refreshing = live and any(e.status == IN_PROGRESS for e in entries)
     for entry in todo:
         media = await _media(out, root, entry, limit)
-        page = env.get_template("video.html").render(
-            video=entry, chart=chart_of(entry), media=media, refresh=live and entry.status == IN_PROGRESS
-        )
-        await asyncio.to_thread(write_atomic, root / "videos" / f"{entry.slug}.html", page.encode())
+        await asyncio.to_thread(_write_page, env, root, entry, media, live)
         state[entry.slug] = f"{version}/{entry.signature}"
         if on_step is not None:
             on_step(entry.rel)
-    index = env.get_template("index.html").render(videos=entries, totals=_totals(entries), refresh=refreshing,
-                                                  generated=time.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
-    await asyncio.to_thread(_finish, root, index, state, {e.slug for e in entries})
+    await asyncio.to_thread(_finish, env, root, entries, state, live)
     return ReportResult(root=root, videos=len(entries), rebuilt=[e.rel for e in todo])
+
+
+def _wants_page(entry: VideoEntry, wanted: set[str] | None, state: dict[str, str], version: str, root: Path) -> bool:
+    """Asked for (or in flight), and its inputs or the templates changed, or its page is missing."""
+    if wanted is not None and entry.rel not in wanted and entry.status != IN_PROGRESS:
+        return False
+    made = state.get(entry.slug) == f"{version}/{entry.signature}"
+    return not made or not (root / "videos" / f"{entry.slug}.html").is_file()
+
+
+def _write_page(env: jinja2.Environment, root: Path, entry: VideoEntry, media: dict[str, Any], live: bool) -> None:
+    refresh = live and entry.status == IN_PROGRESS
+    page = env.get_template("video.html").render(video=entry, chart=chart_of(entry), media=media, refresh=refresh)
+    write_atomic(root / "videos" / f"{entry.slug}.html", page.encode())
 
 
 def _load(
@@ -206,8 +210,14 @@ def _read_state(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _finish(root: Path, index: str, state: dict[str, str], slugs: set[str]) -> None:
+def _finish(env: jinja2.Environment, root: Path, entries: list[VideoEntry], state: dict[str, str], live: bool) -> None:
+    """Write the index and the state; remove what belonged to videos no longer in the output."""
+    refresh = live and any(e.status == IN_PROGRESS for e in entries)
+    index = env.get_template("index.html").render(
+        videos=entries, totals=_totals(entries), refresh=refresh, generated=time.strftime("%Y-%m-%d %H:%M:%S")
+    )
     write_atomic(root / "index.html", index.encode())
+    slugs = {e.slug for e in entries}
     kept = {slug: sig for slug, sig in state.items() if slug in slugs}
     write_atomic(root / STATE_FILE, json.dumps(kept, indent=1, sort_keys=True).encode())
     for gone in set(state) - slugs:  # a video no longer in the output: its page and strip go too
