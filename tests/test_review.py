@@ -360,3 +360,20 @@ async def test_a_live_rebuild_reads_only_the_videos_that_changed(review_split: R
     result = await build_report(out, only={"broken.mp4"}, cache=cache, live=True)
     assert cache["scenes.mp4"][1] is not first  # its records changed: read again for the index
     assert result.rebuilt == []  # and its page waits until it is named (the daemon names what it touched)
+
+
+async def test_names_and_reasons_are_escaped(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rel = "a<b>\"&'.mp4"
+    record = {"video": f"/in/{rel}", "metadata": None, "errors": {"video": "<script>alert(1)</script>"},
+              "status": "failed", "timings_s": {}}  # fmt: skip
+    (out / "processed_videos").mkdir(parents=True)
+    (out / "processed_videos" / f"{rel}.json").write_text(json.dumps(record))
+    result = await build_report(out)
+    index = result.index.read_text()
+    page = (result.root / "videos" / f"{slug_of(rel)}.html").read_text()
+    for html in (index, page):
+        assert "<script>alert" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "a<b>" not in html
+    assert "a&lt;b&gt;&#34;&amp;&#39;.mp4" in index
