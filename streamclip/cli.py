@@ -1,7 +1,8 @@
 """The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`).
 
-Exit status: 0 when every video succeeded, 1 when any failed (the others' clips are still
-written), 2 for a usage or configuration error, 130 when interrupted.
+Exit status: 0 when every video and every clip succeeded; 1 when any video or clip failed (the
+others' clips are still written; the summary names each failure with its reason kind) or when
+nothing can run (no ffmpeg); 2 for a usage or configuration error; 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import msgspec
 
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
-from streamclip.errors import ConfigError, SourceError, StreamclipError
+from streamclip.errors import ConfigError, Reason, SourceError, StreamclipError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+from streamclip.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -121,7 +122,7 @@ def _split(args: argparse.Namespace) -> int:
     show_progress = sys.stderr.isatty() and not args.no_progress
     summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
     summary.print(sys.stderr)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    return EXIT_FAILED if summary.failed or summary.failed_clips else EXIT_OK
 
 
 def _ray_config(args: argparse.Namespace) -> RayConfig | None:
@@ -137,14 +138,15 @@ class Summary:
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.clips = 0
-        self.failed_clips = 0
+        self.failed_clips: list[Clip] = []
         self.done: list[VideoDone] = []
         self.failed: list[VideoFailed] = []
 
     def add(self, event: Event) -> None:
         if isinstance(event, ClipReady):
             self.clips += event.clip.ok
-            self.failed_clips += not event.clip.ok
+            if not event.clip.ok:
+                self.failed_clips.append(event.clip)
         elif isinstance(event, VideoDone):
             self.done.append(event)
         else:
@@ -155,16 +157,16 @@ class Summary:
         videos = len(self.done) + len(self.failed)
         out.write(
             f"streamclip: {videos} video(s), {len(self.failed)} failed; {self.clips} clip(s) written"
-            f"{f', {self.failed_clips} clip(s) failed' if self.failed_clips else ''} in {elapsed:.1f} s\n"
+            f"{f', {len(self.failed_clips)} clip(s) failed' if self.failed_clips else ''} in {elapsed:.1f} s\n"
         )
         for done in self.done:
             if done.note:
                 out.write(f"  {done.source}: {done.note}\n")
-            if done.num_failed_clips:
-                first = done.errors.get("clips", "")
-                out.write(f"  {done.source}: {done.num_failed_clips} clip(s) failed, first {first}\n")
+        for clip in sorted(self.failed_clips, key=lambda c: (c.source, c.index)):
+            kind = clip.failure_kind or Reason.OTHER
+            out.write(f"  clip {clip.index} of {clip.source} failed [{kind}]: {'; '.join(clip.errors.values())}\n")
         for failed in self.failed:
-            out.write(f"  FAILED {failed.source}: {failed.reason}\n")
+            out.write(f"  FAILED {failed.source} [{failed.kind}]: {failed.reason}\n")
 
 
 async def _run_split(

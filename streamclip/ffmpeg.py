@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from streamclip.errors import FFmpegError, StreamclipError
+from streamclip.errors import FFmpegError, MissingToolError
 
 STDERR_TAIL_CHARS = 2000
 _live_children: set[asyncio.subprocess.Process] = set()
@@ -26,7 +26,7 @@ def _binary(name: str) -> str:
     override = os.environ.get(f"STREAMCLIP_{name.upper()}")
     found = override or shutil.which(name)
     if not found:
-        raise StreamclipError(
+        raise MissingToolError(
             f"{name} not found on PATH. Install it (Debian/Ubuntu: `apt-get install ffmpeg`) "
             f"or point STREAMCLIP_{name.upper()} at the binary."
         )
@@ -92,13 +92,19 @@ def _die_with_parent() -> list[str]:
 
 
 async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        *_die_with_parent(),
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    # Checked here, not left to exec: behind `setpriv` a missing binary is only an exit status.
+    if os.sep in argv[0] and (not os.access(argv[0], os.X_OK) or os.path.isdir(argv[0])):
+        raise MissingToolError(f"{argv[0]} cannot be run (missing, or not an executable file)")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *_die_with_parent(),
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:  # removed or made unrunnable a moment ago, or out of processes
+        raise MissingToolError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from exc
     _live_children.add(proc)
     return proc
 

@@ -287,7 +287,7 @@ def test_serve_quarantines_bad_files_and_finishes_the_good_ones(clips_media: Pat
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "quarantined         4        0" in shown.stdout
-    assert f"QUARANTINED {inbox / 'text.mp4'}: not a video file" in shown.stdout
+    assert f"QUARANTINED {inbox / 'text.mp4'} [not_a_video]: not a video file" in shown.stdout
     assert f"moved to {quarantine / 'text.mp4'}" in shown.stdout
 
     # A restart skips the finished sources on their size and mtime: no probe, nothing made again.

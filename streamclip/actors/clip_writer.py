@@ -8,7 +8,7 @@ already finished there is not rewritten. Without an output folder the encoded by
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import io
 import time
 from pathlib import Path
@@ -17,6 +17,7 @@ import numpy as np
 
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
+from streamclip.errors import Reason
 from streamclip.output import (
     clip_path,
     clip_record,
@@ -27,6 +28,7 @@ from streamclip.output import (
 )
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
+from streamclip.runtime.waiting import in_thread
 from streamclip.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.workspace import move_atomic, write_atomic
 
@@ -55,10 +57,13 @@ class ClipWriter(Actor[WriterIn, Event]):
 
     async def on_item(self, item: WriterIn) -> None:
         if isinstance(item, VideoEnd):
-            await self.emit(await asyncio.to_thread(self._finish_video, item))
+            await self.emit(await in_thread(self._finish_video, item))
             return
         started = time.monotonic()
-        await asyncio.to_thread(self._place, item)
+        try:
+            await in_thread(self._place, item)
+        except OSError as exc:  # disk full, no permission, ...: this clip fails, the rest goes on
+            await in_thread(self._unplace, item, exc)
         item.job.add_time("write", time.monotonic() - started)
         self._count(item.job, item.clip)
         await self.emit(ClipReady(clip=item.clip, elapsed_s=self._elapsed()))
@@ -95,11 +100,26 @@ class ClipWriter(Actor[WriterIn, Event]):
         if clip.path and scratch is not None:
             move_atomic(scratch, final)
 
+    def _unplace(self, item: ClipItem, error: OSError) -> None:
+        """The clip's files could not be written: mark it failed, remove what was written of it."""
+        clip = item.clip
+        clip.fail("write", f"could not write the clip's files: {error}", Reason.OUTPUT_IO)
+        clip.path = None
+        if item.scratch_path is not None:
+            Path(item.scratch_path).unlink(missing_ok=True)
+        if self.output_dir is not None:
+            for path in (meta_path(self.output_dir, clip.uuid), frames_path(self.output_dir, clip.uuid)):
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+
     def _finish_video(self, end: VideoEnd) -> Event:
         job = end.job
-        if self.output_dir is not None:
-            write_atomic(video_record_path(self.output_dir, job.rel), encode_json(self._video_record(end)))
         stats = self.stats.pop(job.id, ClipStats())
+        if self.output_dir is not None:
+            try:
+                write_atomic(video_record_path(self.output_dir, job.rel), encode_json(self._video_record(end)))
+            except OSError as exc:
+                end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
         if end.error is not None:
             return VideoFailed(
                 source=job.source,
@@ -107,6 +127,7 @@ class ClipWriter(Actor[WriterIn, Event]):
                 num_clips=job.clips_done,
                 elapsed_s=self._elapsed(),
                 error_type=end.error_type,
+                kind=end.kind,
             )
         note = job.note or ("" if job.spans_made else "no clip: no scene long enough for the minimum clip length")
         return VideoDone(

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 import watchfiles
 
-from streamclip.errors import FFmpegError, SourceError
+from streamclip.errors import Reason, SourceError, StreamclipError
 from streamclip.inputs import is_video_name
 from streamclip.probe import probe
 from streamclip.runtime.channel import Channel, ReceiverClosed
@@ -37,8 +37,8 @@ from streamclip.runtime.channel import Channel, ReceiverClosed
 log = logging.getLogger(__name__)
 
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp", ".filepart")
-# Probe reasons that may only mean "still arriving": an MP4 without its index yet, a file just created.
-STILL_ARRIVING = ("file incomplete", "empty file")
+# Probe failures that may only mean "still arriving": an MP4 without its index yet, a file just created.
+STILL_ARRIVING = frozenset({Reason.INCOMPLETE, Reason.EMPTY})
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +49,7 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     mtime_ns: int
     error: str = ""
-    error_type: str = "SourceError"
+    kind: Reason = Reason.OTHER  # why, when `error` is set
 
 
 class _Pending(msgspec.Struct, kw_only=True):
@@ -173,32 +173,30 @@ class Watcher:
                 await self._try(path, pending)
 
     async def _try(self, path: str, pending: _Pending) -> None:
-        error, error_type = await self._probe(path)
+        error, kind = await self._probe(path)
         if _signature(path) != pending.signature:
             self._observe(path, _signature(path))  # changed while probed: settle again
             return
         waited = time.monotonic() - pending.since
-        if any(words in error for words in STILL_ARRIVING) and waited < self.incomplete_wait_s:
+        if error and kind in STILL_ARRIVING and waited < self.incomplete_wait_s:
             pending.probe_at = time.monotonic() + self.settle_s
             return
         size, mtime_ns, _ = pending.signature
-        candidate = Candidate(
-            path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, error=error, error_type=error_type
-        )
+        candidate = Candidate(path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, error=error, kind=kind)
         del self._pending[path]
         self._handed[path] = pending.signature
         await self.outbox.send(candidate)
         self.handed_on += 1
 
-    async def _probe(self, path: str) -> tuple[str, str]:
+    async def _probe(self, path: str) -> tuple[str, Reason]:
         self.probes += 1
         try:
             await probe(path, timeout_s=self.probe_timeout_s)
         except SourceError as exc:
-            return exc.reason, "SourceError"
-        except FFmpegError as exc:
-            return f"ffprobe failed: {exc}", "FFmpegError"
-        return "", ""
+            return exc.reason, exc.kind
+        except StreamclipError as exc:  # a hung or failed ffprobe, or none to run
+            return f"ffprobe failed: {exc}", exc.kind
+        return "", Reason.OTHER
 
     def _observe(self, path: str, signature: tuple[int, int, int] | None) -> None:
         if signature is None:

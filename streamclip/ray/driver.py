@@ -33,7 +33,7 @@ import ray
 import ray.exceptions
 
 from streamclip.config import PipelineConfig, RayConfig
-from streamclip.errors import StreamclipError
+from streamclip.errors import Reason, StreamclipError
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
@@ -317,6 +317,7 @@ def _given_up(video: _Video, elapsed_s: float) -> VideoFailed:
         num_clips=len(video.clips),
         elapsed_s=elapsed_s,
         error_type="WorkerLost",
+        kind=Reason.WORKER_LOST,
     )
 
 

@@ -1,0 +1,124 @@
+"""A broken *environment* (a full disk, no ffmpeg, an output that cannot be made) fails the clip or
+video it hits, with a typed reason kind, a truthful summary and exit status, and never crashes the
+pipeline. Fixed-stride spans (no model) keep these fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import media
+import pytest
+
+import streamclip
+from streamclip.config import PipelineConfig, load_config
+from streamclip.errors import Reason
+from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+
+STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", "frames.enabled=false"]
+
+
+def stride_config() -> PipelineConfig:
+    return load_config("default", STRIDE)
+
+
+def set_args() -> list[str]:
+    return [arg for setting in STRIDE for arg in ("--set", setting)]
+
+
+def cli(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`streamclip ARGS` as a user runs it (its own process, so PATH and the exit status are real)."""
+    return subprocess.run(
+        [sys.executable, "-m", "streamclip", *map(str, args)],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` at `where` (a full disk on demand); the test is skipped where none can be mounted."""
+    where.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs (a disk that fills up) needs root and mount(8)")
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# A full disk
+
+
+def test_a_full_disk_fails_clips_with_output_io_and_the_run_exits_1(cut_video: media.CutVideo, tmp_path: Path) -> None:
+    """OUT on a 100 KiB tmpfs (the whole output takes about 190 KiB): the first clips fit, later
+    ones fail `output_io`; the run goes on to the end, the summary names each failed clip's reason,
+    and the exit status is 1."""
+    with small_tmpfs(tmp_path / "disk", "100k") as out:
+        done = cli("split", cut_video.path, "-o", out, *set_args(), "--events", "jsonl")
+        written = list((out / "clips").glob("*.mp4"))
+        leftovers = [*out.rglob(".streamclip-work-*"), *out.rglob("*.tmp")]
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    failed_lines = [line for line in done.stderr.splitlines() if "[output_io]" in line]
+    assert failed_lines, done.stderr  # every failed clip is named with its kind
+    assert "[incomplete]" not in done.stderr  # a write that failed is not blamed on the source
+    assert len(written) >= 1, "the first clips should fit on the disk"
+    assert leftovers == []
+    events = [line for line in done.stdout.splitlines() if '"event":"clip"' in line]
+    assert len(events) == 8  # 17 s in 2 s pieces: every clip has an outcome, written or failed
+
+
+# ---------------------------------------------------------------------------------------------
+# No ffmpeg
+
+
+async def test_ffmpeg_gone_mid_run_fails_the_clips_not_the_pipeline(
+    cut_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The binary vanishes after the pipeline opened: every clip fails `missing_tool`, the video
+    ends with them counted, and the pipeline ends normally."""
+    events: list[Event] = []
+    async with streamclip.open_pipeline(stride_config(), tmp_path / "out") as pipe:
+        monkeypatch.setenv("STREAMCLIP_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
+        await pipe.submit(cut_video.path)
+        pipe.close_input()
+        events = [event async for event in pipe]
+    clips = [e.clip for e in events if isinstance(e, ClipReady)]
+    assert len(clips) == 8
+    assert {clip.failure_kind for clip in clips} == {Reason.MISSING_TOOL}
+    (done,) = [e for e in events if isinstance(e, VideoDone)]
+    assert (done.num_clips, done.num_failed_clips) == (0, 8)
+
+
+def test_split_without_ffmpeg_on_path_says_so_in_one_line(cut_video: media.CutVideo, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMCLIP_")}
+    env["PATH"] = str(tmp_path / "empty-bin")
+    done = cli("split", cut_video.path, "-o", tmp_path / "out", *set_args(), env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("streamclip: ffmpeg not found on PATH"), lines
+
+
+async def test_ffprobe_gone_fails_each_video_with_missing_tool(
+    cut_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with streamclip.open_pipeline(stride_config(), tmp_path / "out") as pipe:
+        monkeypatch.setenv("STREAMCLIP_FFPROBE", str(tmp_path / "no-such-ffprobe"))
+        for _ in range(2):
+            await pipe.submit(cut_video.path)
+        pipe.close_input()
+        events = [event async for event in pipe]
+    assert [(type(e), e.kind) for e in events if isinstance(e, VideoFailed)] == [(VideoFailed, Reason.MISSING_TOOL)] * 2
