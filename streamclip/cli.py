@@ -115,7 +115,10 @@ def _profiles() -> int:
 def _split(args: argparse.Namespace) -> int:
     config = load_config(args.profile, args.overrides)
     ray = _ray_config(args)
-    videos, missing = expand_inputs(args.inputs)
+    found = expand_inputs(args.inputs, exclude=[args.output])
+    for folder in found.skipped:  # once per folder, not per file in it
+        print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
+    videos, missing = found.videos, found.missing
     if not videos and not missing:
         print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED

@@ -18,6 +18,7 @@ import numpy as np
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
 from streamclip.errors import Reason
+from streamclip.identity import record_name
 from streamclip.output import (
     clip_path,
     clip_record,
@@ -117,7 +118,8 @@ class ClipWriter(Actor[WriterIn, Event]):
         stats = self.stats.pop(job.id, ClipStats())
         if self.output_dir is not None:
             try:
-                write_atomic(video_record_path(self.output_dir, job.rel), encode_json(self._video_record(end)))
+                name = record_name(self.output_dir, job.rel, job.source)  # another source's name: both kept
+                write_atomic(video_record_path(self.output_dir, name), encode_json(self._video_record(end)))
             except OSError as exc:
                 end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
         if end.error is not None:
