@@ -36,6 +36,7 @@ from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.identity import check_rel
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
+from streamclip.runtime.waiting import wait_out
 from streamclip.types import Event
 from streamclip.workspace import Workspace
 
@@ -176,7 +177,7 @@ async def _open_here(
     finally:
         runner.cancel()
         try:
-            await asyncio.wait([runner])  # the actors' own finally blocks reap every ffmpeg child
+            await wait_out(runner)  # every actor reaps its ffmpeg children, even if we are cancelled again
         finally:
             pipe.workspace.cleanup()
 
