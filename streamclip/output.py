@@ -35,13 +35,14 @@ def video_record_path(out: Path, rel: str) -> Path:
 
 
 def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
-    """The encoded-clip facts of a clip already finished in `out` (file and error-free meta), if any."""
+    """The encoded-clip facts of a clip already finished in `out`, if any: its file, an error-free
+    meta, and the file's size equal to the meta's `num_bytes` (a clip cut short by a power cut
+    or a full disk, even an empty one, is made again)."""
     clip_file, meta_file = clip_path(out, clip_id), meta_path(out, clip_id)
-    if not (clip_file.is_file() and meta_file.is_file()):
-        return None
     try:
+        size = clip_file.stat().st_size
         meta = json.loads(meta_file.read_bytes())
-        if meta.get("errors"):
+        if meta.get("errors") or not clip_file.is_file() or size != meta["num_bytes"]:
             return None
         return EncodedClipInfo(
             width=meta["width"],
@@ -52,8 +53,8 @@ def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
             video_codec=meta["video_codec"],
             num_bytes=meta["num_bytes"],
         )
-    except (ValueError, KeyError, TypeError, msgspec.ValidationError):
-        return None  # unreadable meta: make the clip again
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, msgspec.ValidationError):
+        return None  # missing or unreadable: make the clip again
 
 
 def clip_record(clip: Clip, source: VideoMetadata, location: Path | None) -> dict[str, Any]:
