@@ -64,6 +64,34 @@ def available_encoders() -> frozenset[str]:
     return frozenset(names)
 
 
+# Demuxers that open other files or devices named inside the input (playlists, concat lists,
+# image patterns, scripts, filter graphs): a file dropped into a watched folder must never make
+# ffmpeg read anything but itself.
+MULTI_FILE_DEMUXERS = frozenset(
+    {"hls", "applehttp", "dash", "concat", "image2", "imf", "sdp", "rtsp", "rtp", "avisynth", "vapoursynth", "lavfi"}
+)
+_demuxers: dict[str, frozenset[str]] = {}
+
+
+def single_file_demuxers() -> frozenset[str]:
+    """This ffmpeg's demuxers that read only the file they are given (empty if it cannot be asked)."""
+    binary = ffmpeg_binary()
+    if binary not in _demuxers:  # cached per binary, and only once asked successfully
+        try:
+            out = subprocess.run(
+                [binary, "-hide_banner", "-demuxers"], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return frozenset()
+        names = set()
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "D":
+                names.update(parts[1].split(","))
+        _demuxers[binary] = frozenset(names - MULTI_FILE_DEMUXERS)
+    return _demuxers[binary]
+
+
 @dataclass(frozen=True)
 class Completed:
     argv: list[str]

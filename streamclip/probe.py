@@ -26,12 +26,15 @@ from typing import Any
 
 from streamclip import ffmpeg
 from streamclip.errors import FFmpegError, Reason, SourceError
+from streamclip.ffargs import local_input
 from streamclip.types import VideoMetadata
 
 MAX_FPS = 1000.0
 # Top-level ISO BMFF boxes a (possibly truncated) MP4/MOV file starts with.
 _ISOBMFF_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 _MOOV_MISSING = "moov atom not found"
+# Inputs that name other files (refused by ffargs.local_input's format whitelist), by first bytes.
+_LISTS_OF_FILES = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "a concat list"), (b"<?xml", "an XML manifest"))
 
 
 async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> VideoMetadata:
@@ -43,7 +46,7 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> Vid
     argv = [
         ffmpeg.ffprobe_binary(),
         *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),
-        *("-i", "file:" + abspath),
+        *local_input(abspath),
     ]
     try:
         done = await ffmpeg.run(argv, timeout_s=timeout_s, check=False)
@@ -133,6 +136,9 @@ def _failure_reason(stderr: str, header: bytes, path: str) -> tuple[str, Reason]
     """Turn ffprobe's complaint into a reason; a missing moov only means 'incomplete' for MP4s."""
     if _MOOV_MISSING in stderr and header[4:8] in _ISOBMFF_BOXES:
         return f"{_MOOV_MISSING}: file incomplete (still being written, or truncated)", Reason.INCOMPLETE
+    for start, what in _LISTS_OF_FILES:
+        if header.lstrip().startswith(start):
+            return f"{what}, not a video: refused (it would make ffmpeg open other files)", Reason.NOT_A_VIDEO
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = lines[-1] if lines else "no message"
     for prefix in (f"file:{path}: ", f"{path}: "):

@@ -43,6 +43,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.add_argument("--max-in-flight", type=int, default=defaults.max_videos_in_flight, help="videos at once")
     watch.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s, help="drain limit on stop")
     watch.add_argument("--quarantine-dir", default="", help="move bad files here (default: leave them in place)")
+    watch.add_argument(
+        "--symlinks", choices=["inside", "never", "follow"], default=defaults.symlinks,
+        help="take a symlink only if its target is inside a watched folder (inside, the default), never, or always",
+    )  # fmt: skip
     watch.add_argument("--metrics-address", default="", metavar="HOST:PORT", help="serve /metrics and /healthz")
     watch.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
 
@@ -82,6 +86,7 @@ def _watch_config(args: argparse.Namespace) -> ServeConfig:
             drain_timeout_s=args.drain_timeout_s,
             quarantine_dir=os.path.abspath(args.quarantine_dir) if args.quarantine_dir else "",
             metrics_address=args.metrics_address,
+            symlinks=args.symlinks,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -335,6 +335,7 @@ class Daemon:
             self.roots, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
             incomplete_wait_s=self.config.incomplete_wait_s, exclude=exclude,
             probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
+            symlinks=self.config.symlinks,
         )  # fmt: skip
 
     def _already_handled(self, path: str, size: int, mtime_ns: int) -> bool:
