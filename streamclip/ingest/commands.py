@@ -42,6 +42,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.add_argument("--rescan-s", type=float, default=defaults.rescan_s, help="seconds between full rescans")
     watch.add_argument("--max-in-flight", type=int, default=defaults.max_videos_in_flight, help="videos at once")
     watch.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s, help="drain limit on stop")
+    watch.add_argument(
+        "--ledger",
+        default="",
+        metavar="PATH",
+        help="ledger file (default OUT/.streamclip/ledger.sqlite; a local disk)",
+    )
     watch.add_argument("--quarantine-dir", default="", help="move bad files here (default: leave them in place)")
     watch.add_argument(
         "--symlinks", choices=["inside", "never", "follow"], default=defaults.symlinks,
@@ -87,6 +93,7 @@ def _watch_config(args: argparse.Namespace) -> ServeConfig:
             quarantine_dir=os.path.abspath(args.quarantine_dir) if args.quarantine_dir else "",
             metrics_address=args.metrics_address,
             symlinks=args.symlinks,
+            ledger=os.path.abspath(args.ledger) if args.ledger else "",
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -7,7 +7,9 @@ span, same uuid). The clip table lets the daemon remove the clips of a source wh
 settings changed, and makes "clips written" exact across restarts.
 
 Every call is one short transaction on a local file (WAL, synchronous=NORMAL: a crashed process
-loses nothing committed), quick enough to run on the event loop.
+loses nothing committed), quick enough to run on the event loop. A ledger on a network filesystem
+is refused (see `filesystems`); a reader (`streamclip status`) opens it read-only, and can read
+one in a folder it may not write to.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+
+from streamclip.ingest.filesystems import refuse_network_filesystem
 
 State = Literal["queued", "running", "done", "failed", "quarantined"]
 STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "quarantined")
@@ -92,15 +97,17 @@ class Ledger:
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise FileNotFoundError(f"no ledger at {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
         self._select = _COLUMNS
         if not create:  # a reader (`streamclip status`): change nothing, read an older schema too
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no ledger at {self.path}")
+            self._db = _open_read_only(self.path)
             if "kind" not in _column_names(self._db):
                 self._select = _COLUMNS.replace(", kind", ", '' AS kind")
             return
+        refuse_network_filesystem(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -231,6 +238,19 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a ledger of an older schema up to date (columns added since version 1)."""
     if "kind" not in _column_names(db):
         db.execute("ALTER TABLE sources ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading only; where even that fails (a WAL ledger needs its `-shm` file, which a
+    reader without write access to the folder cannot create) read the file as it stands."""
+    location = urllib.parse.quote(str(path.resolve()))
+    db = sqlite3.connect(f"file:{location}?mode=ro", uri=True, isolation_level=None, timeout=10.0)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()  # no daemon can be writing where the -shm cannot be made: a snapshot is exact
+        db = sqlite3.connect(f"file:{location}?immutable=1", uri=True, isolation_level=None)
+    return db
 
 
 def _column_names(db: sqlite3.Connection) -> set[str]:
