@@ -14,15 +14,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import msgspec
 
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
-from streamclip.errors import ConfigError, Reason, SourceError, StreamclipError
+from streamclip.errors import ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
+from streamclip.output import check_output_folder
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
 from streamclip.types import Clip, ClipReady, Event, VideoDone, VideoFailed
@@ -30,8 +31,15 @@ from streamclip.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line (and exit 2), not the usage text followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamclip", description="Cut videos into shot-based clips, as a stream.")
+    parser = _Parser(prog="streamclip", description="Cut videos into shot-based clips, as a stream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -85,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UsageError as exc:
+        print(f"streamclip: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("streamclip: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -122,6 +133,7 @@ def _split(args: argparse.Namespace) -> int:
     if not videos and not missing:
         print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED
+    check_output_folder(args.output)
     show_progress = sys.stderr.isatty() and not args.no_progress
     summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
     summary.print(sys.stderr)

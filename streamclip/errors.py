@@ -110,5 +110,9 @@ class ModelError(StreamclipError):
     """The shot detector could not be loaded or run."""
 
 
+class UsageError(StreamclipError):
+    """A command-line argument cannot be used (e.g. an output folder that cannot be written)."""
+
+
 class ConfigError(StreamclipError):
     """A profile or setting is invalid; the message names the offending key."""

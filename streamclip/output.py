@@ -9,13 +9,26 @@ OUT/processed_videos/<rel>.json
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from streamclip.errors import UsageError
 from streamclip.types import Clip, EncodedClipInfo, VideoMetadata
+
+
+def check_output_folder(out: Path) -> None:
+    """Create `out` if needed and make sure a file can be written in it, or raise `UsageError`
+    saying why (before any work starts, so a bad `-o` costs one line, not a traceback)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".streamclip-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
 
 
 def clip_path(out: Path, clip_id: uuid.UUID) -> Path:

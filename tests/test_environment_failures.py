@@ -122,3 +122,40 @@ async def test_ffprobe_gone_fails_each_video_with_missing_tool(
         pipe.close_input()
         events = [event async for event in pipe]
     assert [(type(e), e.kind) for e in events if isinstance(e, VideoFailed)] == [(VideoFailed, Reason.MISSING_TOOL)] * 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage errors: one clear line, exit 2
+
+
+@pytest.mark.parametrize("command", ["split", "watch"])
+def test_an_output_folder_that_cannot_be_created_is_one_line_and_exit_2(
+    cut_video: media.CutVideo, tmp_path: Path, command: str
+) -> None:
+    """`-o` under a regular file printed a Python traceback."""
+    (tmp_path / "a-file").write_text("not a folder")
+    given = cut_video.path if command == "split" else tmp_path
+    done = cli(command, given, "-o", tmp_path / "a-file" / "out", *set_args())
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"streamclip: cannot write to the output folder {tmp_path / 'a-file' / 'out'}: "
+                                        "Not a directory"]  # fmt: skip
+
+
+def test_a_read_only_output_folder_is_one_line_and_exit_2(cut_video: media.CutVideo, tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "ro", "1m") as out:
+        subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
+        done = cli("split", cut_video.path, "-o", out, *set_args())
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"streamclip: cannot write to the output folder {out}: Read-only file system"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["split", "x.mp4"], ["split", "x.mp4", "-o", "out", "--ray-actors", "many"], ["nosuchcommand"], ["status", "-x"]],
+)
+def test_an_argument_error_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+    done = cli(*args)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("streamclip")
+    assert line.endswith("--help)")

@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from streamclip.errors import ConfigError
 from streamclip.ingest.config import ServeConfig, default_ledger, load_serve_config
@@ -22,12 +23,13 @@ from streamclip.ingest.daemon import serve
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.report import LineReporter, TerminalReporter
 from streamclip.ingest.status import status_report
+from streamclip.output import check_output_folder
 
 CONFIG_ENV = "STREAMCLIP_CONFIG"
 COMMANDS = ("watch", "serve", "status")
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     """Add `watch`, `serve` and `status` to the `streamclip` subparsers."""
     watch = commands.add_parser("watch", help="process videos as they arrive in folders (foreground)")
     watch.add_argument("folders", nargs="+", metavar="DIR", help="folders to watch (recursively)")
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         reporter = (
             TerminalReporter("watching") if sys.stderr.isatty() and not args.no_progress else LineReporter(sys.stderr)
         )
+    check_output_folder(Path(config.output))
     return asyncio.run(serve(config, reporter))
 
 
