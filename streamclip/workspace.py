@@ -49,10 +49,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_folder(path.parent)
 
 
-def move_atomic(src: str, path: Path) -> None:
-    """Move a finished work file into place (fsync, a rename within one filesystem, fsync the folder)."""
+def move_atomic(src: str, path: Path, *, synced: bool = False) -> None:
+    """Move a finished work file into place (fsync unless `synced`, a rename within one filesystem,
+    fsync the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fsync_file(src)
+    if not synced:
+        fsync_file(src)
     try:
         os.replace(src, path)
     except OSError:  # another filesystem: copy beside the target, then rename

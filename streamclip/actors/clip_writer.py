@@ -99,7 +99,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         location = final if clip.path else None
         write_atomic(meta_path(out, clip.uuid), encode_json(clip_record(clip, item.job.meta, location)))
         if clip.path and scratch is not None:
-            move_atomic(scratch, final)
+            move_atomic(scratch, final, synced=True)  # the transcoder fsynced it
 
     def _unplace(self, item: ClipItem, error: OSError) -> None:
         """The clip's files could not be written: mark it failed, remove what was written of it."""

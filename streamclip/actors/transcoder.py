@@ -21,8 +21,9 @@ from streamclip.output import clip_path, finished_clip
 from streamclip.probe import probe
 from streamclip.rules import clip_uuid
 from streamclip.runtime.channel import Channel
+from streamclip.runtime.waiting import in_thread
 from streamclip.types import Clip, EncodedClipInfo, Span
-from streamclip.workspace import Workspace
+from streamclip.workspace import Workspace, fsync_file
 
 TranscoderIn = SpanItem | VideoEnd
 TranscoderOut = ClipItem | VideoEnd
@@ -102,7 +103,13 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         except StreamclipError as exc:  # no ffmpeg to run: this clip fails, the pipeline goes on
             return str(exc), exc.kind
         shortfall = _shortfall(encoded, item.span, item.job.meta.fps)
-        return (shortfall, Reason.INCOMPLETE) if shortfall else encoded
+        if shortfall:
+            return shortfall, Reason.INCOMPLETE
+        try:  # its data goes to disk here, in this worker, so the writer's rename waits for no flush
+            await in_thread(fsync_file, scratch)
+        except OSError as exc:
+            return f"the encoded clip could not be flushed to disk: {exc}", Reason.OUTPUT_IO
+        return encoded
 
     def statistics(self) -> dict[str, object]:
         stats = super().statistics()
