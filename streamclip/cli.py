@@ -230,6 +230,7 @@ def event_json(event: Event) -> str:
             "event": "clip", "uuid": str(clip.uuid), "source": clip.source, "index": clip.index,
             "span": [clip.span.start_s, clip.span.end_s],
             "frames": [clip.span.start_frame, clip.span.end_frame], "path": clip.path, "errors": clip.errors,
+            **({"kind": clip.failure_kind} if clip.failure_kind else {}),
         }  # fmt: skip
     elif isinstance(event, VideoDone):
         record = {
@@ -244,6 +245,7 @@ def event_json(event: Event) -> str:
             "event": "video_failed",
             "source": event.source,
             "reason": event.reason,
+            "kind": event.kind,
             "num_clips": event.num_clips,
         }
     record["elapsed_s"] = round(event.elapsed_s, 3)

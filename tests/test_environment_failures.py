@@ -5,13 +5,16 @@ pipeline. Fixed-stride spans (no model) keep these fast.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import media
 import pytest
@@ -19,6 +22,11 @@ import pytest
 import streamclip
 from streamclip.config import PipelineConfig, load_config
 from streamclip.errors import Reason
+from streamclip.ingest import daemon
+from streamclip.ingest.config import ServeConfig
+from streamclip.ingest.daemon import MAX_ATTEMPTS
+from streamclip.ingest.ledger import Ledger
+from streamclip.ingest.report import LineReporter
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", "frames.enabled=false"]
@@ -77,6 +85,7 @@ def test_a_full_disk_fails_clips_with_output_io_and_the_run_exits_1(cut_video: m
     assert leftovers == []
     events = [line for line in done.stdout.splitlines() if '"event":"clip"' in line]
     assert len(events) == 8  # 17 s in 2 s pieces: every clip has an outcome, written or failed
+    assert any('"kind":"output_io"' in line for line in events)  # --events jsonl carries the kind too
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,3 +168,54 @@ def test_an_argument_error_is_one_line_and_exit_2(tmp_path: Path, args: list[str
     (line,) = done.stderr.splitlines()
     assert line.startswith("streamclip")
     assert line.endswith("--help)")
+
+
+# ---------------------------------------------------------------------------------------------
+# A daemon whose pipeline fails
+
+
+class BreakingPipeline:
+    """A pipeline whose event stream fails once a video is in it (a bug, a lost cluster)."""
+
+    def __init__(self) -> None:
+        self.submitted = asyncio.Event()
+
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
+        self.submitted.set()
+
+    def close_input(self) -> None:
+        pass
+
+    def statistics(self) -> dict[str, Any]:
+        return {"channels": {}, "actors": {}}
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[Event]:
+        await self.submitted.wait()
+        raise RuntimeError("the pipeline broke")
+        yield  # an async generator
+
+
+async def test_rows_in_flight_when_the_daemon_fails_go_back_to_queued_without_a_death(
+    cut_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They stayed `running`, so after three such failures an innocent file was quarantined."""
+    root, out = tmp_path / "in", tmp_path / "out"
+    root.mkdir()
+    shutil.copyfile(cut_video.path, root / "x.mp4")
+
+    @contextlib.asynccontextmanager
+    async def breaking(*args: Any, **kwargs: Any) -> AsyncIterator[BreakingPipeline]:
+        yield BreakingPipeline()
+
+    monkeypatch.setattr(daemon, "open_pipeline", breaking)
+    config = ServeConfig(watch=[str(root)], output=str(out), settle_s=0.2, metrics_address="")
+    for _ in range(MAX_ATTEMPTS + 1):
+        status = await asyncio.wait_for(daemon.Daemon(config, LineReporter(io.StringIO())).run(), timeout=60)
+        assert status == 1  # a part of the daemon failed
+    with Ledger(out / ".streamclip" / "ledger.sqlite") as ledger:
+        row = ledger.get(str(root / "x.mp4"))
+    assert row is not None
+    assert (row.state, row.attempts, row.note) == ("queued", 0, "interrupted: a part of the daemon failed")
