@@ -14,7 +14,7 @@ from streamclip.inputs import expand_inputs
 
 
 async def main(folder: str, output: str, profile: str = "default") -> int:
-    videos, _ = expand_inputs([folder])
+    videos = expand_inputs([folder], exclude=[Path(output)]).videos
     failed = 0
     async with streamclip.open_pipeline(profile, output_dir=output) as pipe:
 

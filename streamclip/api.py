@@ -33,8 +33,10 @@ from streamclip.actors.transcoder import Transcoder, TranscoderIn
 from streamclip.config import PipelineConfig, RayConfig, load_config
 from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
+from streamclip.identity import check_rel
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
+from streamclip.runtime.waiting import wait_out
 from streamclip.types import Event
 from streamclip.workspace import Workspace
 
@@ -89,7 +91,8 @@ class Pipeline:
     async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
         """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
         source = os.path.abspath(os.fspath(path))
-        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=rel or Path(source).name))
+        name = check_rel(rel) if rel is not None else Path(source).name
+        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
 
     def close_input(self) -> None:
         """No more videos: the event stream ends once every submitted video is done."""
@@ -174,7 +177,7 @@ async def _open_here(
     finally:
         runner.cancel()
         try:
-            await asyncio.wait([runner])  # the actors' own finally blocks reap every ffmpeg child
+            await wait_out(runner)  # every actor reaps its ffmpeg children, even if we are cancelled again
         finally:
             pipe.workspace.cleanup()
 

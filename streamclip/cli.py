@@ -1,8 +1,9 @@
 """The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`);
 report (`streamclip.review`).
 
-Exit status: 0 when every video succeeded, 1 when any failed (the others' clips are still
-written), 2 for a usage or configuration error, 130 when interrupted.
+Exit status: 0 when every video and every clip succeeded; 1 when any video or clip failed (the
+others' clips are still written; the summary names each failure with its reason kind) or when
+nothing can run (no ffmpeg); 2 for a usage or configuration error; 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -14,25 +15,33 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import msgspec
 
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
-from streamclip.errors import ConfigError, SourceError, StreamclipError
+from streamclip.errors import ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
+from streamclip.output import check_output_folder
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
 from streamclip.review import command as review_command
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+from streamclip.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line (and exit 2), not the usage text followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamclip", description="Cut videos into shot-based clips, as a stream.")
+    parser = _Parser(prog="streamclip", description="Cut videos into shot-based clips, as a stream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -89,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UsageError as exc:
+        print(f"streamclip: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("streamclip: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -119,14 +131,18 @@ def _profiles() -> int:
 def _split(args: argparse.Namespace) -> int:
     config = load_config(args.profile, args.overrides)
     ray = _ray_config(args)
-    videos, missing = expand_inputs(args.inputs)
+    found = expand_inputs(args.inputs, exclude=[args.output])
+    for folder in found.skipped:  # once per folder, not per file in it
+        print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
+    videos, missing = found.videos, found.missing
     if not videos and not missing:
         print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED
+    check_output_folder(args.output)
     show_progress = sys.stderr.isatty() and not args.no_progress
     summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
     summary.print(sys.stderr)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    return EXIT_FAILED if summary.failed or summary.failed_clips else EXIT_OK
 
 
 def _ray_config(args: argparse.Namespace) -> RayConfig | None:
@@ -142,14 +158,15 @@ class Summary:
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.clips = 0
-        self.failed_clips = 0
+        self.failed_clips: list[Clip] = []
         self.done: list[VideoDone] = []
         self.failed: list[VideoFailed] = []
 
     def add(self, event: Event) -> None:
         if isinstance(event, ClipReady):
             self.clips += event.clip.ok
-            self.failed_clips += not event.clip.ok
+            if not event.clip.ok:
+                self.failed_clips.append(event.clip)
         elif isinstance(event, VideoDone):
             self.done.append(event)
         else:
@@ -160,16 +177,16 @@ class Summary:
         videos = len(self.done) + len(self.failed)
         out.write(
             f"streamclip: {videos} video(s), {len(self.failed)} failed; {self.clips} clip(s) written"
-            f"{f', {self.failed_clips} clip(s) failed' if self.failed_clips else ''} in {elapsed:.1f} s\n"
+            f"{f', {len(self.failed_clips)} clip(s) failed' if self.failed_clips else ''} in {elapsed:.1f} s\n"
         )
         for done in self.done:
             if done.note:
                 out.write(f"  {done.source}: {done.note}\n")
-            if done.num_failed_clips:
-                first = done.errors.get("clips", "")
-                out.write(f"  {done.source}: {done.num_failed_clips} clip(s) failed, first {first}\n")
+        for clip in sorted(self.failed_clips, key=lambda c: (c.source, c.index)):
+            kind = clip.failure_kind or Reason.OTHER
+            out.write(f"  clip {clip.index} of {clip.source} failed [{kind}]: {'; '.join(clip.errors.values())}\n")
         for failed in self.failed:
-            out.write(f"  FAILED {failed.source}: {failed.reason}\n")
+            out.write(f"  FAILED {failed.source} [{failed.kind}]: {failed.reason}\n")
 
 
 async def _run_split(
@@ -218,6 +235,7 @@ def event_json(event: Event) -> str:
             "event": "clip", "uuid": str(clip.uuid), "source": clip.source, "index": clip.index,
             "span": [clip.span.start_s, clip.span.end_s],
             "frames": [clip.span.start_frame, clip.span.end_frame], "path": clip.path, "errors": clip.errors,
+            **({"kind": clip.failure_kind} if clip.failure_kind else {}),
         }  # fmt: skip
     elif isinstance(event, VideoDone):
         record = {
@@ -232,6 +250,7 @@ def event_json(event: Event) -> str:
             "event": "video_failed",
             "source": event.source,
             "reason": event.reason,
+            "kind": event.kind,
             "num_clips": event.num_clips,
         }
     record["elapsed_s"] = round(event.elapsed_s, 3)

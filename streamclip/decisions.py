@@ -313,9 +313,15 @@ def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple
     return record, probabilities
 
 
-def write_decisions(out: Path, job: VideoJob, error: str | None, processing_s: float) -> None:
-    """Place OUT/decisions/<rel>.probs.npy (when there are probabilities), then <rel>.json."""
+def write_decisions(
+    out: Path, job: VideoJob, error: str | None, processing_s: float, *, name: str | None = None
+) -> None:
+    """Place OUT/decisions/<name>.probs.npy (when there are probabilities), then <name>.json.
+
+    `name` is the video's record name (`job.rel` unless another source already holds it).
+    """
+    name = name or job.rel
     record, probabilities = video_record(job, error, processing_s)
     if probabilities is not None:
-        write_atomic(probabilities_path(out, job.rel), probabilities)
-    write_atomic(decisions_path(out, job.rel), encode_json(record))
+        write_atomic(probabilities_path(out, name), probabilities)
+    write_atomic(decisions_path(out, name), encode_json(record))

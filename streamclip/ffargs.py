@@ -1,14 +1,16 @@
 """argv builders for every ffmpeg command streamclip runs (pure functions; `ffmpeg.py` runs them).
 
 Paths are passed as `file:<absolute path>` so names with a ':' or a leading '-' are never read as
-a protocol or an option.
+a protocol or an option, and every local input is opened with `-protocol_whitelist file` and a
+`-format_whitelist` of the demuxers that read only that file (`local_input`): a playlist or
+concat list dropped into a watched folder is refused, never followed to other files or URLs.
 """
 
 from __future__ import annotations
 
 import os
 
-from streamclip.ffmpeg import ffmpeg_binary
+from streamclip.ffmpeg import ffmpeg_binary, single_file_demuxers
 from streamclip.types import VideoMetadata
 
 DETECTOR_WIDTH, DETECTOR_HEIGHT = 48, 27
@@ -24,6 +26,13 @@ ENCODER_DEFAULT_ARGS: dict[str, list[str]] = {
 
 def file_url(path: str | os.PathLike[str]) -> str:
     return "file:" + os.path.abspath(os.fspath(path))
+
+
+def local_input(path: str | os.PathLike[str]) -> list[str]:
+    """`-i file:<path>` for a local file, limited to the file protocol and single-file demuxers."""
+    formats = single_file_demuxers()
+    limits = ["-format_whitelist", ",".join(sorted(formats))] if formats else []
+    return ["-protocol_whitelist", "file", *limits, "-i", file_url(path)]
 
 
 def _seconds(value: float) -> str:
@@ -44,7 +53,7 @@ def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False) -> list[str]:
     return [
         *_base(),
         *(["-hwaccel", "cuda"] if hwaccel else []),
-        "-i", file_url(meta.path),
+        *local_input(meta.path),
         "-map", "0:v:0",
         "-fps_mode", "cfr",
         "-r", repr(meta.fps),
@@ -72,7 +81,7 @@ def transcode_argv(
     if use_hwaccel:
         argv += ["-hwaccel", "cuda"]
     argv += ["-threads", str(threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
-    argv += ["-i", file_url(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
+    argv += [*local_input(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
     argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
     if preset:
         argv += ["-preset", preset]
@@ -96,7 +105,7 @@ def _picture_args(meta: VideoMetadata, encoder: str) -> list[str]:
 
 def frames_argv(clip_path: str, fps: float, *, size: tuple[int, int] | None = None) -> list[str]:
     """A clip decoded to RGB24 frames at constant rate `fps`, optionally scaled to (height, width)."""
-    argv = [*_base(), "-i", file_url(clip_path), "-map", "0:v:0", "-fps_mode", "cfr", "-r", repr(fps)]
+    argv = [*_base(), *local_input(clip_path), "-map", "0:v:0", "-fps_mode", "cfr", "-r", repr(fps)]
     if size is not None:
         height, width = size
         argv += ["-s", f"{width}x{height}"]

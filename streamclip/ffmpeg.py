@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from streamclip.errors import FFmpegError, StreamclipError
+from streamclip.errors import FFmpegError, MissingToolError
 
 STDERR_TAIL_CHARS = 2000
 _live_children: set[asyncio.subprocess.Process] = set()
@@ -26,7 +26,7 @@ def _binary(name: str) -> str:
     override = os.environ.get(f"STREAMCLIP_{name.upper()}")
     found = override or shutil.which(name)
     if not found:
-        raise StreamclipError(
+        raise MissingToolError(
             f"{name} not found on PATH. Install it (Debian/Ubuntu: `apt-get install ffmpeg`) "
             f"or point STREAMCLIP_{name.upper()} at the binary."
         )
@@ -64,6 +64,34 @@ def available_encoders() -> frozenset[str]:
     return frozenset(names)
 
 
+# Demuxers that open other files or devices named inside the input (playlists, concat lists,
+# image patterns, scripts, filter graphs): a file dropped into a watched folder must never make
+# ffmpeg read anything but itself.
+MULTI_FILE_DEMUXERS = frozenset(
+    {"hls", "applehttp", "dash", "concat", "image2", "imf", "sdp", "rtsp", "rtp", "avisynth", "vapoursynth", "lavfi"}
+)
+_demuxers: dict[str, frozenset[str]] = {}
+
+
+def single_file_demuxers() -> frozenset[str]:
+    """This ffmpeg's demuxers that read only the file they are given (empty if it cannot be asked)."""
+    binary = ffmpeg_binary()
+    if binary not in _demuxers:  # cached per binary, and only once asked successfully
+        try:
+            out = subprocess.run(
+                [binary, "-hide_banner", "-demuxers"], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return frozenset()
+        names = set()
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "D":
+                names.update(parts[1].split(","))
+        _demuxers[binary] = frozenset(names - MULTI_FILE_DEMUXERS)
+    return _demuxers[binary]
+
+
 @dataclass(frozen=True)
 class Completed:
     argv: list[str]
@@ -92,13 +120,19 @@ def _die_with_parent() -> list[str]:
 
 
 async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        *_die_with_parent(),
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    # Checked here, not left to exec: behind `setpriv` a missing binary is only an exit status.
+    if os.sep in argv[0] and (not os.access(argv[0], os.X_OK) or os.path.isdir(argv[0])):
+        raise MissingToolError(f"{argv[0]} cannot be run (missing, or not an executable file)")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *_die_with_parent(),
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:  # removed or made unrunnable a moment ago, or out of processes
+        raise MissingToolError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from exc
     _live_children.add(proc)
     return proc
 

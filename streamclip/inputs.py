@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from streamclip.identity import unique_rels
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .mxf".split()  # noqa: SIM905
@@ -14,7 +17,14 @@ VIDEO_EXTENSIONS = frozenset(
 @dataclass(frozen=True)
 class VideoInput:
     path: Path
-    rel: str  # name of its record under OUT/processed_videos/
+    rel: str  # name of its record under OUT/processed_videos/, unique among the inputs
+
+
+@dataclass(frozen=True)
+class Inputs:
+    videos: list[VideoInput]
+    missing: list[VideoInput]  # given paths that do not exist: kept, so each fails with its reason
+    skipped: list[Path] = field(default_factory=list)  # streamclip output folders found inside the inputs
 
 
 def is_video_name(path: Path) -> bool:
@@ -22,33 +32,56 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
 
 
-def expand_inputs(inputs: list[str]) -> tuple[list[VideoInput], list[VideoInput]]:
+def is_streamclip_output(folder: Path) -> bool:
+    """A folder streamclip wrote: its records and clips or metas, or a daemon's ledger folder."""
+    if (folder / ".streamclip").is_dir():
+        return True
+    return (folder / "processed_videos").is_dir() and ((folder / "clips").is_dir() or (folder / "metas").is_dir())
+
+
+def expand_inputs(inputs: list[str], *, exclude: Iterable[Path] = ()) -> Inputs:
     """Files as given (any extension) and folders searched recursively by video extension.
 
-    Returns (videos, missing): a path that does not exist is kept, so it fails with its reason.
+    Folders that are streamclip outputs (or in `exclude`, e.g. this run's output) are not
+    searched: their clips are not sources. Record names are made unique among the videos.
     """
-    videos: list[VideoInput] = []
+    excluded = {Path(os.path.abspath(p)) for p in exclude}
+    found: list[VideoInput] = []
     missing: list[VideoInput] = []
+    skipped: list[Path] = []
     seen: set[Path] = set()
     for given in inputs:
         path = Path(given)
         if path.is_dir():
-            found = [VideoInput(p, str(p.relative_to(path))) for p in _walk(path)]
+            walked, left_out = _walk(path, excluded)
+            skipped += left_out
+            videos = [VideoInput(p, str(p.relative_to(path))) for p in walked]
         elif path.exists():
-            found = [VideoInput(path, path.name)]
+            videos = [VideoInput(path, path.name)]
         else:
             missing.append(VideoInput(path, path.name))
             continue
-        for video in found:
+        for video in videos:
             if video.path.resolve() not in seen:
                 seen.add(video.path.resolve())
-                videos.append(video)
-    return videos, missing
+                found.append(video)
+    everything = [*found, *missing]
+    rels = unique_rels([v.path for v in everything], [v.rel for v in everything])
+    named = [VideoInput(v.path, rel) for v, rel in zip(everything, rels, strict=True)]
+    return Inputs(videos=named[: len(found)], missing=named[len(found) :], skipped=skipped)
 
 
-def _walk(root: Path) -> list[Path]:
-    found = []
+def _walk(root: Path, excluded: set[Path]) -> tuple[list[Path], list[Path]]:
+    found: list[Path] = []
+    skipped: list[Path] = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            sub = Path(folder) / name
+            if Path(os.path.abspath(sub)) in excluded or is_streamclip_output(sub):
+                skipped.append(sub)
+            else:
+                kept.append(name)
+        dirs[:] = kept
         found += [Path(folder) / name for name in sorted(files) if is_video_name(Path(name))]
-    return found
+    return found, skipped

@@ -9,13 +9,26 @@ OUT/processed_videos/<rel>.json
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from streamclip.errors import UsageError
 from streamclip.types import Clip, EncodedClipInfo, VideoMetadata
+
+
+def check_output_folder(out: Path) -> None:
+    """Create `out` if needed and make sure a file can be written in it, or raise `UsageError`
+    saying why (before any work starts, so a bad `-o` costs one line, not a traceback)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".streamclip-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
 
 
 def clip_path(out: Path, clip_id: uuid.UUID) -> Path:
@@ -35,13 +48,14 @@ def video_record_path(out: Path, rel: str) -> Path:
 
 
 def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
-    """The encoded-clip facts of a clip already finished in `out` (file and error-free meta), if any."""
+    """The encoded-clip facts of a clip already finished in `out`, if any: its file, an error-free
+    meta, and the file's size equal to the meta's `num_bytes` (a clip cut short by a power cut
+    or a full disk, even an empty one, is made again)."""
     clip_file, meta_file = clip_path(out, clip_id), meta_path(out, clip_id)
-    if not (clip_file.is_file() and meta_file.is_file()):
-        return None
     try:
+        size = clip_file.stat().st_size
         meta = json.loads(meta_file.read_bytes())
-        if meta.get("errors"):
+        if meta.get("errors") or not clip_file.is_file() or size != meta["num_bytes"]:
             return None
         return EncodedClipInfo(
             width=meta["width"],
@@ -52,8 +66,8 @@ def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
             video_codec=meta["video_codec"],
             num_bytes=meta["num_bytes"],
         )
-    except (ValueError, KeyError, TypeError, msgspec.ValidationError):
-        return None  # unreadable meta: make the clip again
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, msgspec.ValidationError):
+        return None  # missing or unreadable: make the clip again
 
 
 def clip_record(clip: Clip, source: VideoMetadata, location: Path | None) -> dict[str, Any]:

@@ -25,13 +25,16 @@ from fractions import Fraction
 from typing import Any
 
 from streamclip import ffmpeg
-from streamclip.errors import FFmpegError, SourceError
+from streamclip.errors import FFmpegError, Reason, SourceError
+from streamclip.ffargs import local_input
 from streamclip.types import VideoMetadata
 
 MAX_FPS = 1000.0
 # Top-level ISO BMFF boxes a (possibly truncated) MP4/MOV file starts with.
 _ISOBMFF_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 _MOOV_MISSING = "moov atom not found"
+# Inputs that name other files (refused by ffargs.local_input's format whitelist), by first bytes.
+_LISTS_OF_FILES = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "a concat list"), (b"<?xml", "an XML manifest"))
 
 
 async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> VideoMetadata:
@@ -43,7 +46,7 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> Vid
     argv = [
         ffmpeg.ffprobe_binary(),
         *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),
-        *("-i", "file:" + abspath),
+        *local_input(abspath),
     ]
     try:
         done = await ffmpeg.run(argv, timeout_s=timeout_s, check=False)
@@ -51,7 +54,7 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> Vid
         exc.add_note(f"while probing {abspath}")
         raise
     if done.returncode != 0:
-        raise SourceError(abspath, _failure_reason(done.stderr, header, abspath))
+        raise SourceError(abspath, *_failure_reason(done.stderr, header, abspath))
     try:
         info = json.loads(done.stdout.decode("utf-8", "replace"))
     except json.JSONDecodeError:
@@ -70,18 +73,18 @@ def metadata_from_ffprobe(path: str, size: int, info: dict[str, Any]) -> VideoMe
     fmt: dict[str, Any] = info.get("format") or {}
     video = _first_video_stream(streams)
     if video is None:
-        raise SourceError(path, "no video stream (audio-only or data file)")
+        raise SourceError(path, "no video stream (audio-only or data file)", Reason.NO_VIDEO_STREAM)
     if _is_still_image(fmt):
-        raise SourceError(path, f"a still image ({fmt.get('format_name')}), not a video")
+        raise SourceError(path, f"a still image ({fmt.get('format_name')}), not a video", Reason.NOT_A_VIDEO)
     fps = _frame_rate(video)
     if not 0 < fps <= MAX_FPS:
-        raise SourceError(path, f"frame rate {fps:g} is zero or absurd")
+        raise SourceError(path, f"frame rate {fps:g} is zero or absurd", Reason.UNUSABLE_STREAM)
     duration_s = _positive_float(video.get("duration")) or _positive_float(fmt.get("duration"))
     if duration_s is None:
-        raise SourceError(path, "unknown or zero duration")
+        raise SourceError(path, "unknown or zero duration", Reason.UNUSABLE_STREAM)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
-        raise SourceError(path, "video stream has no frame size")
+        raise SourceError(path, "video stream has no frame size", Reason.UNUSABLE_STREAM)
     rotation = _rotation(video)
     if rotation in (90, 270):
         width, height = height, width
@@ -112,32 +115,35 @@ def _check_file(given: str) -> tuple[str, int, bytes]:
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        raise SourceError(path, "file not found") from None
+        raise SourceError(path, "file not found", Reason.MISSING) from None
     except PermissionError:
-        raise SourceError(path, "permission denied: cannot read the file") from None
+        raise SourceError(path, "permission denied: cannot read the file", Reason.PERMISSION) from None
     if stat.S_ISDIR(st.st_mode):
-        raise SourceError(path, "is a directory, not a video file")
+        raise SourceError(path, "is a directory, not a video file", Reason.NOT_A_VIDEO)
     if not stat.S_ISREG(st.st_mode):
-        raise SourceError(path, "not a regular file (a pipe, socket or device)")
+        raise SourceError(path, "not a regular file (a pipe, socket or device)", Reason.NOT_A_VIDEO)
     if st.st_size == 0:
-        raise SourceError(path, "empty file (0 bytes)")
+        raise SourceError(path, "empty file (0 bytes)", Reason.EMPTY)
     try:
         with open(path, "rb") as f:
             header = f.read(12)
     except PermissionError:
-        raise SourceError(path, "permission denied: cannot read the file") from None
+        raise SourceError(path, "permission denied: cannot read the file", Reason.PERMISSION) from None
     return path, st.st_size, header
 
 
-def _failure_reason(stderr: str, header: bytes, path: str) -> str:
+def _failure_reason(stderr: str, header: bytes, path: str) -> tuple[str, Reason]:
     """Turn ffprobe's complaint into a reason; a missing moov only means 'incomplete' for MP4s."""
     if _MOOV_MISSING in stderr and header[4:8] in _ISOBMFF_BOXES:
-        return f"{_MOOV_MISSING}: file incomplete (still being written, or truncated)"
+        return f"{_MOOV_MISSING}: file incomplete (still being written, or truncated)", Reason.INCOMPLETE
+    for start, what in _LISTS_OF_FILES:
+        if header.lstrip().startswith(start):
+            return f"{what}, not a video: refused (it would make ffmpeg open other files)", Reason.NOT_A_VIDEO
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = lines[-1] if lines else "no message"
     for prefix in (f"file:{path}: ", f"{path}: "):
         last = last.removeprefix(prefix)
-    return f"not a video file ffprobe can read: {last}"
+    return f"not a video file ffprobe can read: {last}", Reason.NOT_A_VIDEO
 
 
 # ---------------------------------------------------------------------------------------------

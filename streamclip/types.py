@@ -8,6 +8,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from streamclip.errors import Reason
+
 FrameArray = npt.NDArray[np.uint8]
 
 
@@ -97,10 +99,17 @@ class Clip(msgspec.Struct, kw_only=True):
     encoded: EncodedClipInfo | None = None
     frames: dict[str, FrameArray] = msgspec.field(default_factory=dict)
     errors: dict[str, str] = msgspec.field(default_factory=dict)
+    failure_kind: Reason | None = None  # the kind of the first error
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def fail(self, stage: str, message: str, kind: Reason) -> None:
+        """Record that `stage` failed on this clip (the first failure's kind is kept)."""
+        self.errors[stage] = message
+        if self.failure_kind is None:
+            self.failure_kind = kind
 
 
 class ClipStats(msgspec.Struct, kw_only=True):
@@ -159,7 +168,8 @@ class VideoFailed(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     num_clips: int
     elapsed_s: float
-    error_type: str = "SourceError"
+    error_type: str = "SourceError"  # "SourceError" for a bad file, else the tool's; see `kind`
+    kind: Reason = Reason.OTHER
 
 
 Event = ClipReady | VideoDone | VideoFailed

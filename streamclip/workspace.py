@@ -3,6 +3,9 @@
 Work files sit in a hidden folder inside the output folder (same filesystem, so the final move is
 an atomic rename) or in a temporary folder when there is no output folder. The folder is removed
 when the pipeline closes, so a cancelled run leaves nothing half-written behind.
+
+Durability: a file's data is fsynced before it is renamed into place and its folder after, so a
+power cut leaves either the old state or the whole new file, never a named but empty one.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class Workspace:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name beside `path`, flush, then rename over it."""
+    """Write to a temporary name beside `path`, fsync, rename over it, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -43,18 +46,42 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
 
 
-def move_atomic(src: str, path: Path) -> None:
-    """Move a finished work file into place (a rename within one filesystem)."""
+def move_atomic(src: str, path: Path, *, synced: bool = False) -> None:
+    """Move a finished work file into place (fsync unless `synced`, a rename within one filesystem,
+    fsync the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not synced:
+        fsync_file(src)
     try:
         os.replace(src, path)
     except OSError:  # another filesystem: copy beside the target, then rename
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             shutil.copyfile(src, tmp)
+            fsync_file(tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
             Path(src).unlink(missing_ok=True)
+    fsync_folder(path.parent)
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a written file's data to the disk (ffmpeg closes its output without fsync)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the renames in `folder` durable (its entries are data of the folder itself)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -30,7 +30,7 @@ import streamclip
 from streamclip import cli, ffmpeg
 from streamclip.actors import transcoder
 from streamclip.config import PipelineConfig, load_config
-from streamclip.errors import FFmpegError
+from streamclip.errors import FFmpegError, Reason
 from streamclip.rules import clip_uuid
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
@@ -52,6 +52,16 @@ FAILED = {
     "moov_at_end.mp4": "moov atom not found: file incomplete",
     "zero_fps.mp4": "frame rate 0 is zero or absurd",
     "absurd_fps.mp4": "frame rate 12800 is zero or absurd",
+}
+# ... and the kind of each failure (set where it is raised; metrics and quarantine read it).
+FAILED_KINDS = {
+    "empty.mp4": Reason.EMPTY,
+    "text.mp4": Reason.NOT_A_VIDEO,
+    "missing.mp4": Reason.MISSING,
+    "audio_only.mp4": Reason.NO_VIDEO_STREAM,
+    "moov_at_end.mp4": Reason.INCOMPLETE,
+    "zero_fps.mp4": Reason.UNUSABLE_STREAM,
+    "absurd_fps.mp4": Reason.UNUSABLE_STREAM,
 }
 # Clips (2 s fixed stride) of the files that are done.
 DONE = {
@@ -259,6 +269,7 @@ def test_every_input_gets_exactly_one_outcome(api_run: Run, corpus: Corpus) -> N
 def test_an_unusable_file_fails_with_a_reason_a_person_can_act_on(api_run: Run, name: str) -> None:
     failed = api_run.failed(name)
     assert failed.reason.startswith(FAILED[name]), failed.reason
+    assert failed.kind == FAILED_KINDS[name]
     assert "\n" not in failed.reason
     assert failed.num_clips == 0
     assert api_run.clips(name) == []
@@ -271,6 +282,7 @@ def test_an_unusable_file_fails_with_a_reason_a_person_can_act_on(api_run: Run, 
 def test_a_folder_is_not_a_video(api_run: Run, corpus: Corpus) -> None:
     failed = api_run.failed("no_videos")
     assert (failed.source, failed.reason) == (str(corpus.no_videos), "is a directory, not a video file")
+    assert failed.kind == Reason.NOT_A_VIDEO
 
 
 def test_a_video_shorter_than_the_minimum_clip_is_done_with_no_clip(api_run: Run) -> None:
@@ -362,10 +374,13 @@ def test_cli_exits_1_and_its_summary_lists_each_failed_file(
     summary = f"streamclip: {videos} video(s), {len(FAILED)} failed; {clips} clip(s) written, 3 clip(s) failed"
     assert summary in stderr
     failed_lines = sorted(line.strip() for line in stderr.splitlines() if line.strip().startswith("FAILED "))
-    expected = sorted(f"FAILED {corpus.path(name)}: {api_run.failed(name).reason}" for name in FAILED)
+    expected = sorted(
+        f"FAILED {corpus.path(name)} [{FAILED_KINDS[name]}]: {api_run.failed(name).reason}" for name in FAILED
+    )
     assert failed_lines == expected
     damaged = corpus.folder / "damaged.mp4"
-    assert f"  {damaged}: 3 clip(s) failed, first clip " in stderr
+    for clip in api_run.clips("damaged.mp4")[1:]:  # every failed clip is named, with its kind
+        assert f"  clip {clip.index} of {damaged} failed [incomplete]: {clip.errors['transcode']}\n" in stderr
     too_short = corpus.folder / "too_short.mp4"
     assert f"  {too_short}: no clip: the video (1.00 s) is shorter than the minimum clip length" in stderr
     assert_output_is_clean(run.out, cwd)
@@ -417,7 +432,7 @@ def test_an_unreadable_file_fails_with_permission_denied(
     assert sum(isinstance(e, ClipReady) for e in events) == 4
     status = cli.main(["split", str(locked), "-o", str(tmp_path / "cli"), *[a for s in STRIDE for a in ("--set", s)]])
     assert status == 1
-    assert f"FAILED {locked}: permission denied: cannot read the file" in capsys.readouterr().err
+    assert f"FAILED {locked} [permission]: permission denied: cannot read the file" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,6 +571,7 @@ def test_a_hung_decoder_is_killed_and_reported(
     assert isinstance(failed, VideoFailed)
     assert failed.reason == f"decoding stalled after 0 frames: {fake} timed out and was killed: no output for 1 s"
     assert failed.error_type == "FFmpegError"
+    assert failed.kind == Reason.TIMEOUT  # not a decode error: the decoder hung
     assert Run(out, events).record("good.mp4")["status"] == "failed"
     assert leftovers(out) == []
 
@@ -603,9 +619,9 @@ def test_cli_summary_counts_the_failed_clip(corpus: Corpus, tmp_path: Path, caps
     good = corpus.folder / "good.mp4"
     status = cli.main(["split", str(good), "-o", str(tmp_path), *[a for s in STRIDE for a in ("--set", s)]])
     err = capsys.readouterr().err
-    assert status == 0, err  # the video is done; the failed clip is counted and named
+    assert status == 1, err  # the video is done, but a clip failed: the run did not wholly succeed
     assert "1 video(s), 0 failed; 3 clip(s) written, 1 clip(s) failed" in err
-    assert f"  {good}: 1 clip(s) failed, first clip 1: " in err
+    assert f"  clip 1 of {good} failed [encode_error]: " in err
     assert "invalid level_idc: 99" in err
 
 

@@ -132,8 +132,8 @@ def test_split_with_failures_exits_1_and_keeps_good_clips(videos: Path, tmp_path
 
     assert "3 video(s), 2 failed; 2 clip(s) written" in done.stderr
     failed_lines = [line.strip() for line in done.stderr.splitlines() if "FAILED" in line]
-    assert f"FAILED {tmp_path / 'missing.mp4'}: file not found" in failed_lines
-    assert any(line.startswith(f"FAILED {tmp_path / 'text.mp4'}: not a video file") for line in failed_lines)
+    assert f"FAILED {tmp_path / 'missing.mp4'} [missing]: file not found" in failed_lines
+    assert any(line.startswith(f"FAILED {tmp_path / 'text.mp4'} [not_a_video]: not a video") for line in failed_lines)
     assert len(failed_lines) == 2
     record = json.loads((out / "processed_videos" / "missing.mp4.json").read_text())
     assert record["status"] == "failed"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -285,7 +287,7 @@ def test_serve_quarantines_bad_files_and_finishes_the_good_ones(clips_media: Pat
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "quarantined         4        0" in shown.stdout
-    assert f"QUARANTINED {inbox / 'text.mp4'}: not a video file" in shown.stdout
+    assert f"QUARANTINED {inbox / 'text.mp4'} [not_a_video]: not a video file" in shown.stdout
     assert f"moved to {quarantine / 'text.mp4'}" in shown.stdout
 
     # A restart skips the finished sources on their size and mtime: no probe, nothing made again.
@@ -299,12 +301,38 @@ def test_serve_quarantines_bad_files_and_finishes_the_good_ones(clips_media: Pat
     assert metrics[("streamclip_videos_total", (("outcome", "done"),))] == 0
 
 
-def test_sigterm_drains_then_cancels_cleanly(clips_media: Path, tmp_path: Path) -> None:
+def held_ffmpeg(folder: Path, clips: Path, after: int) -> Path:
+    """A stand-in ffmpeg that runs the real one until `after` clips are in `clips`, and from then
+    on waits, before starting, on a FIFO that nobody writes: that work stays in flight, however
+    fast the machine, until the daemon kills the child."""
+    real = os.environ.get("STREAMCLIP_FFMPEG") or shutil.which("ffmpeg") or "ffmpeg"
+    gate = folder / "gate.fifo"
+    os.mkfifo(gate)
+    script = folder / "held" / "ffmpeg"  # named ffmpeg, so ffmpeg_children_mentioning() sees it
+    script.parent.mkdir()
+    script.write_text(
+        "#!/bin/sh\nn=0\n"
+        f'for f in {shlex.quote(str(clips))}/*.mp4; do [ -e "$f" ] && n=$((n + 1)); done\n'
+        f'if [ "$n" -ge {after} ]; then read -r _ < {shlex.quote(str(gate))}; fi\n'
+        f'exec {shlex.quote(real)} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_sigterm_drains_then_cancels_cleanly(
+    clips_media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SIGTERM in the middle of a long video: exit 0 within the drain timeout (plus start-up
-    slack), no ffmpeg left, no partial file; the video is `queued` again, to be resumed."""
+    slack), no ffmpeg left, no partial file; the video is `queued` again, to be resumed.
+
+    Every encode after the second clip is held (a child paused on a FIFO), so the video is still in
+    flight when the drain time runs out on any machine."""
     inbox, out = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
     (inbox / "long.mp4").write_bytes((clips_media / "long.mp4").read_bytes())
+    held = held_ffmpeg(tmp_path, out / "clips", after=2)
+    monkeypatch.setenv("STREAMCLIP_FFMPEG", str(held))
     drain_s = 2.0
     config = write_config(
         tmp_path, watch=["in"], output="out", set=[*FIXED_1S, "transcode.workers=1"], settle_s=0.3,
@@ -312,6 +340,7 @@ def test_sigterm_drains_then_cancels_cleanly(clips_media: Path, tmp_path: Path) 
     )  # fmt: skip
     with running(["serve", "--config", str(config)], tmp_path, tmp_path / "serve.log") as serve:
         wait_until(lambda: len(list((out / "clips").glob("*.mp4"))) >= 2, "two clips", serve)
+        wait_until(lambda: ffmpeg_children_mentioning(tmp_path), "a held encode", serve)
         status, took = serve.stop(signal.SIGTERM)
     assert status == 0, serve.stderr
     assert took < drain_s + 4.0, f"exit took {took:.1f} s"

@@ -14,12 +14,12 @@ import msgspec
 import pytest
 
 from streamclip.config import load_config
-from streamclip.errors import ConfigError
+from streamclip.errors import BAD_INPUT, ConfigError, Reason
 from streamclip.ingest.config import ServeConfig, load_serve_config, parse_address, settings_hash
 from streamclip.ingest.fingerprint import fingerprint
 from streamclip.ingest.housekeeping import OutputLocked, lock_output, move_aside
 from streamclip.ingest.ledger import Ledger
-from streamclip.ingest.metrics import Metrics, MetricsServer, reason_class
+from streamclip.ingest.metrics import Metrics, MetricsServer
 from streamclip.ingest.watcher import Candidate, Watcher, is_candidate_name
 from streamclip.runtime.channel import Channel, EndOfStream
 
@@ -207,14 +207,25 @@ def test_move_aside_keeps_the_folder_layout_and_never_overwrites(tmp_path: Path)
     assert sorted(p.name for p in (tmp_path / "q" / "sub").iterdir()) == ["bad.1.mp4", "bad.mp4"]
 
 
-def test_reason_classes_are_a_small_fixed_set() -> None:
-    assert reason_class("moov atom not found: file incomplete (still being written, or truncated)") == "incomplete"
-    assert reason_class("not a video file ffprobe can read: Invalid data") == "not_a_video"
-    assert reason_class("no video stream (audio-only or data file)") == "no_video_stream"
-    assert reason_class("empty file (0 bytes)") == "empty"
-    assert reason_class("2 clip(s) failed to encode; retried at the next start") == "clip_encode"
-    assert reason_class("ffprobe failed: ffprobe exited with status 1", "FFmpegError") == "ffmpeg"
-    assert reason_class("something new") == "other"
+def test_reason_kinds_are_a_small_fixed_set_and_only_bad_files_are_quarantined() -> None:
+    assert {kind.value for kind in Reason} >= {
+        "not_a_video", "no_video_stream", "incomplete", "decode_error", "timeout", "output_io", "missing_tool",
+        "worker_lost",
+    }  # fmt: skip
+    assert {Reason.INCOMPLETE, Reason.NOT_A_VIDEO} <= BAD_INPUT
+    for environment in (Reason.OUTPUT_IO, Reason.MISSING_TOOL, Reason.TIMEOUT, Reason.WORKER_LOST):
+        assert environment not in BAD_INPUT  # not the file's fault: `failed`, tried again at the next start
+
+
+def test_an_interrupted_start_goes_back_to_queued_and_is_no_death(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.queue("/v.mp4", size=1, mtime_ns=1, fingerprint="f", settings_hash="s")
+        for _ in range(5):  # five starts, each stopped in order (a drain cut short, a part failed)
+            ledger.start("/v.mp4")
+            ledger.interrupt("/v.mp4", note="interrupted: a part of the daemon failed")
+        row = ledger.get("/v.mp4")
+    assert row is not None
+    assert (row.state, row.attempts, row.note) == ("queued", 0, "interrupted: a part of the daemon failed")
 
 
 # ---------------------------------------------------------------------------------------------

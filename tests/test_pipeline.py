@@ -206,12 +206,44 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> Non
         await asyncio.sleep(0.1)
 
 
+def decoders_held(fifo: Path, folder: Path) -> Path:
+    """A stand-in ffmpeg whose 48x27 decodes each leave a `waiting-<pid>` file in `folder`, then
+    wait, before starting, for a line on `fifo`."""
+    os.mkfifo(fifo)
+    script = folder / "held-ffmpeg"
+    script.write_text(
+        f'#!/bin/sh\ncase " $* " in\n  *" -s 48x27 "*) : > "{folder}/waiting-$$"; read -r _ < "{fifo}" ;;\nesac\n'
+        f'exec "{ffmpeg.ffmpeg_binary()}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def release(fifo: Path, count: int) -> None:
+    """Let `count` held decoders go (they are waiting: each left its file first)."""
+    gate = os.open(fifo, os.O_RDWR)  # never blocks, unlike a write-only open of a FIFO
+    try:
+        os.write(gate, b"go\n" * count)
+    finally:
+        os.close(gate)
+
+
 async def test_videos_interleave_and_the_detector_batches_across_them(
-    long_video: media.CutVideo, other_short_video: media.CutVideo, tmp_path: Path
+    long_video: media.CutVideo, other_short_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both decoders are held until both have started, then let go at once: neither video can run
+    alone first because the other's decoder was slower to start (as happened on a loaded machine);
+    from then on they take turns on the full frames channel."""
+    gate = tmp_path / "gate.fifo"
+    monkeypatch.setenv("STREAMCLIP_FFMPEG", str(decoders_held(gate, tmp_path)))
     cfg = config("detector.batch_windows=4", "detector.max_wait_ms=500", "decode.max_videos=2")
-    async with streamclip.open_pipeline(cfg, tmp_path) as pipe:
-        events = await collect(pipe, long_video.path, other_short_video.path)
+    async with streamclip.open_pipeline(cfg, tmp_path / "out") as pipe:
+        for path in (long_video.path, other_short_video.path):
+            await pipe.submit(path)
+        pipe.close_input()
+        await _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2)
+        release(gate, 2)
+        events = [event async for event in pipe]
         detector = pipe.statistics()["actors"]["shot_detector"]
     assert detector["max_videos_in_batch"] == 2
     first_done = next(i for i, e in enumerate(events) if isinstance(e, VideoDone))

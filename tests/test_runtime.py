@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import threading
 from collections.abc import Hashable
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ import pytest
 from streamclip.runtime.actor import Actor, PoolActor
 from streamclip.runtime.channel import Channel, EndOfStream, ReceiverClosed
 from streamclip.runtime.pipeline import run_actors
+from streamclip.runtime.waiting import in_thread, wait_out
 
 T = TypeVar("T")
 
@@ -482,3 +484,129 @@ async def test_run_actors_returns_when_every_actor_finishes() -> None:
     await asyncio.wait_for(asyncio.gather(feed(inbox, [1, 2, 3]), run_actors([first, second])), timeout=5)
     await consumer
     assert received == [4, 8, 12, -2, -1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening: bookkeeping that shrinks, crashes that surface, cancellation that is clean
+
+
+async def test_a_thousand_videos_leave_no_bookkeeping_behind() -> None:
+    """A long-running daemon's pools saw one entry per video stay forever (a marker of a group
+    with nothing in flight was looked up in a defaultdict, which inserted it)."""
+    pool = SleepyPool(Channel(8), Channel(8), workers=3)
+    items: list[Item] = []
+    for video in range(1000):
+        if video % 2:
+            items.append((f"v{video}", 0))  # one span, then the end of the video
+        items.append((f"v{video}", -1))  # every video ends; half of them had no span at all
+    received = await run_pool(pool, items)
+    assert sorted(received) == sorted(items)
+    assert pool._in_flight == {}
+    assert pool._held_markers == {}
+
+
+class Exploding(Actor[int, int]):
+    name = "exploding"
+
+    async def on_item(self, item: int) -> None:
+        if item == 2:
+            raise ValueError("broken item")
+        await self.emit(item)
+
+
+async def test_a_crashed_actor_fails_its_outbox_instead_of_ending_it() -> None:
+    inbox, outbox = Channel[int](4), Channel[int](4)
+    for item in (1, 2):
+        await inbox.send(item)
+    with pytest.raises(ValueError, match="broken item"):
+        await Exploding(inbox, outbox).run()
+    assert await outbox.receive() == 1
+    with pytest.raises(ValueError, match="broken item"):  # not EndOfStream: downstream sees the crash
+        await outbox.receive()
+
+
+async def test_a_sender_cancelled_after_its_turn_came_puts_nothing_in() -> None:
+    channel = Channel[int](1)
+    await channel.send(1)
+    late = asyncio.create_task(channel.send(2))
+    after = asyncio.create_task(channel.send(3))
+    await asyncio.sleep(0)  # both wait in line
+    assert await channel.receive() == 1  # room: `late` is woken ...
+    late.cancel()  # ... and cancelled before it ran
+    with pytest.raises(asyncio.CancelledError):
+        await late
+    await asyncio.wait_for(after, timeout=1)  # its turn went to the next sender
+    assert await channel.receive() == 3
+    assert len(channel) == 0  # 2 was never put in: a cancelled send sent nothing
+
+
+async def test_every_error_of_a_pool_surfaces() -> None:
+    class CleanupFails(SlowPool):
+        async def handle(self, item: Item) -> None:
+            if item[1] == 2:
+                raise ValueError("bad item 2")
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                raise RuntimeError("cleanup of item 1 failed") from None
+
+    inbox, outbox = Channel[Item](4), Channel[Item](4)
+    for item in (("a", 1), ("a", 2)):
+        await inbox.send(item)
+    with pytest.raises(ValueError, match="bad item 2") as raised:
+        await asyncio.wait_for(CleanupFails(inbox, outbox, workers=2).run(), timeout=1)
+    assert any("RuntimeError: cleanup of item 1 failed" in note for note in raised.value.__notes__)
+
+
+async def test_closing_waits_for_the_actors_however_often_it_is_cancelled() -> None:
+    """A second cancel while closing skipped the wait: the work folder went while ffmpeg children
+    were still being reaped."""
+    reaped = asyncio.Event()
+    release = asyncio.Event()
+
+    async def actors() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.shield(release.wait())  # reaping children takes a while
+            reaped.set()
+
+    runner = asyncio.create_task(actors())
+    await asyncio.sleep(0)
+
+    seen: list[bool] = []
+
+    async def close() -> None:
+        runner.cancel()
+        try:
+            await wait_out(runner)
+        finally:
+            seen.append(reaped.is_set())  # what the work folder's removal would see
+
+    closing = asyncio.create_task(close())
+    for _ in range(3):
+        assert await blocked(closing)
+        closing.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):  # the cancel is not swallowed, only put off
+        await asyncio.wait_for(closing, timeout=1)
+    assert seen == [True]
+
+
+async def test_a_cancelled_threaded_write_finishes_before_the_cancel_goes_on() -> None:
+    started, go_on = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def write() -> None:
+        started.set()
+        go_on.wait(timeout=10)
+        finished.append("written")
+
+    writing = asyncio.create_task(in_thread(write))
+    await asyncio.to_thread(started.wait, 10)
+    writing.cancel()
+    assert await blocked(writing)  # still waiting for the thread
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(writing, timeout=5)
+    assert finished == ["written"]

@@ -8,7 +8,7 @@ already finished there is not rewritten. Without an output folder the encoded by
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import io
 import time
 from pathlib import Path
@@ -18,6 +18,8 @@ import numpy as np
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
 from streamclip.decisions import write_decisions
+from streamclip.errors import Reason
+from streamclip.identity import record_name
 from streamclip.output import (
     clip_path,
     clip_record,
@@ -28,6 +30,7 @@ from streamclip.output import (
 )
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
+from streamclip.runtime.waiting import in_thread
 from streamclip.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.workspace import move_atomic, write_atomic
 
@@ -56,10 +59,13 @@ class ClipWriter(Actor[WriterIn, Event]):
 
     async def on_item(self, item: WriterIn) -> None:
         if isinstance(item, VideoEnd):
-            await self.emit(await asyncio.to_thread(self._finish_video, item))
+            await self.emit(await in_thread(self._finish_video, item))
             return
         started = time.monotonic()
-        await asyncio.to_thread(self._place, item)
+        try:
+            await in_thread(self._place, item)
+        except OSError as exc:  # disk full, no permission, ...: this clip fails, the rest goes on
+            await in_thread(self._unplace, item, exc)
         item.job.add_time("write", time.monotonic() - started)
         self._count(item.job, item.clip)
         await self.emit(ClipReady(clip=item.clip, elapsed_s=self._elapsed()))
@@ -94,14 +100,30 @@ class ClipWriter(Actor[WriterIn, Event]):
         location = final if clip.path else None
         write_atomic(meta_path(out, clip.uuid), encode_json(clip_record(clip, item.job.meta, location)))
         if clip.path and scratch is not None:
-            move_atomic(scratch, final)
+            move_atomic(scratch, final, synced=True)  # the transcoder fsynced it
+
+    def _unplace(self, item: ClipItem, error: OSError) -> None:
+        """The clip's files could not be written: mark it failed, remove what was written of it."""
+        clip = item.clip
+        clip.fail("write", f"could not write the clip's files: {error}", Reason.OUTPUT_IO)
+        clip.path = None
+        if item.scratch_path is not None:
+            Path(item.scratch_path).unlink(missing_ok=True)
+        if self.output_dir is not None:
+            for path in (meta_path(self.output_dir, clip.uuid), frames_path(self.output_dir, clip.uuid)):
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
 
     def _finish_video(self, end: VideoEnd) -> Event:
         job = end.job
-        if self.output_dir is not None:
-            write_atomic(video_record_path(self.output_dir, job.rel), encode_json(self._video_record(end)))
-            write_decisions(self.output_dir, job, end.error, time.monotonic() - job.submitted_at)
         stats = self.stats.pop(job.id, ClipStats())
+        if self.output_dir is not None:
+            try:
+                name = record_name(self.output_dir, job.rel, job.source)  # another source's name: both kept
+                write_atomic(video_record_path(self.output_dir, name), encode_json(self._video_record(end)))
+                write_decisions(self.output_dir, job, end.error, time.monotonic() - job.submitted_at, name=name)
+            except OSError as exc:
+                end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
         if end.error is not None:
             return VideoFailed(
                 source=job.source,
@@ -109,6 +131,7 @@ class ClipWriter(Actor[WriterIn, Event]):
                 num_clips=job.clips_done,
                 elapsed_s=self._elapsed(),
                 error_type=end.error_type,
+                kind=end.kind,
             )
         note = job.note or ("" if job.spans_made else "no clip: no scene long enough for the minimum clip length")
         return VideoDone(

@@ -16,7 +16,7 @@ from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
 from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import frames_missing, probe_job
 from streamclip.config import DecodeConfig, LimitsConfig
-from streamclip.errors import FFmpegError, stderr_summary
+from streamclip.errors import FFmpegError, Reason, StreamclipError, stderr_summary
 from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
 from streamclip.runtime.channel import Channel
 
@@ -55,19 +55,17 @@ class Decoder(VideoPool[DecoderOut]):
 
     async def _decode(self, job: VideoJob) -> VideoEnd | None:
         assert job.meta is not None
-        argv = decode_argv(job.meta, hwaccel=self.config.backend == "nvdec")
         try:
+            argv = decode_argv(job.meta, hwaccel=self.config.backend == "nvdec")
             async with ffmpeg.stream(argv, idle_timeout_s=self.limits.decode_idle_s) as child:
                 await self._pump(job, child)
                 if job.stop_decoding.is_set():
                     return None  # enough clips: the child is killed on leaving the block
                 done = await child.finish()
         except FFmpegError as exc:
-            return VideoEnd(
-                job,
-                error=f"decoding stalled after {job.frames_decoded} frames: {exc}",
-                error_type="FFmpegError",
-            )
+            return VideoEnd(job, error=f"decoding stalled after {job.frames_decoded} frames: {exc}", kind=exc.kind)
+        except StreamclipError as exc:  # no ffmpeg to run: this video fails, the pipeline goes on
+            return VideoEnd(job, error=str(exc), kind=exc.kind)
         return _check_complete(job, done)
 
     async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:
@@ -102,13 +100,15 @@ def _check_complete(job: VideoJob, done: ffmpeg.Completed) -> VideoEnd | None:
         return VideoEnd(
             job,
             error=f"decoding failed after {got} of {expected} frames: {last_line}",
-            error_type="FFmpegError",
+            kind=Reason.DECODE_ERROR,
         )
     if got == 0 and expected > 0:
-        return VideoEnd(job, error=f"no frame could be decoded: {last_line or 'damaged video data'}")
+        return VideoEnd(
+            job, error=f"no frame could be decoded: {last_line or 'damaged video data'}", kind=Reason.INCOMPLETE
+        )
     if frames_missing(got, expected):
         reason = f"decoded only {got} of {expected} frames: file truncated or damaged"
-        return VideoEnd(job, error=f"{reason} ({last_line})" if last_line else reason)
+        return VideoEnd(job, error=f"{reason} ({last_line})" if last_line else reason, kind=Reason.INCOMPLETE)
     if last_line:
         job.errors["decode"] = last_line
     return None

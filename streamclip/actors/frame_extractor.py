@@ -15,7 +15,7 @@ from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, VideoEnd
 from streamclip.actors.pools import PerVideoPool
 from streamclip.config import FramesConfig, LimitsConfig
-from streamclip.errors import FFmpegError
+from streamclip.errors import FFmpegError, StreamclipError
 from streamclip.ffargs import frames_argv
 from streamclip.rules import middle_index, sample_frame_indices
 from streamclip.runtime.channel import Channel
@@ -50,8 +50,8 @@ class FrameExtractor(PerVideoPool[ExtractorIn, ExtractorIn]):
             started = time.monotonic()
             try:
                 clip.frames = await self.extract(source, clip.encoded)
-            except FFmpegError as exc:
-                clip.errors["frames"] = str(exc)
+            except StreamclipError as exc:  # a failed or hung ffmpeg, or none to run
+                clip.fail("frames", str(exc), exc.kind)
             item.job.add_time("frames", time.monotonic() - started)
         await self.emit(item)
 

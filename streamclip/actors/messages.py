@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamclip.decisions import SceneDecisions
+from streamclip.errors import BAD_INPUT, Reason
 from streamclip.types import Clip, Span, VideoMetadata
 
 
@@ -79,4 +80,9 @@ class VideoEnd:
 
     job: VideoJob
     error: str | None = None
-    error_type: str = "SourceError"
+    kind: Reason = Reason.OTHER  # why, when `error` is set
+
+    @property
+    def error_type(self) -> str:
+        """The older, coarser name of the kind: 'SourceError' for a bad file, else 'FFmpegError'."""
+        return "SourceError" if self.kind in BAD_INPUT else "FFmpegError"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from streamclip.actors.messages import VideoEnd, VideoJob
-from streamclip.errors import FFmpegError, SourceError
+from streamclip.errors import FFmpegError, SourceError, StreamclipError
 from streamclip.probe import probe
 
 
@@ -24,9 +24,11 @@ async def probe_job(job: VideoJob, *, timeout_s: float) -> VideoEnd | None:
     try:
         job.meta = await probe(job.source, timeout_s=timeout_s)
     except SourceError as exc:
-        return VideoEnd(job, error=exc.reason)
+        return VideoEnd(job, error=exc.reason, kind=exc.kind)
     except FFmpegError as exc:
-        return VideoEnd(job, error=f"ffprobe failed: {exc}", error_type="FFmpegError")
+        return VideoEnd(job, error=f"ffprobe failed: {exc}", kind=exc.kind)
+    except StreamclipError as exc:  # no ffprobe to run: this video fails, the pipeline goes on
+        return VideoEnd(job, error=str(exc), kind=exc.kind)
     finally:
         job.add_time("probe", time.monotonic() - started)
     return None

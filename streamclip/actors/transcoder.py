@@ -15,14 +15,15 @@ from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
 from streamclip.actors.pools import PerVideoPool
 from streamclip.actors.source import frames_missing
 from streamclip.config import LimitsConfig, TranscodeConfig
-from streamclip.errors import FFmpegError, SourceError
+from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, output_failed, stderr_summary
 from streamclip.ffargs import transcode_argv
 from streamclip.output import clip_path, finished_clip
 from streamclip.probe import probe
 from streamclip.rules import clip_uuid
 from streamclip.runtime.channel import Channel
+from streamclip.runtime.waiting import in_thread
 from streamclip.types import Clip, EncodedClipInfo, Span
-from streamclip.workspace import Workspace
+from streamclip.workspace import Workspace, fsync_file
 
 TranscoderIn = SpanItem | VideoEnd
 TranscoderOut = ClipItem | VideoEnd
@@ -71,15 +72,9 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
     async def _encode(self, item: SpanItem, clip: Clip) -> str | None:
         assert item.job.meta is not None
         scratch = self.workspace.scratch(".mp4")
-        cfg = self.config
-        argv = transcode_argv(
-            item.job.meta, item.span.start_s, item.span.end_s, scratch,
-            encoder=cfg.encoder, threads=cfg.encoder_threads, preset=cfg.preset,
-            use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
-        )  # fmt: skip
-        encoded = await self._run_checked(argv, scratch, item)
-        if isinstance(encoded, str):
-            clip.errors["transcode"] = encoded
+        encoded = await self._run_checked(scratch, item)
+        if isinstance(encoded, tuple):
+            clip.fail("transcode", *encoded)
             self.failed += 1
             Path(scratch).unlink(missing_ok=True)
             return None
@@ -87,17 +82,34 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         self.encoded += 1
         return scratch
 
-    async def _run_checked(self, argv: list[str], scratch: str, item: SpanItem) -> EncodedClipInfo | str:
-        """Encode, then check what came out: its facts, or why it is unusable."""
+    async def _run_checked(self, scratch: str, item: SpanItem) -> EncodedClipInfo | tuple[str, Reason]:
+        """Encode, then check what came out: its facts, or why it is unusable (and the kind)."""
         assert item.job.meta is not None
+        cfg = self.config
         try:
-            await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
+            argv = transcode_argv(
+                item.job.meta, item.span.start_s, item.span.end_s, scratch,
+                encoder=cfg.encoder, threads=cfg.encoder_threads, preset=cfg.preset,
+                use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
+            )  # fmt: skip
+            done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
+            if output_failed(done.stderr):  # ffmpeg may exit 0 after its writes failed (a full disk)
+                return f"writing the clip failed: {stderr_summary(done.stderr)}", Reason.OUTPUT_IO
             encoded = await _describe(scratch, self.limits.probe_timeout_s)
         except FFmpegError as exc:
-            return str(exc)
+            return str(exc), _encode_failure_kind(exc)
         except SourceError as exc:  # ffmpeg exited 0 yet wrote no video: the source has none there
-            return f"{_NO_FRAMES} ({exc.reason})"
-        return _shortfall(encoded, item.span, item.job.meta.fps) or encoded
+            return f"{_NO_FRAMES} ({exc.reason})", Reason.INCOMPLETE
+        except StreamclipError as exc:  # no ffmpeg to run: this clip fails, the pipeline goes on
+            return str(exc), exc.kind
+        shortfall = _shortfall(encoded, item.span, item.job.meta.fps)
+        if shortfall:
+            return shortfall, Reason.INCOMPLETE
+        try:  # its data goes to disk here, in this worker, so the writer's rename waits for no flush
+            await in_thread(fsync_file, scratch)
+        except OSError as exc:
+            return f"the encoded clip could not be flushed to disk: {exc}", Reason.OUTPUT_IO
+        return encoded
 
     def statistics(self) -> dict[str, object]:
         stats = super().statistics()
@@ -106,6 +118,13 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
 
 
 _NO_FRAMES = "nothing encoded: the source has no readable frames in this span (file truncated or damaged)"
+
+
+def _encode_failure_kind(exc: FFmpegError) -> Reason:
+    """A hung encoder is a timeout, a full work disk an output error, anything else the encoder's."""
+    if exc.kind is Reason.TIMEOUT:
+        return Reason.TIMEOUT
+    return Reason.OUTPUT_IO if output_failed(exc.stderr_tail) else Reason.ENCODE_ERROR
 
 
 def _shortfall(encoded: EncodedClipInfo, span: Span, fps: float) -> str | None:

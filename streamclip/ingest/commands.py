@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from streamclip.errors import ConfigError
 from streamclip.ingest.config import ServeConfig, default_ledger, load_serve_config
@@ -22,12 +23,13 @@ from streamclip.ingest.daemon import serve
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.report import LineReporter, TerminalReporter
 from streamclip.ingest.status import status_report
+from streamclip.output import check_output_folder
 
 CONFIG_ENV = "STREAMCLIP_CONFIG"
 COMMANDS = ("watch", "serve", "status")
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     """Add `watch`, `serve` and `status` to the `streamclip` subparsers."""
     watch = commands.add_parser("watch", help="process videos as they arrive in folders (foreground)")
     watch.add_argument("folders", nargs="+", metavar="DIR", help="folders to watch (recursively)")
@@ -42,7 +44,17 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.add_argument("--rescan-s", type=float, default=defaults.rescan_s, help="seconds between full rescans")
     watch.add_argument("--max-in-flight", type=int, default=defaults.max_videos_in_flight, help="videos at once")
     watch.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s, help="drain limit on stop")
+    watch.add_argument(
+        "--ledger",
+        default="",
+        metavar="PATH",
+        help="ledger file (default OUT/.streamclip/ledger.sqlite; a local disk)",
+    )
     watch.add_argument("--quarantine-dir", default="", help="move bad files here (default: leave them in place)")
+    watch.add_argument(
+        "--symlinks", choices=["inside", "never", "follow"], default=defaults.symlinks,
+        help="take a symlink only if its target is inside a watched folder (inside, the default), never, or always",
+    )  # fmt: skip
     watch.add_argument("--metrics-address", default="", metavar="HOST:PORT", help="serve /metrics and /healthz")
     watch.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
     watch.add_argument("--report", action="store_true", help="keep the review site OUT/report/ current")
@@ -67,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         reporter = (
             TerminalReporter("watching") if sys.stderr.isatty() and not args.no_progress else LineReporter(sys.stderr)
         )
+    check_output_folder(Path(config.output))
     return asyncio.run(serve(config, reporter))
 
 
@@ -84,6 +97,8 @@ def _watch_config(args: argparse.Namespace) -> ServeConfig:
             quarantine_dir=os.path.abspath(args.quarantine_dir) if args.quarantine_dir else "",
             metrics_address=args.metrics_address,
             report=args.report,
+            symlinks=args.symlinks,
+            ledger=os.path.abspath(args.ledger) if args.ledger else "",
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -16,6 +16,7 @@ import msgspec
 
 from streamclip.config import PipelineConfig, RayConfig, _explain, load_config
 from streamclip.errors import ConfigError
+from streamclip.ingest.watcher import SymlinkPolicy
 
 LEDGER_DIR = ".streamclip"  # inside the output folder; not the pipeline's `.streamclip-work-*`
 LEDGER_NAME = "ledger.sqlite"
@@ -36,6 +37,7 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     rescan_s: float = 60.0
     incomplete_wait_s: float = 300.0
     quarantine_dir: str = ""  # "" = record bad files in the ledger, leave them where they are
+    symlinks: SymlinkPolicy = "inside"  # take a link only if its target is in a watched folder
     candidates: int = 16  # capacity of the watcher -> daemon channel
     report: bool = False  # keep the review site OUT/report/ current; served on metrics_address
     # A [ray] table runs the pipeline on a Ray cluster; max_videos_in_flight then counts for the

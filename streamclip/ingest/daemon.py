@@ -26,12 +26,12 @@ import msgspec
 
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig
-from streamclip.errors import ConfigError, StreamclipError
+from streamclip.errors import BAD_INPUT, ConfigError, Reason, StreamclipError
 from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, settings_hash
 from streamclip.ingest.fingerprint import fingerprint
 from streamclip.ingest.housekeeping import lock_output, move_aside, remove_clip_outputs, remove_stale_work
 from streamclip.ingest.ledger import Ledger
-from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer, reason_class
+from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
 from streamclip.ingest.report import FileOutcome, LineReporter, Outcome
 from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.review import LiveReport, resolve_request
@@ -49,6 +49,7 @@ MAX_ATTEMPTS = 3  # a source the daemon died on this many times is quarantined (
 class _InFlight(msgspec.Struct, kw_only=True):
     rel: str
     found_at: float  # monotonic: when the intake took the settled file
+    clip_failure: Reason | None = None  # the kind of its first failed clip
 
 
 class Daemon:
@@ -105,6 +106,7 @@ class Daemon:
                 return await self._serve(pipe)
         finally:
             if self._ledger is not None:
+                self._requeue_in_flight()
                 self._ledger.close()
             lock.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -155,9 +157,7 @@ class Daemon:
         hurry = asyncio.create_task(self._hurry.wait())
         await asyncio.wait([events, hurry], timeout=self.config.drain_timeout_s, return_when=asyncio.FIRST_COMPLETED)
         hurry.cancel()
-        if not events.done():
-            for path in self.in_flight:
-                self.ledger.interrupt(path)
+        if not events.done():  # the sources left go back to `queued` as the daemon stops
             left = ", ".join(sorted(v.rel for v in self.in_flight.values()))
             why = "drain cut short" if self._hurry.is_set() else "drain time over"
             self.reporter.say(f"{why}: cancelling {left}; resumed at the next start")
@@ -206,7 +206,7 @@ class Daemon:
         if not self._wanted(candidate, content):
             return
         if candidate.error:
-            await self._set_aside(path, candidate.rel, candidate.error, candidate.error_type)
+            await self._set_aside(path, candidate.rel, candidate.error, candidate.kind)
             return
         await self._slots.acquire()
         self.in_flight[path] = _InFlight(rel=candidate.rel, found_at=found_at)
@@ -232,7 +232,7 @@ class Daemon:
         ):
             return candidate
         reason = f"the daemon stopped {row.attempts} times while processing this file"
-        return msgspec.structs.replace(candidate, error=reason, error_type="SourceError")
+        return msgspec.structs.replace(candidate, error=reason, kind=Reason.CRASH_LOOP)
 
     def _wanted(self, candidate: Candidate, content: str) -> bool:
         """Record the candidate as queued unless this content was already handled with these settings."""
@@ -278,6 +278,9 @@ class Daemon:
             self.review.clip(clip.source, str(clip.uuid))
         if not clip.ok:
             self.metrics.clip_failures.inc()
+            flight = self.in_flight.get(clip.source)
+            if flight is not None and flight.clip_failure is None:
+                flight.clip_failure = clip.failure_kind or Reason.OTHER
             return
         if not self.ledger.add_clip(clip.source, str(clip.uuid)):
             self.metrics.clips_reused.inc()
@@ -290,21 +293,28 @@ class Daemon:
 
     def _video_done(self, event: VideoDone) -> None:
         state: Outcome = "done"
-        error = ""
+        error, kind = "", ""
         if event.num_failed_clips:
+            flight = self.in_flight.get(event.source)
+            kind = (flight.clip_failure if flight is not None else None) or Reason.OTHER
             state = "failed"
-            error = f"{event.num_failed_clips} clip(s) failed to encode; retried at the next start"
-        self.ledger.finish(event.source, state, error=error, note=event.note, failed_clips=event.num_failed_clips)
+            first = event.errors.get("clips", "")
+            error = f"{event.num_failed_clips} clip(s) failed ({kind}; first: {first}); retried at the next start"
+            self.metrics.failures.labels(reason=kind).inc()
+        self.ledger.finish(
+            event.source, state, error=error, note=event.note, failed_clips=event.num_failed_clips, kind=kind
+        )
         self._finished(event.source, state, error or event.note, event.num_clips)
 
     async def _video_failed(self, event: VideoFailed) -> None:
         flight = self.in_flight.get(event.source)
         rel = flight.rel if flight is not None else Path(event.source).name
-        await self._set_aside(event.source, rel, event.reason, event.error_type, clips=event.num_clips)
+        await self._set_aside(event.source, rel, event.reason, event.kind, clips=event.num_clips)
 
-    async def _set_aside(self, path: str, rel: str, reason: str, error_type: str, *, clips: int = 0) -> None:
-        """A bad file is quarantined (moved aside when configured); a tool failure is `failed`."""
-        state: Outcome = "quarantined" if error_type == "SourceError" else "failed"
+    async def _set_aside(self, path: str, rel: str, reason: str, kind: Reason, *, clips: int = 0) -> None:
+        """A bad file is quarantined (moved aside when configured); any other failure is `failed`
+        (a full disk or a missing tool is not the file's fault: it is tried again at the next start)."""
+        state: Outcome = "quarantined" if kind in BAD_INPUT else "failed"
         note = ""
         if state == "quarantined" and self.config.quarantine_dir:
             try:
@@ -312,8 +322,8 @@ class Daemon:
                 note = f"moved to {moved}"
             except OSError as exc:
                 note = f"could not be moved aside: {exc}"
-        self.ledger.finish(path, state, error=reason, note=note)
-        self.metrics.failures.labels(reason=reason_class(reason, error_type)).inc()
+        self.ledger.finish(path, state, error=reason, note=note, kind=kind)
+        self.metrics.failures.labels(reason=kind).inc()
         self._finished(path, state, f"{reason}{f' ({note})' if note else ''}", clips)
 
     def _finished(self, path: str, state: Outcome, reason: str, clips: int) -> None:
@@ -345,6 +355,7 @@ class Daemon:
             self.roots, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
             incomplete_wait_s=self.config.incomplete_wait_s, exclude=exclude,
             probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
+            symlinks=self.config.symlinks,
         )  # fmt: skip
 
     def _already_handled(self, path: str, size: int, mtime_ns: int) -> bool:
@@ -407,11 +418,20 @@ class Daemon:
             f"settings {self.settings}, {self.config.max_videos_in_flight} video(s) at a time){metrics}"
         )
 
+    def _requeue_in_flight(self) -> None:
+        """Sources still in flight as the daemon stops (a drain cut short, or a part of the daemon
+        failed) go back to `queued`: not counted as a death on that file."""
+        note = "interrupted: a part of the daemon failed" if self._crashed else "interrupted by a shutdown"
+        for path in self.in_flight:
+            self.ledger.interrupt(path, note=note)
+
     def _forget_vanished(self) -> None:
         """Sources left unfinished by a previous run whose file is gone are marked failed."""
         for row in self.ledger.records("queued", "running"):
             if not os.path.exists(row.path):
-                self.ledger.finish(row.path, "failed", error="source file disappeared before it was finished")
+                self.ledger.finish(
+                    row.path, "failed", error="source file disappeared before it was finished", kind=Reason.MISSING
+                )
 
 
 async def serve(config: ServeConfig, reporter: LineReporter) -> int:

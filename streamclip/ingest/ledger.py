@@ -7,7 +7,9 @@ span, same uuid). The clip table lets the daemon remove the clips of a source wh
 settings changed, and makes "clips written" exact across restarts.
 
 Every call is one short transaction on a local file (WAL, synchronous=NORMAL: a crashed process
-loses nothing committed), quick enough to run on the event loop.
+loses nothing committed), quick enough to run on the event loop. A ledger on a network filesystem
+is refused (see `filesystems`); a reader (`streamclip status`) opens it read-only, and can read
+one in a folder it may not write to.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
+from streamclip.ingest.filesystems import refuse_network_filesystem
+
 State = Literal["queued", "running", "done", "failed", "quarantined"]
 STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "quarantined")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `kind`, the failure's kind (streamclip.errors.Reason)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sources (
@@ -38,6 +43,7 @@ CREATE TABLE IF NOT EXISTS sources (
     error TEXT NOT NULL DEFAULT '',
     note TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT '',
     first_seen REAL NOT NULL,
     updated_at REAL NOT NULL,
     started_at REAL,
@@ -54,7 +60,7 @@ CREATE INDEX IF NOT EXISTS clips_source ON clips (source);
 """
 _COLUMNS = (
     "path, size, mtime_ns, fingerprint, settings_hash, state, clips, failed_clips, error, note, "
-    "attempts, first_seen, updated_at, started_at, finished_at"
+    "attempts, first_seen, updated_at, started_at, finished_at, kind"
 )
 
 
@@ -74,6 +80,7 @@ class SourceRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: float
     started_at: float | None
     finished_at: float | None
+    kind: str = ""  # the kind of failure (streamclip.errors.Reason) of a failed or quarantined row
 
     def same_work(self, fingerprint: str, settings_hash: str) -> bool:
         return self.fingerprint == fingerprint and self.settings_hash == settings_hash
@@ -90,16 +97,22 @@ class Ledger:
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise FileNotFoundError(f"no ledger at {self.path}")
+        self._select = _COLUMNS
+        if not create:  # a reader (`streamclip status`): change nothing, read an older schema too
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no ledger at {self.path}")
+            self._db = _open_read_only(self.path)
+            if "kind" not in _column_names(self._db):
+                self._select = _COLUMNS.replace(", kind", ", '' AS kind")
+            return
+        refuse_network_filesystem(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-        if not create:
-            return  # a reader (`streamclip status`): change nothing
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _add_missing_columns(self._db)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             self._db.close()
@@ -127,13 +140,13 @@ class Ledger:
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, path: str) -> SourceRecord | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM sources WHERE path = ?", (path,)).fetchone()
+        row = self._db.execute(f"SELECT {self._select} FROM sources WHERE path = ?", (path,)).fetchone()
         return _record(row) if row else None
 
     def twin_of(self, path: str, fingerprint: str, settings_hash: str) -> SourceRecord | None:
         """Another source with the same content and settings, done or on its way (not itself a twin)."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM sources WHERE fingerprint = ? AND settings_hash = ? "
+            f"SELECT {self._select} FROM sources WHERE fingerprint = ? AND settings_hash = ? "
             "AND state IN ('queued', 'running', 'done') AND path != ? AND note NOT LIKE 'duplicate of %' LIMIT 1",
             (fingerprint, settings_hash, path),
         ).fetchone()
@@ -144,7 +157,7 @@ class Ledger:
         wanted = states or STATES
         marks = ", ".join("?" for _ in wanted)
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM sources WHERE state IN ({marks}) ORDER BY updated_at, path", wanted
+            f"SELECT {self._select} FROM sources WHERE state IN ({marks}) ORDER BY updated_at, path", wanted
         ).fetchall()
         return [_record(row) for row in rows]
 
@@ -193,25 +206,55 @@ class Ledger:
                 db.execute("UPDATE sources SET clips = clips + 1 WHERE path = ?", (path,))
         return bool(added)
 
-    def finish(self, path: str, state: State, *, error: str = "", note: str = "", failed_clips: int = 0) -> None:
+    def finish(
+        self, path: str, state: State, *, error: str = "", note: str = "", failed_clips: int = 0, kind: str = ""
+    ) -> None:
         now = time.time()
         self._db.execute(
-            "UPDATE sources SET state = ?, error = ?, note = ?, failed_clips = ?, finished_at = ?, updated_at = ? "
-            "WHERE path = ?",
-            (state, error, note, failed_clips, now, now, path),
+            "UPDATE sources SET state = ?, error = ?, note = ?, failed_clips = ?, kind = ?, finished_at = ?, "
+            "updated_at = ? WHERE path = ?",
+            (state, error, note, failed_clips, kind, now, now, path),
         )
 
-    def interrupt(self, path: str) -> None:
-        """Back to `queued`: cancelled by an orderly shutdown (a `running` row means the daemon died)."""
+    def interrupt(self, path: str, *, note: str = "interrupted by a shutdown") -> None:
+        """Back to `queued`: the daemon stopped in order (a `running` row means it died).
+
+        The start is taken back from `attempts` (a file left `running` after `MAX_ATTEMPTS` starts is
+        one the daemon keeps dying on, and is quarantined): an orderly stop is no death on the file.
+        """
         self._db.execute(
-            "UPDATE sources SET state = 'queued', note = 'interrupted by a shutdown', updated_at = ? WHERE path = ?",
-            (time.time(), path),
+            "UPDATE sources SET state = 'queued', note = ?, attempts = MAX(attempts - 1, 0), updated_at = ? "
+            "WHERE path = ? AND state = 'running'",
+            (note, time.time(), path),
         )
 
     def forget_clips(self, path: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM clips WHERE source = ?", (path,))
             db.execute("UPDATE sources SET clips = 0 WHERE path = ?", (path,))
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a ledger of an older schema up to date (columns added since version 1)."""
+    if "kind" not in _column_names(db):
+        db.execute("ALTER TABLE sources ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading only; where even that fails (a WAL ledger needs its `-shm` file, which a
+    reader without write access to the folder cannot create) read the file as it stands."""
+    location = urllib.parse.quote(str(path.resolve()))
+    db = sqlite3.connect(f"file:{location}?mode=ro", uri=True, isolation_level=None, timeout=10.0)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()  # no daemon can be writing where the -shm cannot be made: a snapshot is exact
+        db = sqlite3.connect(f"file:{location}?immutable=1", uri=True, isolation_level=None)
+    return db
+
+
+def _column_names(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(sources)")}
 
 
 def _record(row: tuple[object, ...]) -> SourceRecord:

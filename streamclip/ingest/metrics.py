@@ -49,7 +49,7 @@ class Metrics:
         self.clip_failures = Counter("streamclip_clip_failures", "Clips whose encode failed", registry=r)
         self.videos = Counter("streamclip_videos", "Sources finished, by outcome", ["outcome"], registry=r)
         self.failures = Counter(
-            "streamclip_failures", "Failed or quarantined sources by reason", ["reason"], registry=r
+            "streamclip_failures", "Failed or quarantined sources by kind of failure", ["reason"], registry=r
         )
         self.skipped = Counter("streamclip_sources_skipped", "Sources not processed again, by why", ["why"], registry=r)
         self.latency = Histogram(
@@ -204,31 +204,3 @@ def _response(status: int, body: bytes, content_type: str = "text/plain; charset
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body
-
-
-_REASON_CLASSES = (
-    ("file incomplete", "incomplete"),
-    ("truncated", "incomplete"),
-    ("empty file", "empty"),
-    ("file not found", "missing"),
-    ("disappeared", "missing"),
-    ("permission denied", "permission"),
-    ("no video stream", "no_video_stream"),
-    ("not a video file", "not_a_video"),
-    ("still image", "not_a_video"),
-    ("frame rate", "unusable_stream"),
-    ("duration", "unusable_stream"),
-    ("frame size", "unusable_stream"),
-    ("clip(s) failed", "clip_encode"),
-    ("decod", "decode_error"),
-    ("timed out", "timeout"),
-)
-
-
-def reason_class(reason: str, error_type: str = "SourceError") -> str:
-    """A small fixed set of label values for `streamclip_failures_total` (reasons are free text)."""
-    lowered = reason.lower()
-    for words, label in _REASON_CLASSES:
-        if words in lowered:
-            return label
-    return "ffmpeg" if error_type == "FFmpegError" else "other"

@@ -25,4 +25,5 @@ def status_report(ledger: Ledger, *, limit: int = 100) -> str:
 def _problem_line(record: SourceRecord) -> str:
     when = datetime.datetime.fromtimestamp(record.updated_at).isoformat(sep=" ", timespec="seconds")
     note = f" ({record.note})" if record.note else ""
-    return f"  {record.state.upper()} {record.path}: {record.error or 'no reason recorded'}{note} [{when}]"
+    kind = f" [{record.kind}]" if record.kind else ""
+    return f"  {record.state.upper()} {record.path}{kind}: {record.error or 'no reason recorded'}{note} [{when}]"

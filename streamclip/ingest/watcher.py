@@ -12,6 +12,11 @@ rescan every `rescan_s` (the first at start, so files already there are processe
 handed on once per (size, mtime, inode); `recheck` makes the watcher look at it again. A file the
 `known` callback recognises (the daemon asks its ledger: done with this size and mtime) is not
 probed at all, so a restart over a large folder costs a walk, not a probe per file.
+
+Symlinks follow one policy on file events and on rescans alike (`symlinks`): "inside" (the
+default) takes a link only when its target lies inside a watched folder, "never" takes no link,
+"follow" takes every link (and walks into linked folders). A linked folder is walked only under
+"follow": under "inside" its files are found at their real place.
 """
 
 from __future__ import annotations
@@ -24,21 +29,22 @@ import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import watchfiles
 
-from streamclip.errors import FFmpegError, SourceError
+from streamclip.errors import Reason, SourceError, StreamclipError
 from streamclip.inputs import is_video_name
 from streamclip.probe import probe
 from streamclip.runtime.channel import Channel, ReceiverClosed
 
 log = logging.getLogger(__name__)
 
+SymlinkPolicy = Literal["inside", "never", "follow"]
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp", ".filepart")
-# Probe reasons that may only mean "still arriving": an MP4 without its index yet, a file just created.
-STILL_ARRIVING = ("file incomplete", "empty file")
+# Probe failures that may only mean "still arriving": an MP4 without its index yet, a file just created.
+STILL_ARRIVING = frozenset({Reason.INCOMPLETE, Reason.EMPTY})
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +55,7 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     mtime_ns: int
     error: str = ""
-    error_type: str = "SourceError"
+    kind: Reason = Reason.OTHER  # why, when `error` is set
 
 
 class _Pending(msgspec.Struct, kw_only=True):
@@ -89,8 +95,11 @@ class Watcher:
         probe_timeout_s: float = 60.0,
         force_polling: bool | None = None,
         known: Callable[[str, int, int], bool] | None = None,
+        symlinks: SymlinkPolicy = "inside",
     ) -> None:
         self.roots = [Path(os.path.abspath(root)) for root in roots]
+        self.symlinks = symlinks
+        self._real_roots = [Path(os.path.realpath(root)) for root in self.roots]
         self.outbox = outbox
         self.settle_s = settle_s
         self.rescan_s = rescan_s
@@ -173,32 +182,30 @@ class Watcher:
                 await self._try(path, pending)
 
     async def _try(self, path: str, pending: _Pending) -> None:
-        error, error_type = await self._probe(path)
+        error, kind = await self._probe(path)
         if _signature(path) != pending.signature:
             self._observe(path, _signature(path))  # changed while probed: settle again
             return
         waited = time.monotonic() - pending.since
-        if any(words in error for words in STILL_ARRIVING) and waited < self.incomplete_wait_s:
+        if error and kind in STILL_ARRIVING and waited < self.incomplete_wait_s:
             pending.probe_at = time.monotonic() + self.settle_s
             return
         size, mtime_ns, _ = pending.signature
-        candidate = Candidate(
-            path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, error=error, error_type=error_type
-        )
+        candidate = Candidate(path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, error=error, kind=kind)
         del self._pending[path]
         self._handed[path] = pending.signature
         await self.outbox.send(candidate)
         self.handed_on += 1
 
-    async def _probe(self, path: str) -> tuple[str, str]:
+    async def _probe(self, path: str) -> tuple[str, Reason]:
         self.probes += 1
         try:
             await probe(path, timeout_s=self.probe_timeout_s)
         except SourceError as exc:
-            return exc.reason, "SourceError"
-        except FFmpegError as exc:
-            return f"ffprobe failed: {exc}", "FFmpegError"
-        return "", ""
+            return exc.reason, exc.kind
+        except StreamclipError as exc:  # a hung or failed ffprobe, or none to run
+            return f"ffprobe failed: {exc}", exc.kind
+        return "", Reason.OTHER
 
     def _observe(self, path: str, signature: tuple[int, int, int] | None) -> None:
         if signature is None:
@@ -238,6 +245,8 @@ class Watcher:
             root = self._root_of(Path(path))
             if root is None or self._excluded(Path(path)):
                 continue
+            if not self._allowed(Path(path), root):
+                continue  # a link the policy does not take (or a path reached through one)
             if os.path.isdir(path):
                 found.update(self._walk(Path(path), root))
             elif is_candidate_name(Path(path), root):
@@ -254,13 +263,29 @@ class Watcher:
 
     def _walk(self, top: Path, root: Path) -> dict[str, tuple[int, int, int] | None]:
         found: dict[str, tuple[int, int, int] | None] = {}
-        for folder, dirs, files in os.walk(top):
+        follow = self.symlinks == "follow"
+        seen: set[str] = set()  # real folders walked: a link loop is walked once
+        for folder, dirs, files in os.walk(top, followlinks=follow):
+            real = os.path.realpath(folder)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
             dirs[:] = [d for d in dirs if not d.startswith(".") and not self._excluded(Path(folder) / d)]
             for name in files:
                 path = Path(folder) / name
-                if is_candidate_name(path, root):
+                if is_candidate_name(path, root) and self._allowed(path, root):
                     found[str(path)] = _signature(str(path))
         return found
+
+    def _allowed(self, path: Path, root: Path) -> bool:
+        """The symlink policy: may `path` (below `root`) be read?"""
+        if self.symlinks == "follow":
+            return True
+        real = Path(os.path.realpath(path))
+        if self.symlinks == "never":  # no link anywhere between the watched folder and the file
+            return real == Path(os.path.realpath(root)) / path.relative_to(root)
+        return any(real.is_relative_to(inside) for inside in self._real_roots)
 
     def _root_of(self, path: Path) -> Path | None:
         return next((root for root in self.roots if path.is_relative_to(root)), None)

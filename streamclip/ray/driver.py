@@ -33,7 +33,8 @@ import ray
 import ray.exceptions
 
 from streamclip.config import PipelineConfig, RayConfig
-from streamclip.errors import StreamclipError
+from streamclip.errors import Reason, StreamclipError
+from streamclip.identity import check_rel
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
@@ -98,6 +99,7 @@ class RayPipeline:
         if self._input_closed:
             raise RuntimeError("submit after close_input()")
         source = os.path.abspath(os.fspath(path))
+        rel = check_rel(rel) if rel is not None else None
         while len(self._waiting) >= self.config.channels.jobs:
             self._room.clear()
             await self._room.wait()
@@ -317,6 +319,7 @@ def _given_up(video: _Video, elapsed_s: float) -> VideoFailed:
         num_clips=len(video.clips),
         elapsed_s=elapsed_s,
         error_type="WorkerLost",
+        kind=Reason.WORKER_LOST,
     )
 
 

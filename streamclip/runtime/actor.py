@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
 from streamclip.runtime.channel import Channel, ReceiverClosed
+from streamclip.runtime.errors import raise_all
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -37,6 +37,9 @@ class Actor(Generic[In, Out]):
             await self.on_end()
         except ReceiverClosed:
             pass  # downstream is gone: stop quietly
+        except Exception as exc:
+            self.outbox.fail(exc)  # downstream sees a crash, not a normal end of stream
+            raise
         finally:
             self.outbox.close()
             self.inbox.close_receiver()
@@ -82,7 +85,7 @@ class PoolActor(Actor[In, Out]):
             raise ValueError(f"{self.name}: workers must be at least 1")
         self.workers = workers
         self._slots = asyncio.Semaphore(workers)
-        self._in_flight: defaultdict[Hashable, int] = defaultdict(int)
+        self._in_flight: dict[Hashable, int] = {}  # per group; a group leaves when its last item is done
         self._held_markers: dict[Hashable, list[In]] = {}
         self._active = 0
         self._idle = asyncio.Event()
@@ -111,18 +114,18 @@ class PoolActor(Actor[In, Out]):
             _, errors = failed.split(ReceiverClosed)
             if errors is None:
                 return  # a worker found downstream gone: stop quietly, as `Actor.run` does
-            raise errors.exceptions[0] from None
+            raise_all(errors, where=f"streamclip actor {self.name!r}")
 
     async def on_item(self, item: In) -> None:
         key = self.group_of(item)
         if self.is_marker(item):
-            if self._in_flight[key]:
+            if key in self._in_flight:
                 self._held_markers.setdefault(key, []).append(item)
             else:
                 await self.on_marker(item)
             return
         await self._slots.acquire()
-        self._in_flight[key] += 1
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
         self._active += 1
         self._idle.clear()
         self._group.create_task(self._work(key, item))
@@ -137,8 +140,9 @@ class PoolActor(Actor[In, Out]):
             finally:
                 self._slots.release()
                 self._in_flight[key] -= 1
-            if not self._in_flight[key]:
-                del self._in_flight[key]
+                if not self._in_flight[key]:
+                    del self._in_flight[key]
+            if key not in self._in_flight:
                 for marker in self._held_markers.pop(key, []):
                     await self.on_marker(marker)
         finally:

@@ -5,6 +5,11 @@ uses this instead. Closing the sending side means end-of-stream once the queue d
 the receiving side makes senders stop (they get `ReceiverClosed`). A channel can also be failed
 with an exception, which the receiver raises after draining (how a crashed pipeline reaches the
 consumer of its events).
+
+Cancellation is clean on both sides: a `send` that raises `CancelledError` has not put its item
+in (a receiver makes room for a waiting sender and wakes it; the sender puts its item in itself,
+so a sender cancelled in between puts nothing in and hands its turn on), and no step after an
+item is queued can be cancelled (waking receivers is synchronous).
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ class Channel(Generic[T]):
         self.name = name
         self.capacity = capacity
         self._items: collections.deque[T] = collections.deque()
-        self._changed = asyncio.Condition()
+        self._receivers: list[asyncio.Future[None]] = []  # receivers waiting for an item or the end
+        self._reserved = 0  # room promised to woken senders that have not put their item in yet
         self._send_closed = False
         self._receive_closed = False
         self._failure: BaseException | None = None
@@ -82,9 +88,8 @@ class Channel(Generic[T]):
             raise RuntimeError(f"channel {self.name!r}: send after close")
         if self._has_room():
             self._enqueue(item)
-            await self._notify()
             return
-        # Full: wait in line; `receive` moves the item in when this sender's turn comes.
+        # Full: wait in line; `receive` reserves room and wakes this sender when its turn comes.
         blocked = _BlockedSend(asyncio.get_running_loop().create_future(), item)
         self._blocked.append(blocked)
         started = time.monotonic()
@@ -93,14 +98,20 @@ class Channel(Generic[T]):
         except asyncio.CancelledError:
             if blocked in self._blocked:
                 self._blocked.remove(blocked)
+            elif _admitted(blocked.admitted):  # woken, then cancelled before putting the item in
+                self._reserved -= 1
+                self._admit_blocked_senders()  # its turn goes to the next sender in line
             raise
         finally:
             self._send_blocked_s += time.monotonic() - started
+        self._reserved -= 1
+        self._check_receiver()
+        self._enqueue(item)
 
     def close(self) -> None:
         """End of stream: the receiver gets the queued items, then `EndOfStream`."""
         self._send_closed = True
-        self._wake_soon()
+        self._wake_receivers()
 
     def fail(self, error: BaseException) -> None:
         """End of stream with an error the receiver raises after the queued items."""
@@ -115,15 +126,15 @@ class Channel(Generic[T]):
         if not self._items and not self._send_closed:
             started = time.monotonic()
             try:
-                async with asyncio.timeout(timeout_s), self._changed:
-                    await self._changed.wait_for(lambda: bool(self._items) or self._send_closed)
+                async with asyncio.timeout(timeout_s):
+                    while not self._items and not self._send_closed:
+                        await self._wait_for_change()
             finally:
                 self._receive_blocked_s += time.monotonic() - started
         if self._items:
             item = self._items.popleft()
             self._out += 1
             self._admit_blocked_senders()
-            await self._notify()
             return item
         if self._failure is not None:
             raise self._failure
@@ -137,7 +148,7 @@ class Channel(Generic[T]):
             blocked = self._blocked.popleft()
             if not blocked.admitted.done():
                 blocked.admitted.set_exception(ReceiverClosed(self.name))
-        self._wake_soon()
+        self._wake_receivers()
 
     async def __aiter__(self) -> AsyncIterator[T]:
         while True:
@@ -172,38 +183,42 @@ class Channel(Generic[T]):
 
     def _has_room(self) -> bool:
         self._check_receiver()
-        return len(self._items) < self.capacity and not self._blocked
+        return len(self._items) + self._reserved < self.capacity and not self._blocked
 
     def _enqueue(self, item: T) -> None:
         self._items.append(item)
         self._in += 1
         self._max_depth = max(self._max_depth, len(self._items))
+        self._wake_receivers()
 
     def _admit_blocked_senders(self) -> None:
-        while self._blocked and len(self._items) < self.capacity:
+        while self._blocked and len(self._items) + self._reserved < self.capacity:
             blocked = self._blocked.popleft()
             if blocked.admitted.done():  # cancelled while waiting
                 continue
-            self._enqueue(blocked.item)
+            self._reserved += 1
             blocked.admitted.set_result(None)
+
+    async def _wait_for_change(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._receivers.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._receivers:
+                self._receivers.remove(waiter)
+
+    def _wake_receivers(self) -> None:
+        for waiter in self._receivers:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._receivers.clear()
 
     def _check_receiver(self) -> None:
         if self._receive_closed:
             raise ReceiverClosed(self.name)
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
-    def _wake_soon(self) -> None:
-        # close() is synchronous, so wake waiters from a task of the running loop.
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._notify())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task[None]] = set()
+def _admitted(future: asyncio.Future[None]) -> bool:
+    """The sender's turn came (not cancelled, not refused with `ReceiverClosed`)."""
+    return future.done() and not future.cancelled() and future.exception() is None

@@ -1,4 +1,4 @@
-"""Runs a set of actors in one task group and surfaces the first real error once, with context."""
+"""Runs a set of actors in one task group and surfaces its errors once, with context."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from streamclip.runtime.channel import Channel, EndOfStream
+from streamclip.runtime.errors import raise_all
 
 T = TypeVar("T")
 
@@ -22,32 +23,28 @@ class Runnable(Protocol):
 async def run_actors(actors: Sequence[Runnable]) -> None:
     """Run every actor to completion; if one fails, cancel the rest and raise its error.
 
-    The error is the actor's own exception (not a group), with a note naming the actor.
+    The error is the actor's own exception (not a group), with a note naming the actor; a
+    further, different error of another actor is logged and named in a note (`raise_all`).
     """
     try:
         async with asyncio.TaskGroup() as group:
             for actor in actors:
                 group.create_task(_named(actor), name=actor.name)
     except BaseExceptionGroup as failed:
-        first = _first_real(failed)
-        raise first from None
+        raise_all(failed, where="streamclip pipeline")
+
+
+_ACTOR_NOTE = "in streamclip actor"
 
 
 async def _named(actor: Runnable) -> None:
     try:
         await actor.run()
     except Exception as exc:
-        exc.add_note(f"in streamclip actor {actor.name!r}")
+        # An error passed downstream through failed channels reaches several actors: name the first.
+        if not any(note.startswith(_ACTOR_NOTE) for note in getattr(exc, "__notes__", [])):
+            exc.add_note(f"{_ACTOR_NOTE} {actor.name!r}")
         raise
-
-
-def _first_real(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first_real(exc)
-        if not isinstance(exc, asyncio.CancelledError):
-            return exc
-    return group.exceptions[0]
 
 
 async def until_end(events: Channel[T], runner: asyncio.Task[None] | None) -> AsyncIterator[T]:

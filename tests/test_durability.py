@@ -1,0 +1,76 @@
+"""Durable outputs: data fsynced before the rename and the folder after; a clip is finished only
+when its size is the one its meta records."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import media
+import pytest
+
+import streamclip
+from streamclip import workspace
+from streamclip.config import load_config
+from streamclip.output import finished_clip
+from streamclip.types import ClipReady
+
+STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", "frames.enabled=false"]
+
+
+def record_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patch os.fsync and os.replace in `workspace` to log 'fsync file', 'fsync folder', 'rename'."""
+    log: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        log.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        log.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(workspace.os, "fsync", fsync)
+    monkeypatch.setattr(workspace.os, "replace", replace)
+    return log
+
+
+def test_a_moved_clip_is_fsynced_before_the_rename_and_its_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work.mp4"
+    work.write_bytes(b"clip")
+    log = record_syncs(monkeypatch)
+    workspace.move_atomic(str(work), tmp_path / "clips" / "x.mp4")
+    assert log == ["fsync file", "rename", "fsync folder"]
+    assert (tmp_path / "clips" / "x.mp4").read_bytes() == b"clip"
+
+
+def test_a_written_meta_is_fsynced_before_the_rename_and_its_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = record_syncs(monkeypatch)
+    workspace.write_atomic(tmp_path / "metas" / "x.json", b"{}")
+    assert log == ["fsync file", "rename", "fsync folder"]
+
+
+async def test_a_zero_length_clip_is_not_finished_and_is_made_again(cut_video: media.CutVideo, tmp_path: Path) -> None:
+    """A power cut can leave a clip named but empty; it used to count as finished forever."""
+    config = load_config("default", STRIDE)
+    first = [e.clip for e in await streamclip.split([cut_video.path], tmp_path, config) if isinstance(e, ClipReady)]
+    broken = first[2]
+    assert broken.path is not None
+    assert finished_clip(tmp_path, broken.uuid) is not None
+    Path(broken.path).write_bytes(b"")  # the power cut
+    assert finished_clip(tmp_path, broken.uuid) is None
+    async with streamclip.open_pipeline(config, tmp_path) as pipe:
+        await pipe.submit(cut_video.path)
+        pipe.close_input()
+        [event async for event in pipe]
+        transcoder = pipe.statistics()["actors"]["transcoder"]
+    assert (transcoder["encoded"], transcoder["reused"]) == (1, len(first) - 1)
+    meta = json.loads((tmp_path / "metas" / "v0" / f"{broken.uuid}.json").read_text())
+    assert Path(broken.path).stat().st_size == meta["num_bytes"] > 0
