@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,7 +15,7 @@ from streamclip.errors import ConfigError
 from streamclip.review.site import ReportResult, build_report
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     report = commands.add_parser("report", help="write a review site of an output folder into OUT/report/")
     report.add_argument("output", type=Path, metavar="OUT", help="an output folder of split, watch or serve")
     report.add_argument("--force", action="store_true", help="remake every page (thumbnails are still reused)")
