@@ -1,4 +1,4 @@
-"""The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`).
+"""The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`); models.
 
 Exit status: 0 when every video succeeded, 1 when any failed (the others' clips are still
 written), 2 for a usage or configuration error, 130 when interrupted.
@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from streamclip import model_commands
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
 from streamclip.errors import ConfigError, SourceError, StreamclipError
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("profiles", help="list the bundled profiles")
     ingest_commands.add_parsers(commands)
+    model_commands.add_parsers(commands)
     return parser
 
 
@@ -80,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _profiles()
         if args.command in ingest_commands.COMMANDS:
             return ingest_commands.run(args)
+        if args.command in model_commands.COMMANDS:
+            return model_commands.run(args)
         return _split(args)
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)
