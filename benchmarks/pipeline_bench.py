@@ -268,20 +268,28 @@ def measure_scenedetect(video: Path) -> dict[str, Any] | None:
     return result
 
 
+_RUSAGE_WRAPPER = """
+import json, resource, subprocess, sys, time
+started = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, capture_output=True)
+wall = time.monotonic() - started
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall_s": wall, "cpu_s": r.ru_utime + r.ru_stime, "peak_rss_mb": r.ru_maxrss / 1024}))
+"""
+
+
 def measure_scenedetect_defaults(video: Path) -> dict[str, Any]:
-    """PySceneDetect as people run it: `detect-adaptive split-video`, its default encoder arguments."""
+    """PySceneDetect as people run it: `detect-adaptive split-video`, its default encoder arguments.
+
+    Run under a fresh wrapper process, so that the figures are PySceneDetect's alone: CPU-seconds
+    with its ffmpeg children, peak RSS the largest of its process and theirs (RUSAGE_CHILDREN).
+    """
     exe = Path(sys.executable).parent / "scenedetect"
     with tempfile.TemporaryDirectory(dir=CACHE) as out:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        subprocess.run([str(exe), "-q", "-i", str(video), "-o", out, "detect-adaptive", "split-video"],
-                       check=True, capture_output=True)  # fmt: skip
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        clips = len(list(Path(out).glob("*.mp4")))
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    # RUSAGE_CHILDREN's maxrss is the largest reaped descendant: PySceneDetect's Python process
-    result = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": after.ru_maxrss / 1024, "clips": clips}
+        argv = [str(exe), "-q", "-i", str(video), "-o", out, "detect-adaptive", "split-video"]
+        run = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, *argv], check=True, capture_output=True, text=True)
+        result: dict[str, Any] = json.loads(run.stdout)
+        result["clips"] = len(list(Path(out).glob("*.mp4")))
     print(f"  scenedetect {video.name:14} {json.dumps(result)}", flush=True)
     return result
 
@@ -312,6 +320,7 @@ def versus_scenedetect(video: Path, rounds: int) -> None:
 
 
 def main() -> None:
+    global PROFILE, OVERRIDES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs: a smoke run of every measurement")
     parser.add_argument("--skip-scenedetect", action="store_true")
@@ -341,7 +350,6 @@ def main() -> None:
         args.profile = "fast-cpu" if args.profile == "default" else args.profile
         os.environ["STREAMCLIP_BENCH_SET"] = json.dumps(["frames.enabled=false", *OVERRIDES])
     os.environ["STREAMCLIP_BENCH_PROFILE"] = args.profile
-    global PROFILE, OVERRIDES
     PROFILE, OVERRIDES = args.profile, json.loads(os.environ.get("STREAMCLIP_BENCH_SET", "[]"))
     print(f"measuring with profile {args.profile!r} {OVERRIDES} (each in its own process):", flush=True)
     print(f"CPU flags: {cpu_flags_line()}", flush=True)
