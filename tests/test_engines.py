@@ -120,3 +120,14 @@ def test_a_cpu_pipeline_on_openvino_never_imports_torch(
     clips, torch_imported, nncf_imported = done.stdout.split()
     assert int(clips) > 0
     assert (torch_imported, nncf_imported) == ("False", "False")
+
+
+def test_models_lists_nothing_in_an_empty_cache_and_says_how_to_prepare(tmp_path: Path) -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "streamclip", "models", "--cache-dir", str(tmp_path / "empty")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "no prepared models" in listed.stdout
+    assert "streamclip models prepare" in listed.stdout
+    assert not (tmp_path / "empty").exists()  # listing creates nothing
