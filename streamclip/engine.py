@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import threading
 from typing import Protocol
 
@@ -67,7 +68,18 @@ def load_engine(settings: DetectorSettings) -> Engine:
         raise ModelError(problem)
     if settings.engine == "torch":
         return shared_model(dataclasses.replace(settings, model_cache=""))
-    return OpenVINOEngine.from_cache(settings.precision, settings.torch_threads, settings.model_cache)
+    threads = _openvino_threads(settings.torch_threads)
+    return OpenVINOEngine.from_cache(settings.precision, threads, settings.model_cache)
+
+
+def _openvino_threads(configured: int) -> int:
+    """torch follows OMP_NUM_THREADS (Ray sets it to an actor's CPUs); OpenVINO does not, so pass it on."""
+    if configured > 0:
+        return configured
+    try:
+        return max(int(os.environ.get("OMP_NUM_THREADS", "0")), 0)
+    except ValueError:
+        return 0
 
 
 @functools.cache

@@ -131,3 +131,12 @@ def test_models_lists_nothing_in_an_empty_cache_and_says_how_to_prepare(tmp_path
     assert "no prepared models" in listed.stdout
     assert "streamclip models prepare" in listed.stdout
     assert not (tmp_path / "empty").exists()  # listing creates nothing
+
+
+def test_openvino_takes_ray_s_omp_num_threads_when_no_thread_count_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamclip.engine import _openvino_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert (_openvino_threads(0), _openvino_threads(1)) == (3, 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _openvino_threads(0) == 0  # OpenVINO's own choice: every core
