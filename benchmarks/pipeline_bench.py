@@ -1,6 +1,7 @@
 """Streaming pipeline vs whole-video processing (Curator's execution model) vs PySceneDetect.
 
     .venv/bin/python benchmarks/pipeline_bench.py [--quick] [--skip-scenedetect]
+    .venv/bin/python benchmarks/pipeline_bench.py --versus-scenedetect [--rounds 3] [--profile fast-cpu]
 
 Generates its inputs under benchmarks/.cache/ (a 720p 37 s video with known cuts, a 360p
 10-minute one and its first minute; `--quick` shrinks them to 8 s / 30 s / 10 s for a smoke run),
@@ -13,6 +14,11 @@ Measured:
 - time to first clip / total wall, streaming and whole-video mode, and how much earlier;
 - peak resident memory on the 10-minute video / on the 1-minute video, both modes;
 - end-to-end wall / PySceneDetect `detect-adaptive split-video`, same file and encoder.
+
+`--versus-scenedetect`: the 720p video split by the profile (default `fast-cpu`) with frame
+extraction off, against PySceneDetect `detect-adaptive split-video` with its own defaults (libx264
+`veryfast`, as fast-cpu), in alternating order for `--rounds` rounds: wall (process start to exit),
+CPU-seconds (with ffmpeg children) and peak RSS of each, and the ratios of each round's pair.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -160,7 +167,10 @@ def _detect(frames: np.ndarray, config: PipelineConfig) -> np.ndarray:
     """The whole array through the detector, with the profile's precision and batch size."""
     detector = config.detector
     return streamclip.shot_probabilities(
-        frames.reshape(-1, 27, 48, 3), batch_windows=detector.batch_windows, precision=detector.precision
+        frames.reshape(-1, 27, 48, 3),
+        batch_windows=detector.batch_windows,
+        precision=detector.precision,
+        engine=detector.engine,
     )
 
 
@@ -258,7 +268,59 @@ def measure_scenedetect(video: Path) -> dict[str, Any] | None:
     return result
 
 
+_RUSAGE_WRAPPER = """
+import json, resource, subprocess, sys, time
+started = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, capture_output=True)
+wall = time.monotonic() - started
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall_s": wall, "cpu_s": r.ru_utime + r.ru_stime, "peak_rss_mb": r.ru_maxrss / 1024}))
+"""
+
+
+def measure_scenedetect_defaults(video: Path) -> dict[str, Any]:
+    """PySceneDetect as people run it: `detect-adaptive split-video`, its default encoder arguments.
+
+    Run under a fresh wrapper process, so that the figures are PySceneDetect's alone: CPU-seconds
+    with its ffmpeg children, peak RSS the largest of its process and theirs (RUSAGE_CHILDREN).
+    """
+    exe = Path(sys.executable).parent / "scenedetect"
+    with tempfile.TemporaryDirectory(dir=CACHE) as out:
+        argv = [str(exe), "-q", "-i", str(video), "-o", out, "detect-adaptive", "split-video"]
+        run = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, *argv], check=True, capture_output=True, text=True)
+        result: dict[str, Any] = json.loads(run.stdout)
+        result["clips"] = len(list(Path(out).glob("*.mp4")))
+    print(f"  scenedetect {video.name:14} {json.dumps(result)}", flush=True)
+    return result
+
+
+def versus_scenedetect(video: Path, rounds: int) -> None:
+    """Paired rounds, alternating which runs first; ratios per round and their median."""
+    from streamclip.models import cached_model
+
+    config = bench_config()
+    if config.detector.engine == "openvino":
+        cached_model(config.detector.precision, config.detector.model_cache)  # a warm cache, as in production
+    ratios: dict[str, list[float]] = {"wall": [], "cpu": [], "rss": []}
+    for round_ in range(rounds):
+        if round_ % 2 == 0:
+            ours, theirs = measure("streaming", video), measure_scenedetect_defaults(video)
+        else:
+            theirs, ours = measure_scenedetect_defaults(video), measure("streaming", video)
+        ratios["wall"].append(ours["wall_s"] / theirs["wall_s"])
+        ratios["cpu"].append(ours["cpu_s"] / theirs["cpu_s"])
+        ratios["rss"].append(ours["peak_rss_mb"] / theirs["peak_rss_mb"])
+        print(f"  round {round_ + 1}: streamclip {ours['wall_s']:.1f} s wall, {ours['cpu_s']:.1f} CPU-s, "
+              f"{ours['peak_rss_mb']:.0f} MiB, {ours['clips']} clips | PySceneDetect {theirs['wall_s']:.1f} s, "
+              f"{theirs['cpu_s']:.1f} CPU-s, {theirs['peak_rss_mb']:.0f} MiB, {theirs['clips']} clips")  # fmt: skip
+    print(f"\nstreamclip {PROFILE} {OVERRIDES} / PySceneDetect detect-adaptive split-video, {video.name}, "
+          f"median of {rounds} paired rounds:")  # fmt: skip
+    for key, values in ratios.items():
+        print(f"  {key:5} {statistics.median(values):.2f}   (rounds: {', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main() -> None:
+    global PROFILE, OVERRIDES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs: a smoke run of every measurement")
     parser.add_argument("--skip-scenedetect", action="store_true")
@@ -269,6 +331,8 @@ def main() -> None:
                         help="only the thread-settings comparison (streaming, 1-minute video)")  # fmt: skip
     parser.add_argument("--detector", action="store_true",
                         help="only the detector-settings comparison (streaming, 1-minute video)")  # fmt: skip
+    parser.add_argument("--versus-scenedetect", action="store_true",
+                        help="only the profile (frames off) vs PySceneDetect split-video, 720p, paired")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --threads / --detector (default 2)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "VIDEO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -282,8 +346,16 @@ def main() -> None:
     short_video = cut_video(long_video, CACHE / f"360p_{tag}_short.mp4", short_s)
     hd_video = make_video(CACHE / f"720p_{tag}.mp4", seconds=hd_s, size="1280x720", seed=1)
 
+    if args.versus_scenedetect:
+        args.profile = "fast-cpu" if args.profile == "default" else args.profile
+        os.environ["STREAMCLIP_BENCH_SET"] = json.dumps(["frames.enabled=false", *OVERRIDES])
     os.environ["STREAMCLIP_BENCH_PROFILE"] = args.profile
-    print(f"measuring with profile {args.profile!r} (each in its own process):", flush=True)
+    PROFILE, OVERRIDES = args.profile, json.loads(os.environ.get("STREAMCLIP_BENCH_SET", "[]"))
+    print(f"measuring with profile {args.profile!r} {OVERRIDES} (each in its own process):", flush=True)
+    print(f"CPU flags: {cpu_flags_line()}", flush=True)
+    if args.versus_scenedetect:
+        versus_scenedetect(hd_video, args.rounds)
+        return
     if args.threads or args.detector:
         compare_settings(short_video, args.rounds, THREAD_SETTINGS if args.threads else DETECTOR_SETTINGS)
         return
@@ -304,9 +376,10 @@ def main() -> None:
 
 
 THREAD_SETTINGS = {
-    "torch on every core, 2 encoders": [],
-    "torch 1 thread, 2 encoders": ["detector.torch_threads=1"],
-    "torch 1 thread, 1 encoder": ["detector.torch_threads=1", "transcode.workers=1"],
+    "detector on every core, 2 encoders": [],
+    "detector 1 thread, 2 encoders": ["detector.torch_threads=1"],
+    "detector 1 thread, 1 encoder": ["detector.torch_threads=1", "transcode.workers=1"],
+    "detector on every core, 1 encoder": ["transcode.workers=1"],
 }
 DETECTOR_SETTINGS = {
     "fp32, 1 window per forward (default)": [],
@@ -330,6 +403,13 @@ def compare_settings(video: Path, rounds: int, settings: dict[str, list[str]]) -
     for name in settings:
         best = min(walls[name])
         print(f"  {name:40} wall {best:6.1f} s  ratio {best / base:.2f}   CPU {min(cpus[name]):6.1f} s")
+
+
+def cpu_flags_line() -> str:
+    from streamclip.detector import cpu_flags
+
+    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
+    return f"{os.cpu_count()} CPUs, " + (" ".join(f for f in wanted if f in cpu_flags()) or "none of avx2/avx512/amx")
 
 
 def report(r: dict[str, Any], long_s: float, short_s: float) -> None:

@@ -1,5 +1,5 @@
 """The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`);
-report (`streamclip.review`).
+report (`streamclip.review`); models (the detector model cache).
 
 Exit status: 0 when every video and every clip succeeded; 1 when any video or clip failed (the
 others' clips are still written; the summary names each failure with its reason kind) or when
@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TextIO
 
 import msgspec
 
+from streamclip import model_commands
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
 from streamclip.errors import ConfigError, Reason, SourceError, StreamclipError, UsageError
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("profiles", help="list the bundled profiles")
     ingest_commands.add_parsers(commands)
     review_command.add_parser(commands)
+    model_commands.add_parsers(commands)
     return parser
 
 
@@ -94,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return review_command.run(args)
         if args.command in ingest_commands.COMMANDS:
             return ingest_commands.run(args)
+        if args.command in model_commands.COMMANDS:
+            return model_commands.run(args)
         return _split(args)
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)

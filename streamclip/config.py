@@ -23,10 +23,14 @@ class DecodeConfig(msgspec.Struct, **_STRICT):
 class DetectorConfig(msgspec.Struct, **_STRICT):
     threshold: float = 0.4
     device: str = "cpu"
-    precision: Literal["fp32", "fast", "bf16"] = "fp32"
+    # "torch": the reference (and the GPU path); "openvino": CPU, from a cached model (streamclip.models)
+    engine: Literal["torch", "openvino"] = "openvino"
+    # torch: fp32, fast, bf16; openvino: fp32, bf16, int8 (bf16 only where the CPU computes it natively)
+    precision: Literal["fp32", "fast", "bf16", "int8"] = "fp32"
     batch_windows: int = 1  # on CPU a bigger batch is no faster per window and peaks +150 MB per window
     max_wait_ms: float = 20.0
-    torch_threads: int = 0
+    torch_threads: int = 0  # the detector's threads, either engine
+    model_cache: str = ""  # OpenVINO model cache folder; "" = $STREAMCLIP_CACHE_DIR, else ~/.cache/streamclip
 
 
 class SpansConfig(msgspec.Struct, **_STRICT):
@@ -130,6 +134,15 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
                 raise ConfigError(f"channels.{section} must be at least 1 (no unbounded queues)")
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             raise ConfigError("resources.cpus must be > 0 and resources.gpus >= 0")
+        _check_detector(self.detector)
+
+
+def _check_detector(detector: DetectorConfig) -> None:
+    from streamclip.engine import combination_error  # light: no torch, no openvino
+
+    problem = combination_error(detector.engine, detector.precision, detector.device)
+    if problem:
+        raise ConfigError(problem)
 
 
 _POSITIVE = [

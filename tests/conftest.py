@@ -4,7 +4,9 @@ top-level `tests` package), so this file puts tests/ on sys.path for `import med
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,6 +15,31 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import media
+
+from streamclip import models
+
+# ---------------------------------------------------------------------------------------------
+# The OpenVINO detector models: prepared once per test session, in a folder of the session
+# (never the user's cache); subprocesses (CLI, daemons, Ray workers) inherit the variable.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("model-cache")
+    before = os.environ.get("STREAMCLIP_CACHE_DIR")
+    os.environ["STREAMCLIP_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("STREAMCLIP_CACHE_DIR", None)
+    else:
+        os.environ["STREAMCLIP_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def prepared_models(model_cache: Path) -> dict[str, models.CachedModel]:
+    """The fp32 and int8 OpenVINO models, prepared (export, quantisation) once for the session."""
+    return {kind: models.prepare(kind) for kind in models.KINDS}
+
 
 # ---------------------------------------------------------------------------------------------
 # Generated media (session-scoped: each file is made once, on first use)

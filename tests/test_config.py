@@ -243,4 +243,27 @@ def test_fast_cpu_profile_keeps_the_default_decisions() -> None:
     default, fast = load_config("default"), load_config("fast-cpu")
     assert fast.spans == default.spans
     assert fast.detector.threshold == default.detector.threshold
-    assert (fast.detector.precision, fast.detector.batch_windows) == ("fast", 1)  # see RESULTS.md
+    assert (fast.detector.engine, fast.detector.precision, fast.detector.batch_windows) == ("openvino", "int8", 1)
+    assert fast.transcode.preset == "veryfast"  # PySceneDetect's own preset: a like-for-like comparison
+
+
+def test_default_profile_runs_the_reference_decisions_on_openvino_and_nvidia_stays_torch() -> None:
+    default, nvidia = load_config("default").detector, load_config("nvidia").detector
+    assert (default.engine, default.precision) == ("openvino", "fp32")
+    assert (nvidia.engine, nvidia.device) == ("torch", "cuda")
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        (["detector.engine=torch", "detector.precision=int8"], ["'torch'", "'int8'"]),
+        (["detector.engine=openvino", "detector.precision=fast"], ["'openvino'", "'fast'"]),
+        (["detector.engine=openvino", "detector.device=cuda"], ["'openvino'", "'cuda'"]),
+    ],
+)
+def test_an_impossible_engine_and_precision_is_a_config_error_naming_both(
+    settings: list[str], named: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config("default", settings)
+    assert all(name in str(caught.value) for name in named), caught.value

@@ -8,6 +8,7 @@ Probabilities leave per video in frame order, as soon as they are final.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ import numpy as np
 
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.config import DetectorConfig
-from streamclip.detector import STEP, DetectorSettings, Frames, ShotModel, WindowBuilder, shared_model
+from streamclip.detector import STEP, DetectorSettings, Frames, WindowBuilder
+from streamclip.engine import Engine, shared_engine
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel, EndOfStream
 
@@ -39,7 +41,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
         inbox: Channel[DetectorIn],
         outbox: Channel[DetectorOut],
         config: DetectorConfig,
-        model: ShotModel | None = None,
+        model: Engine | None = None,
     ) -> None:
         super().__init__(inbox, outbox)
         self.config = config
@@ -55,7 +57,8 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
     async def run(self) -> None:
         if self.model is None:
             settings = DetectorSettings(self.config.device, self.config.precision, self.config.torch_threads)
-            self.model = await asyncio.to_thread(shared_model, settings)
+            settings = dataclasses.replace(settings, engine=self.config.engine, model_cache=self.config.model_cache)
+            self.model = await asyncio.to_thread(shared_engine, settings)
         await super().run()
 
     async def _receive(self) -> DetectorIn:

@@ -115,7 +115,8 @@ def anchored(config: ServeConfig, base: Path) -> ServeConfig:
 # tuning them does not make the daemon redo finished sources.
 _TUNING: dict[str, tuple[str, ...]] = {
     "decode": ("chunk_frames", "max_videos"),
-    "detector": ("batch_windows", "max_wait_ms", "torch_threads"),
+    # the engine too: openvino fp32 is the reference's decisions; int8 and bf16 are precisions (hashed)
+    "detector": ("batch_windows", "max_wait_ms", "torch_threads", "engine", "model_cache"),
     "transcode": ("workers", "keep_buffer"),
     "frames": ("workers",),
 }

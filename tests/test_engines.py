@@ -1,0 +1,142 @@
+"""Detector engines and the model cache: OpenVINO from a cached model, prepared once, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import media
+import numpy as np
+import pytest
+
+from streamclip import models
+from streamclip.detector import DetectorSettings
+from streamclip.engine import OpenVINOEngine, load_engine
+from streamclip.errors import ModelError
+
+
+def test_the_cache_folder_is_the_config_key_then_the_variable_then_the_user_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STREAMCLIP_CACHE_DIR", str(tmp_path / "env"))
+    assert models.cache_root(str(tmp_path / "key")) == tmp_path / "key"
+    assert models.cache_root() == tmp_path / "env"
+    monkeypatch.delenv("STREAMCLIP_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert models.cache_root() == tmp_path / "xdg" / "streamclip"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert models.cache_root() == Path.home() / ".cache" / "streamclip"
+
+
+def test_the_key_names_the_weights_the_versions_and_the_kind() -> None:
+    fp32, int8 = models.model_key("fp32"), models.model_key("int8")
+    assert models.weights_sha256()[:16] in fp32
+    assert "ov" in fp32
+    assert "torch" in fp32
+    assert fp32.endswith(f"fp32-f{models.FORMAT}")
+    assert "nncf" in int8
+    assert "nncf" not in fp32
+    assert models.model_kind("bf16") == "fp32"  # bf16 is OpenVINO's inference precision on the fp32 model
+
+
+def test_a_cached_model_runs_one_window_or_a_batch_alike(prepared_models: dict[str, models.CachedModel]) -> None:
+    engine = OpenVINOEngine(str(prepared_models["int8"].xml), "int8", threads=1)
+    windows = np.random.default_rng(3).integers(0, 256, (3, 100, 27, 48, 3), dtype=np.uint8)
+    batch = engine.predict_windows(windows)
+    assert batch.shape == (3, 50)
+    assert batch.dtype == np.float32
+    assert ((batch >= 0) & (batch <= 1)).all()
+    np.testing.assert_array_equal(engine.predict_windows(windows[1:2])[0], batch[1])
+    with pytest.raises(ValueError, match=r"\[B, 100, 27, 48, 3\]"):
+        engine.predict_windows(windows[:, :50])
+
+
+def test_an_impossible_combination_is_refused_when_loading_too() -> None:
+    with pytest.raises(ModelError, match="int8"):
+        load_engine(DetectorSettings(engine="torch", precision="int8"))
+
+
+def test_two_processes_preparing_at_once_make_one_model_and_a_dead_writers_leftovers_go(tmp_path: Path) -> None:
+    models_dir = tmp_path / "models"
+    stale = models_dir / f".tmp-{models.model_key('fp32')}-999999"  # a preparer killed half-way
+    stale.mkdir(parents=True)
+    (stale / "model.xml").write_text("<half")
+    argv = [
+        sys.executable,
+        "-m",
+        "streamclip",
+        "models",
+        "prepare",
+        "--precision",
+        "fp32",
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [proc.communicate(timeout=240) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outs
+    assert sorted(p.name for p in models_dir.iterdir() if not p.name.endswith(".lock")) == [models.model_key("fp32")]
+    listed = subprocess.run(
+        [sys.executable, "-m", "streamclip", "models", "--cache-dir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert models.model_key("fp32") in listed.stdout
+    assert "MiB" in listed.stdout
+
+
+def test_int8_preparation_is_deterministic(prepared_models: dict[str, models.CachedModel], tmp_path: Path) -> None:
+    again = models.prepare("int8", str(tmp_path))
+    first = prepared_models["int8"]
+    assert again.folder != first.folder
+    for name in (models.MODEL_XML, models.MODEL_BIN):
+        assert (again.folder / name).read_bytes() == (first.folder / name).read_bytes(), name
+    info = json.loads((again.folder / models.INFO).read_text())
+    assert info["kind"] == "int8"
+    assert "synthesised" in info["calibration"]
+
+
+# A CPU pipeline on OpenVINO with a warm cache: the default (fp32) and fast-cpu (int8) profiles.
+_NO_TORCH = """
+import asyncio, sys
+import streamclip
+config = streamclip.load_config(sys.argv[1], ["frames.enabled=false"])
+events = asyncio.run(streamclip.split([sys.argv[2]], sys.argv[3], config))
+clips = sum(isinstance(e, streamclip.ClipReady) for e in events)
+print(clips, "torch" in sys.modules, "nncf" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("profile", ["default", "fast-cpu"])
+def test_a_cpu_pipeline_on_openvino_never_imports_torch(
+    profile: str, prepared_models: dict[str, models.CachedModel], cut_video: media.CutVideo, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, profile, str(cut_video.path), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=180, env={**os.environ},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    clips, torch_imported, nncf_imported = done.stdout.split()
+    assert int(clips) > 0
+    assert (torch_imported, nncf_imported) == ("False", "False")
+
+
+def test_models_lists_nothing_in_an_empty_cache_and_says_how_to_prepare(tmp_path: Path) -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "streamclip", "models", "--cache-dir", str(tmp_path / "empty")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "no prepared models" in listed.stdout
+    assert "streamclip models prepare" in listed.stdout
+    assert not (tmp_path / "empty").exists()  # listing creates nothing
+
+
+def test_openvino_takes_ray_s_omp_num_threads_when_no_thread_count_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamclip.engine import _openvino_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert (_openvino_threads(0), _openvino_threads(1)) == (3, 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _openvino_threads(0) == 0  # OpenVINO's own choice: every core
