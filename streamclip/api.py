@@ -82,7 +82,7 @@ class Pipeline:
         sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
         self.actors += [
             Transcoder(spans, encoded, cfg.transcode, cfg.limits, self.workspace),
-            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits),
+            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace),
             ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
         ]
 

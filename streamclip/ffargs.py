@@ -7,6 +7,7 @@ a protocol or an option.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from streamclip.ffmpeg import ffmpeg_binary
 from streamclip.types import VideoMetadata
@@ -94,10 +95,46 @@ def _picture_args(meta: VideoMetadata, encoder: str) -> list[str]:
     return args
 
 
-def frames_argv(clip_path: str, fps: float, *, size: tuple[int, int] | None = None) -> list[str]:
-    """A clip decoded to RGB24 frames at constant rate `fps`, optionally scaled to (height, width)."""
-    argv = [*_base(), "-i", file_url(clip_path), "-map", "0:v:0", "-fps_mode", "cfr", "-r", repr(fps)]
+def frames_argv(
+    clip_path: str,
+    fps: float,
+    *,
+    size: tuple[int, int] | None = None,
+    select: Sequence[int] = (),
+    from_index: int = 0,
+    threads: int = 1,
+    output: str = "pipe:1",
+) -> list[str]:
+    """Chosen frames of a clip as RGB24 on stdout, at constant rate `fps`, optionally scaled to (height, width).
+
+    The frames written are those whose index (at rate `fps`) is in `select` or at least
+    `from_index` (0: every frame). Only those are converted and scaled: the `fps` filter makes the
+    rate constant inside the graph (as `-fps_mode cfr -r` does at the output), `select` drops the
+    others before the output's scaler, and `passthrough` keeps the output from filling the gaps.
+    """
+    graph = f"fps={fps!r}"
+    if from_index > 0:
+        terms = [f"eq(n\\,{index})" for index in sorted(set(select)) if index < from_index]
+        graph += ",select=" + _sum([*terms, f"gte(n\\,{from_index})"])
+    argv = [*_base(), "-threads", str(threads), "-i", file_url(clip_path), "-map", "0:v:0"]
+    argv += ["-filter_threads", str(threads), "-vf", graph, "-fps_mode", "passthrough"]
     if size is not None:
         height, width = size
         argv += ["-s", f"{width}x{height}"]
-    return [*argv, "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
+    target = output if output.startswith("pipe:") else file_url(output)
+    return [*argv, "-pix_fmt", "rgb24", "-f", "rawvideo", "-y", target]
+
+
+def frame_count_argv(clip_path: str, fps: float, *, threads: int = 1) -> list[str]:
+    """A clip decoded at constant rate `fps` and discarded; `-progress` prints `frame=N` at the end."""
+    return [*_base(), "-threads", str(threads), "-i", file_url(clip_path), "-map", "0:v:0",
+            "-vf", f"fps={fps!r}", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]  # fmt: skip
+
+
+def _sum(terms: list[str]) -> str:
+    """`a+b+…` as a balanced tree: ffmpeg's expression parser nests at most 100 deep (a flat sum of
+    more than about 100 terms fails with "Cannot allocate memory")."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_sum(terms[:half])})+({_sum(terms[half:])})"
