@@ -35,6 +35,7 @@ from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
+from streamclip.threads import plan_threads
 from streamclip.types import Event
 from streamclip.workspace import Workspace
 
@@ -67,6 +68,7 @@ class Pipeline:
 
     def _build(self, model: ShotModel | None) -> None:
         cfg, caps = self.config, self.config.channels
+        threads = plan_threads(cfg)
         spans: Channel[TranscoderIn] = self._channel(caps.spans, "spans")
         if cfg.spans.mode == "fixed_stride":
             self.actors.append(StrideSpanner(self.jobs, spans, cfg.spans, cfg.limits, workers=cfg.decode.max_videos))
@@ -74,15 +76,22 @@ class Pipeline:
             frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
             probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")
             self.actors += [
-                Decoder(self.jobs, frames, cfg.decode, cfg.limits),
-                ShotDetector(frames, probs, cfg.detector, model),
+                Decoder(self.jobs, frames, cfg.decode, cfg.limits, threads=threads.decoder),
+                ShotDetector(frames, probs, cfg.detector, model, threads=threads.detector),
                 SpanBuilder(probs, spans, cfg.spans, cfg.detector.threshold),
             ]
         encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
         sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
         self.actors += [
-            Transcoder(spans, encoded, cfg.transcode, cfg.limits, self.workspace),
-            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace),
+            Transcoder(
+                spans,
+                encoded,
+                cfg.transcode,
+                cfg.limits,
+                self.workspace,
+                threads=(threads.encoder, threads.transcode_input),
+            ),
+            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace, threads=threads.frames),
             ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
         ]
 

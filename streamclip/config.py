@@ -26,7 +26,7 @@ class DetectorConfig(msgspec.Struct, **_STRICT):
     precision: Literal["fp32", "fast", "bf16"] = "fp32"
     batch_windows: int = 1  # on CPU a bigger batch is no faster per window and peaks +150 MB per window
     max_wait_ms: float = 20.0
-    torch_threads: int = 0
+    torch_threads: int = 0  # 0: derived from resources.cpus and workers (streamclip/threads.py)
 
 
 class SpansConfig(msgspec.Struct, **_STRICT):
@@ -44,7 +44,7 @@ class SpansConfig(msgspec.Struct, **_STRICT):
 
 class TranscodeConfig(msgspec.Struct, **_STRICT):
     encoder: Literal["libx264", "libopenh264", "h264_nvenc", "libvpx-vp9"] = "libx264"
-    encoder_threads: int = 1
+    encoder_threads: int = 0  # 0: derived from resources.cpus and workers (streamclip/threads.py)
     preset: str = ""  # encoder preset; "" keeps the encoder's default
     use_input_bit_rate: bool = False
     use_hwaccel: bool = False  # decode the source with CUDA when encoding with NVENC
@@ -128,6 +128,8 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
         for section in ("jobs", "frames", "probabilities", "spans", "clips", "events"):
             if getattr(self.channels, section) < 1:
                 raise ConfigError(f"channels.{section} must be at least 1 (no unbounded queues)")
+        if self.transcode.encoder_threads < 0 or self.detector.torch_threads < 0:
+            raise ConfigError("transcode.encoder_threads and detector.torch_threads must be >= 0 (0: derived)")
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             raise ConfigError("resources.cpus must be > 0 and resources.gpus >= 0")
 
@@ -137,7 +139,6 @@ _POSITIVE = [
     ("decode", "max_videos"),
     ("detector", "batch_windows"),
     ("transcode", "workers"),
-    ("transcode", "encoder_threads"),
     ("frames", "workers"),
 ]
 

@@ -35,7 +35,7 @@ def _base() -> list[str]:
     return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
 
-def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False) -> list[str]:
+def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False, threads: int = 1) -> list[str]:
     """First video stream -> 48x27 RGB24 at constant rate `meta.fps` on stdout.
 
     The explicit `-fps_mode cfr -r fps` keeps frame index i at time i/fps on variable-frame-rate
@@ -45,8 +45,10 @@ def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False) -> list[str]:
     return [
         *_base(),
         *(["-hwaccel", "cuda"] if hwaccel else []),
+        "-threads", str(threads),
         "-i", file_url(meta.path),
         "-map", "0:v:0",
+        "-filter_threads", str(threads),
         "-fps_mode", "cfr",
         "-r", repr(meta.fps),
         "-s", f"{DETECTOR_WIDTH}x{DETECTOR_HEIGHT}",
@@ -64,15 +66,19 @@ def transcode_argv(
     *,
     encoder: str = "libx264",
     threads: int = 1,
+    input_threads: int = 1,
     preset: str = "",
     use_input_bit_rate: bool = False,
     use_hwaccel: bool = False,
 ) -> list[str]:
-    """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading."""
+    """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading.
+
+    `input_threads` decode the source, `threads` run the encoder (see `streamclip.threads`).
+    """
     argv = _base()
     if use_hwaccel:
         argv += ["-hwaccel", "cuda"]
-    argv += ["-threads", str(threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
+    argv += ["-threads", str(input_threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
     argv += ["-i", file_url(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
     argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
     if preset:

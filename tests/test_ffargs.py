@@ -180,11 +180,11 @@ def test_hwaccel_only_when_asked() -> None:
 
 
 def test_encoder_specific_args_threads_and_preset() -> None:
-    argv = transcode_argv(meta(), 0, 2, "o.mp4", encoder="libvpx-vp9", threads=3, preset="fast")
+    argv = transcode_argv(meta(), 0, 2, "o.mp4", encoder="libvpx-vp9", threads=3, input_threads=2, preset="fast")
     assert value_after(argv, "-c:v") == "libvpx-vp9"
     assert value_after(argv, "-row-mt") == "1"
     assert value_after(argv, "-preset") == "fast"
-    assert values_after(argv, "-threads") == ["3", "3"]  # decoder (input side) and encoder
+    assert values_after(argv, "-threads") == ["2", "3"]  # decoder (input side) and encoder
     nvenc = transcode_argv(meta(), 0, 2, "o.mp4", encoder="h264_nvenc")
     assert value_after(nvenc, "-rc") == "vbr"
     assert "-row-mt" not in transcode_argv(meta(), 0, 2, "o.mp4")

@@ -47,12 +47,14 @@ class FrameExtractor(PerVideoPool[ExtractorIn, ExtractorIn]):
         config: FramesConfig,
         limits: LimitsConfig,
         workspace: Workspace,
+        *,
+        threads: int = 1,
     ) -> None:
         super().__init__(inbox, outbox, workers=config.workers)
         self.config = config
         self.limits = limits
         self.workspace = workspace
-        self.threads = 1
+        self.threads = threads
 
     async def handle(self, item: ExtractorIn) -> None:
         assert isinstance(item, ClipItem)

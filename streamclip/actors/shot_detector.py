@@ -40,9 +40,12 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
         outbox: Channel[DetectorOut],
         config: DetectorConfig,
         model: ShotModel | None = None,
+        *,
+        threads: int = 0,
     ) -> None:
         super().__init__(inbox, outbox)
         self.config = config
+        self.threads = threads or config.torch_threads  # intra-op threads; 0 keeps torch's default
         self.model = model
         self._builders: dict[int, WindowBuilder] = {}
         self._pending: list[_Window] = []
@@ -54,7 +57,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
 
     async def run(self) -> None:
         if self.model is None:
-            settings = DetectorSettings(self.config.device, self.config.precision, self.config.torch_threads)
+            settings = DetectorSettings(self.config.device, self.config.precision, self.threads)
             self.model = await asyncio.to_thread(shared_model, settings)
         await super().run()
 
