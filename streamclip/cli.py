@@ -19,7 +19,7 @@ import msgspec
 
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
-from streamclip.errors import ConfigError, SourceError, StreamclipError
+from streamclip.errors import ClusterJoinError, ConfigError, SourceError, StreamclipError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.probe import probe_sync
@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _split(args)
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClusterJoinError as exc:
+        print(f"streamclip: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("streamclip: interrupted", file=sys.stderr)

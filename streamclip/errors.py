@@ -57,3 +57,7 @@ class ModelError(StreamclipError):
 
 class ConfigError(StreamclipError):
     """A profile or setting is invalid; the message names the offending key."""
+
+
+class ClusterJoinError(StreamclipError):
+    """A Ray cluster could not be joined; the message names the address and the cause (CLI exit 2)."""

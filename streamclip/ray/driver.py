@@ -20,11 +20,9 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import ray.exceptions
 
 from streamclip.config import PipelineConfig, RayConfig
 from streamclip.errors import StreamclipError
+from streamclip.ray.cluster import connect
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
@@ -333,36 +332,6 @@ def _actors_that_fit(config: PipelineConfig) -> int:
 def _one_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def connect(ray_config: RayConfig) -> bool:
-    """Join the cluster at `address`, or start a local Ray runtime; True if this call started Ray."""
-    if ray.is_initialized():
-        return False
-    with _signal_handlers_kept():
-        if ray_config.address == "local":
-            ray.init(namespace=ray_config.namespace, include_dashboard=False, _node_ip_address="127.0.0.1")
-        else:
-            ray.init(address=ray_config.address, namespace=ray_config.namespace)
-    return True
-
-
-@contextlib.contextmanager
-def _signal_handlers_kept() -> Iterator[None]:
-    """`ray.init` installs its own SIGTERM/SIGINT handlers, which end the process on the spot.
-
-    Put ours back (the daemon's graceful drain, the CLI's Ctrl-C) once Ray is up.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in saved.items():
-            if handler is not None:
-                signal.signal(signum, handler)
 
 
 @contextlib.asynccontextmanager
