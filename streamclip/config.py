@@ -100,11 +100,14 @@ class RayConfig(msgspec.Struct, **_STRICT):
     actors: int = 0  # pipelines (Ray actors); 0 = as many as the cluster's resources fit
     max_videos_in_flight: int = 2  # per actor: videos submitted to it and not yet done
     max_attempts: int = 3  # a video whose worker dies this many times fails, naming why
+    hang_timeout_s: float = 600.0  # a worker holding videos, with no event and no progress this long, is lost; 0: never
     namespace: str = "streamclip"
 
     def __post_init__(self) -> None:
         if not self.address:
             raise ValueError("ray.address: 'local' or a cluster address is needed")
+        if self.hang_timeout_s < 0:
+            raise ValueError("ray.hang_timeout_s must be >= 0 (0: hung workers are not looked for)")
         if self.actors < 0 or self.max_videos_in_flight < 1 or self.max_attempts < 1:
             raise ValueError("ray: actors must be >= 0, max_videos_in_flight and max_attempts >= 1")
 

@@ -8,6 +8,7 @@ well under way at its first clip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import signal
@@ -194,6 +195,30 @@ async def test_a_killed_actor_loses_no_video_and_writes_no_clip_twice(
         assert (tmp_path / "clips" / f"{clip_id}.mp4").stat().st_mtime_ns == mtime_ns
     assert leftovers(tmp_path) == []
     assert ffmpeg_children_mentioning(tmp_path) == []
+
+
+async def test_a_hung_worker_is_killed_and_its_video_runs_again(
+    ray_runtime: None, videos: list[Path], single_machine_ids: dict[str, set[str]], tmp_path: Path
+) -> None:
+    """Hung by construction: the worker's process is stopped (SIGSTOP) before it gets the video, so
+    it can yield no event and make no progress; the watchdog must kill it and run the video again."""
+    ray_config = RayConfig(actors=1, max_videos_in_flight=1, hang_timeout_s=2.0)
+    async with streamclip.open_pipeline(config(), tmp_path, ray=ray_config) as pipe:
+        stopped = psutil.Process(pipe.statistics()["ray"]["workers"][0]["pid"])
+        stopped.suspend()
+        try:
+            await pipe.submit(videos[0])
+            pipe.close_input()
+            events = [event async for event in pipe]
+        finally:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                stopped.resume()
+        stats = pipe.statistics()["ray"]
+    assert stats["workers_replaced"] == 1
+    assert stats["videos_retried"] == 1
+    assert not stopped.is_running() or stopped.status() == psutil.STATUS_ZOMBIE
+    assert final_events(events) == Counter([("VideoDone", str(videos[0]))])
+    assert by_source(events) == {str(videos[0]): single_machine_ids[str(videos[0])]}
 
 
 async def test_a_poison_file_fails_once_with_its_reason_and_the_others_finish(

@@ -5,8 +5,8 @@ fewer than `max_videos_in_flight` videos: cluster-wide backpressure, since `subm
 the queue is full. Each video's events come back through a Ray streaming generator and are passed
 on as they arrive, so a clip reaches the caller as soon as its worker has written it.
 
-Faults: when a worker dies (or its pipeline breaks) it is killed, its work folder removed, and a
-new worker started in its place; its videos go back to the front of the queue. Clips it finished
+Faults: when a worker dies (or its pipeline breaks, or it hangs: see `watchdog.py`) it is killed,
+its work folder removed, and a new worker started in its place; its videos go back to the front of the queue. Clips it finished
 are on the shared output already and are not encoded again (same uuid, same clip), and the driver
 passes each clip's `ClipReady` on once. A video that has lost `max_attempts` workers fails with
 that reason instead of being retried forever.
@@ -33,6 +33,7 @@ import ray.exceptions
 from streamclip.config import PipelineConfig, RayConfig
 from streamclip.errors import StreamclipError
 from streamclip.ray.cluster import connect
+from streamclip.ray.watchdog import watch
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
@@ -65,6 +66,10 @@ class _Worker:
     info: dict[str, Any]
     in_flight: set[str] = field(default_factory=set)
     alive: bool = True
+    last_active: float = field(default_factory=time.monotonic)  # an event, or progress (watchdog.py)
+    last_progress: int | None = None
+    waiting_on_consumer: int = 0  # its videos' events waiting for room in the driver's channel
+    hung: str = ""  # why the watchdog killed it
 
 
 class RayPipeline:
@@ -154,6 +159,9 @@ class RayPipeline:
             if isinstance(outcome, BaseException):
                 raise outcome
         self.runner = asyncio.create_task(self._dispatch(), name="streamclip-ray-dispatch")
+        if self.ray_config.hang_timeout_s > 0:
+            watching = watch(lambda: self._workers, self.ray_config.hang_timeout_s)
+            self._spawn(watching, "streamclip-ray-watchdog")
 
     async def aclose(self) -> None:
         """Stop dispatching, close every worker's pipeline (its ffmpeg children die with it), kill the actors."""
@@ -206,6 +214,8 @@ class RayPipeline:
                         raise RayUnavailable("no Ray worker is left to run the remaining videos")
                     await self._wakeup.wait()
                     continue
+                if not worker.in_flight:
+                    worker.last_active = time.monotonic()  # idle time is not stillness
                 worker.in_flight.add(video.path)
                 self._running[video.path] = video
                 self._spawn(self._run(video, worker), f"streamclip-ray-{video.rel}")
@@ -238,7 +248,7 @@ class RayPipeline:
             try:
                 finished = await self._stream(video, worker)
             except ray.exceptions.RayError as exc:
-                finished, video.last_error = False, _one_line(exc)
+                finished, video.last_error = False, worker.hung or _one_line(exc)
                 if worker.alive:  # the first of its videos to notice replaces it, in the background
                     worker.alive = False
                     self._replacing += 1
@@ -263,11 +273,17 @@ class RayPipeline:
         call = worker.handle.process.options(_generator_backpressure_num_objects=self.config.channels.events)
         async for ref in call.remote(video.path, video.rel):
             event: Event = await ref
+            worker.last_active = time.monotonic()
             if isinstance(event, ClipReady):
                 if event.clip.uuid in video.clips:
                     continue  # a worker before this one already passed it on
                 video.clips.add(event.clip.uuid)
-            await self.events.send(event)
+            worker.waiting_on_consumer += 1
+            try:
+                await self.events.send(event)
+            finally:
+                worker.waiting_on_consumer -= 1
+                worker.last_active = time.monotonic()
             if not isinstance(event, ClipReady):
                 return True
         video.last_error = "the worker ended the video without a final event"

@@ -102,6 +102,14 @@ class PipelineWorker:
             "pipeline": self._pipe.statistics() if self._pipe is not None else {},
         }
 
+    def progress(self) -> int:
+        """A figure that grows while the pipeline moves: items through its channels and the bytes
+        of its work files (an encoder or frame extractor writing). Read by the driver's watchdog."""
+        if self._pipe is None:
+            return 0
+        moved = sum(channel.statistics().items_in for channel in self._pipe.channels)
+        return moved + sum(entry.stat().st_size for entry in os.scandir(self._pipe.workspace.root) if entry.is_file())
+
     async def close(self) -> None:
         """Close the pipeline (kills its ffmpeg children, removes its work folder)."""
         if self._router is not None:
