@@ -35,6 +35,7 @@ from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
+from streamclip.stats import PipelineStats, pipeline_stats
 from streamclip.threads import plan_threads
 from streamclip.types import Event
 from streamclip.workspace import Workspace
@@ -107,13 +108,13 @@ class Pipeline:
     def __aiter__(self) -> AsyncIterator[Event]:
         return until_end(self.events, self.runner)  # a crashed actor's error is raised at the end
 
-    def statistics(self) -> dict[str, Any]:
-        """Depth, items and time blocked of every channel; counters of every actor."""
-        return {
-            "elapsed_s": round(time.monotonic() - self.started_at, 3),
-            "channels": {c.name: c.statistics() for c in self.channels},
-            "actors": {a.name: a.statistics() for a in self.actors},
-        }
+    def statistics(self) -> PipelineStats:
+        """Depth, items and time blocked of every channel; each actor's counters, typed by kind."""
+        return pipeline_stats(
+            round(time.monotonic() - self.started_at, 3),
+            [c.statistics() for c in self.channels],
+            [a.statistics() for a in self.actors],
+        )
 
 
 class EventPipeline(Protocol):
@@ -125,7 +126,7 @@ class EventPipeline(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
-    def statistics(self) -> dict[str, Any]: ...
+    def statistics(self) -> PipelineStats: ...
 
 
 @overload

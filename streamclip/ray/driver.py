@@ -6,10 +6,10 @@ the queue is full. Each video's events come back through a Ray streaming generat
 on as they arrive, so a clip reaches the caller as soon as its worker has written it.
 
 Faults: when a worker dies (or its pipeline breaks, or it hangs: see `watchdog.py`) it is killed,
-its work folder removed, and a new worker started in its place; its videos go back to the front of the queue. Clips it finished
-are on the shared output already and are not encoded again (same uuid, same clip), and the driver
-passes each clip's `ClipReady` on once. A video that has lost `max_attempts` workers fails with
-that reason instead of being retried forever.
+its work folder removed, and a new worker started in its place; its videos go back to the front
+of the queue. Clips it finished are on the shared output already and are not encoded again (same
+uuid, same clip), and the driver passes each clip's `ClipReady` on once. A video that has lost
+`max_attempts` workers fails with that reason instead of being retried forever.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import ray
 import ray.exceptions
 
@@ -37,12 +38,15 @@ from streamclip.ray.watchdog import watch
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
+from streamclip.stats import PipelineStats, RayStats, WorkerInfo, combine
 from streamclip.types import ClipReady, Event, VideoFailed
 
 log = logging.getLogger("streamclip.ray")
 
 WORKER_START_TIMEOUT_S = 300.0  # placing an actor, importing torch, opening the pipeline
 WORKER_CLOSE_TIMEOUT_S = 30.0
+STATS_EVERY_S = 1.0  # how often the workers' statistics are gathered
+STATS_TIMEOUT_S = 5.0
 
 
 class RayUnavailable(StreamclipError):
@@ -94,6 +98,7 @@ class RayPipeline:
         self.runner: asyncio.Task[None] | None = None
         self.workers_replaced = 0
         self.videos_retried = 0
+        self._gathered: dict[tuple[int, int], PipelineStats] = {}  # (index, generation) -> its last figures
 
     # -- the Pipeline interface ---------------------------------------------------------------
 
@@ -115,30 +120,46 @@ class RayPipeline:
     def __aiter__(self) -> AsyncIterator[Event]:
         return until_end(self.events, self.runner)  # the dispatcher's error, if it failed, at the end
 
-    def statistics(self) -> dict[str, Any]:
-        """The driver's view; `worker_statistics()` asks the workers themselves."""
-        return {
-            "elapsed_s": round(time.monotonic() - self.started_at, 3),
-            "channels": {"events": self.events.statistics()},
-            "actors": {},
-            "ray": {
-                "workers": [
-                    {
-                        "index": w.index,
-                        "generation": w.generation,
-                        "alive": w.alive,
-                        "pid": w.info.get("pid"),
-                        "host": w.info.get("host"),
-                        "in_flight": sorted(Path(p).name for p in w.in_flight),
-                    }
-                    for w in self._workers
-                ],
-                "waiting": len(self._waiting),
-                "retrying": len(self._retries),
-                "workers_replaced": self.workers_replaced,
-                "videos_retried": self.videos_retried,
-            },
-        }
+    def statistics(self) -> PipelineStats:
+        """The workers' pipelines summed (as last gathered, every `STATS_EVERY_S`; a lost worker's
+        last figures stay in), the driver's events channel, and the driver's view in `ray`."""
+        stats = combine(list(self._gathered.values()), elapsed_s=round(time.monotonic() - self.started_at, 3))
+        ray_view = RayStats(
+            workers=[
+                WorkerInfo(
+                    index=w.index,
+                    generation=w.generation,
+                    alive=w.alive,
+                    pid=w.info.get("pid"),
+                    host=w.info.get("host"),
+                    in_flight=sorted(Path(p).name for p in w.in_flight),
+                )
+                for w in self._workers
+            ],
+            waiting=len(self._waiting),
+            retrying=len(self._retries),
+            workers_replaced=self.workers_replaced,
+            videos_retried=self.videos_retried,
+        )
+        channels = {**stats.channels, "events": self.events.statistics()}
+        return msgspec.structs.replace(stats, channels=channels, ray=ray_view)
+
+    async def gather_statistics(self) -> PipelineStats:
+        """Ask every live worker for its pipeline's statistics now, then `statistics()`."""
+        live = [w for w in self._workers if w.alive]
+        found = await asyncio.gather(
+            *(asyncio.wait_for(w.handle.pipeline_statistics.remote(), STATS_TIMEOUT_S) for w in live),
+            return_exceptions=True,
+        )
+        for worker, stats in zip(live, found, strict=True):
+            if isinstance(stats, PipelineStats):
+                self._gathered[(worker.index, worker.generation)] = stats
+        return self.statistics()
+
+    async def _keep_gathering(self) -> None:
+        while True:
+            await self.gather_statistics()
+            await asyncio.sleep(STATS_EVERY_S)
 
     async def worker_statistics(self) -> list[dict[str, Any]]:
         """Each live worker's own statistics (its pipeline's, and what it measured itself)."""
@@ -159,6 +180,7 @@ class RayPipeline:
             if isinstance(outcome, BaseException):
                 raise outcome
         self.runner = asyncio.create_task(self._dispatch(), name="streamclip-ray-dispatch")
+        self._spawn(self._keep_gathering(), "streamclip-ray-statistics")
         if self.ray_config.hang_timeout_s > 0:
             watching = watch(lambda: self._workers, self.ray_config.hang_timeout_s)
             self._spawn(watching, "streamclip-ray-watchdog")

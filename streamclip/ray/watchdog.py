@@ -6,7 +6,8 @@ clips — plus the bytes of its work files, which grow while an encoder or frame
 changes between two looks. A worker that answers no look counts as still. One that stays still
 for `hang_timeout_s` while it holds videos is killed; its videos' streams then fail as a dead
 worker's do, and the driver replaces it and runs them again. A worker waiting on the driver's own
-consumer (the events channel full) is not hung: that wait is backpressure.
+consumer (the events channel full) is not hung: that wait is backpressure. `hang_timeout_s` must
+exceed the longest step that moves nothing visible (one detector forward pass on a loaded CPU).
 """
 
 from __future__ import annotations
@@ -45,18 +46,19 @@ async def watch(workers: Callable[[], Iterable[Watched]], hang_timeout_s: float)
     while True:
         await asyncio.sleep(interval)
         busy = [w for w in workers() if w.alive and w.in_flight and not w.hung]
-        await asyncio.gather(*(_look(w, interval, hang_timeout_s) for w in busy))
+        await asyncio.gather(*(_look(w, hang_timeout_s) for w in busy))
 
 
-async def _look(worker: Watched, answer_within_s: float, hang_timeout_s: float) -> None:
-    now = time.monotonic()
+async def _look(worker: Watched, hang_timeout_s: float) -> None:
     if worker.waiting_on_consumer:
-        worker.last_active = now
+        worker.last_active = time.monotonic()
         return
     try:
-        progress: int = await asyncio.wait_for(worker.handle.progress.remote(), answer_within_s)
+        # a busy machine may answer slowly; no answer within the whole timeout is stillness
+        progress: int = await asyncio.wait_for(worker.handle.progress.remote(), hang_timeout_s)
     except (TimeoutError, ray.exceptions.RayError):
         progress = -1  # no answer: still (a dead worker's streams fail on their own)
+    now = time.monotonic()
     if progress >= 0 and progress != worker.last_progress:
         worker.last_progress, worker.last_active = progress, now
         return

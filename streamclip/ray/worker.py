@@ -19,6 +19,7 @@ from typing import Any
 
 from streamclip.api import Pipeline, open_pipeline
 from streamclip.config import PipelineConfig
+from streamclip.stats import PipelineStats
 from streamclip.types import ClipReady, Event
 
 
@@ -99,8 +100,12 @@ class PipelineWorker:
             "in_flight": sorted(Path(source).name for source in self._routes),
             "videos_started": self.videos_started,
             "max_in_flight": self.max_in_flight,
-            "pipeline": self._pipe.statistics() if self._pipe is not None else {},
+            "pipeline": self.pipeline_statistics(),
         }
+
+    def pipeline_statistics(self) -> PipelineStats:
+        """Its pipeline's typed statistics (the driver sums its workers')."""
+        return self._pipe.statistics() if self._pipe is not None else PipelineStats()
 
     def progress(self) -> int:
         """A figure that grows while the pipeline moves: items through its channels and the bytes
