@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from streamclip.api import EventPipeline
+from streamclip.backend import EventPipeline
 from streamclip.stats import PipelineStats
 from streamclip.types import ClipReady, Event
 

@@ -77,7 +77,7 @@ class _Worker:
 
 
 class RayPipeline:
-    """The `Pipeline` interface (submit, close_input, async for, statistics) on Ray actors."""
+    """The Ray backend: `backend.EventPipeline` (submit, close_input, async for, statistics) on Ray actors."""
 
     def __init__(self, config: PipelineConfig, output_dir: Path | None, ray_config: RayConfig) -> None:
         self.config = config

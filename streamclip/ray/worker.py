@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from streamclip.api import Pipeline, open_pipeline
 from streamclip.config import PipelineConfig
+from streamclip.local import Pipeline, open_local_pipeline
 from streamclip.stats import PipelineStats
 from streamclip.types import ClipReady, Event
 
@@ -44,7 +44,8 @@ class PipelineWorker:
     async def start(self) -> dict[str, Any]:
         """Open the pipeline; returns where this worker runs (for logs and clean-up)."""
         if self._pipe is None:
-            self._pipe = await self._stack.enter_async_context(open_pipeline(self.config, self.output_dir))
+            output = Path(self.output_dir) if self.output_dir is not None else None
+            self._pipe = await self._stack.enter_async_context(open_local_pipeline(self.config, output, None))
             self._router = asyncio.create_task(self._route(self._pipe), name="streamclip-ray-router")
         return {
             "pid": os.getpid(),
