@@ -47,6 +47,7 @@ from streamclip.ffargs import decode_argv, transcode_argv
 from streamclip.rules import scene_spans
 from streamclip.runtime.channel import Channel
 from streamclip.types import EncodedClipInfo
+from streamclip.workspace import Workspace
 
 CACHE = Path(__file__).parent / ".cache"
 SCENES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "life", "testsrc", "yuvtestsrc"]
@@ -200,8 +201,12 @@ async def _frames(clip: Path) -> dict[str, Any]:
     config = bench_config()
     meta = await streamclip.probe(clip)
     info = EncodedClipInfo.from_metadata(meta)
-    extractor = FrameExtractor(Channel(1), Channel(1), config.frames, config.limits)
-    return await extractor.extract(str(clip), info)
+    workspace = Workspace(clip.parent)
+    try:
+        extractor = FrameExtractor(Channel(1), Channel(1), config.frames, config.limits, workspace)
+        return await extractor.extract(str(clip), info)
+    finally:
+        workspace.cleanup()
 
 
 async def run_stages(video: Path, out: Path) -> dict[str, Any]:

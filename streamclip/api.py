@@ -1,4 +1,4 @@
-"""The Python async API: a pipeline opened as an async context manager.
+"""The Python async API (the façade): a pipeline opened as an async context manager.
 
     async with streamclip.open_pipeline(config, output_dir="out") as pipe:
         await pipe.submit("a.mp4")
@@ -9,117 +9,30 @@
 Videos may be submitted at any time until `close_input()`; events arrive as they happen
 (`ClipReady` in completion order, then `VideoDone` or `VideoFailed` per video). Leaving the block
 early cancels every actor and kills every ffmpeg child; work files are removed.
+
+Two backends implement `backend.EventPipeline`: `local` (this process) and `ray` (a cluster);
+this module picks one and imports neither's internals (`ray` only when asked for).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
-import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, overload
+from typing import TYPE_CHECKING, overload
 
-from streamclip.actors.clip_writer import ClipWriter, WriterIn
-from streamclip.actors.decoder import Decoder, DecoderOut
-from streamclip.actors.frame_extractor import FrameExtractor
-from streamclip.actors.messages import VideoJob
-from streamclip.actors.shot_detector import DetectorOut, ShotDetector
-from streamclip.actors.span_builder import SpanBuilder
-from streamclip.actors.stride_spanner import StrideSpanner
-from streamclip.actors.transcoder import Transcoder, TranscoderIn
+from streamclip.backend import EventPipeline
 from streamclip.config import PipelineConfig, RayConfig, load_config
 from streamclip.detector import ShotModel
-from streamclip.hardware import check_encoder, resolve_hardware
-from streamclip.identity import check_rel
-from streamclip.runtime.channel import Channel
-from streamclip.runtime.pipeline import Runnable, run_actors, until_end
-from streamclip.runtime.waiting import wait_out
+from streamclip.local import Pipeline, open_local_pipeline
 from streamclip.types import Event
-from streamclip.workspace import Workspace
 
 if TYPE_CHECKING:
     from streamclip.ray.driver import RayPipeline
 
-
-class Pipeline:
-    """A running set of actors. Create it with `open_pipeline`."""
-
-    def __init__(self, config: PipelineConfig, output_dir: Path | None, model: ShotModel | None = None) -> None:
-        self.config = config
-        self.output_dir = output_dir
-        self.started_at = time.monotonic()
-        self.workspace = Workspace(output_dir)
-        caps = config.channels
-        self.jobs: Channel[VideoJob] = Channel(caps.jobs, "jobs")
-        self.events: Channel[Event] = Channel(caps.events, "events")
-        self.channels: list[Channel[Any]] = [self.jobs]
-        self.actors: list[Runnable] = []
-        self._ids = itertools.count()
-        self.runner: asyncio.Task[None] | None = None
-        self._build(model)
-        self.channels.append(self.events)
-
-    def _channel(self, capacity: int, name: str) -> Channel[Any]:
-        channel: Channel[Any] = Channel(capacity, name)
-        self.channels.append(channel)
-        return channel
-
-    def _build(self, model: ShotModel | None) -> None:
-        cfg, caps = self.config, self.config.channels
-        spans: Channel[TranscoderIn] = self._channel(caps.spans, "spans")
-        if cfg.spans.mode == "fixed_stride":
-            self.actors.append(StrideSpanner(self.jobs, spans, cfg.spans, cfg.limits, workers=cfg.decode.max_videos))
-        else:
-            frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
-            probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")
-            self.actors += [
-                Decoder(self.jobs, frames, cfg.decode, cfg.limits),
-                ShotDetector(frames, probs, cfg.detector, model),
-                SpanBuilder(probs, spans, cfg.spans, cfg.detector.threshold),
-            ]
-        encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
-        sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
-        self.actors += [
-            Transcoder(spans, encoded, cfg.transcode, cfg.limits, self.workspace),
-            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits),
-            ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
-        ]
-
-    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
-        """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
-        source = os.path.abspath(os.fspath(path))
-        name = check_rel(rel) if rel is not None else Path(source).name
-        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
-
-    def close_input(self) -> None:
-        """No more videos: the event stream ends once every submitted video is done."""
-        self.jobs.close()
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return until_end(self.events, self.runner)  # a crashed actor's error is raised at the end
-
-    def statistics(self) -> dict[str, Any]:
-        """Depth, items and time blocked of every channel; counters of every actor."""
-        return {
-            "elapsed_s": round(time.monotonic() - self.started_at, 3),
-            "channels": {c.name: c.statistics() for c in self.channels},
-            "actors": {a.name: a.statistics() for a in self.actors},
-        }
-
-
-class EventPipeline(Protocol):
-    """What the CLI and the daemon need of a pipeline: `Pipeline` on one machine, `RayPipeline` on Ray."""
-
-    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None: ...
-
-    def close_input(self) -> None: ...
-
-    def __aiter__(self) -> AsyncIterator[Event]: ...
-
-    def statistics(self) -> dict[str, Any]: ...
+__all__ = ["EventPipeline", "Pipeline", "open_pipeline", "split"]
 
 
 @overload
@@ -158,28 +71,10 @@ def open_pipeline(
         config = load_config(config or "default")
     out = Path(output_dir) if output_dir is not None else None
     if ray is None:
-        return _open_here(config, out, model)
+        return open_local_pipeline(config, out, model)
     from streamclip.ray import open_ray_pipeline  # the `ray` extra: imported only when asked for
 
     return open_ray_pipeline(config, out, RayConfig(address=ray) if isinstance(ray, str) else ray)
-
-
-@contextlib.asynccontextmanager
-async def _open_here(
-    config: PipelineConfig, output_dir: Path | None, model: ShotModel | None
-) -> AsyncIterator[Pipeline]:
-    config = resolve_hardware(config)
-    check_encoder(config.transcode.encoder)
-    pipe = Pipeline(config, output_dir, model)
-    runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
-    try:
-        yield pipe
-    finally:
-        runner.cancel()
-        try:
-            await wait_out(runner)  # every actor reaps its ffmpeg children, even if we are cancelled again
-        finally:
-            pipe.workspace.cleanup()
 
 
 async def split(

@@ -22,7 +22,7 @@ import msgspec
 from streamclip import model_commands
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
-from streamclip.errors import ConfigError, Reason, SourceError, StreamclipError, UsageError
+from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.output import check_output_folder
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, ClusterJoinError) as exc:
         print(f"streamclip: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

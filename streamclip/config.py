@@ -29,7 +29,9 @@ class DetectorConfig(msgspec.Struct, **_STRICT):
     precision: Literal["fp32", "fast", "bf16", "int8"] = "fp32"
     batch_windows: int = 1  # on CPU a bigger batch is no faster per window and peaks +150 MB per window
     max_wait_ms: float = 20.0
-    torch_threads: int = 0  # the detector's threads, either engine
+    torch_threads: int = (
+        0  # the detector's threads, either engine; 0: derived from resources.cpus and workers (streamclip/threads.py)
+    )
     model_cache: str = ""  # OpenVINO model cache folder; "" = $STREAMCLIP_CACHE_DIR, else ~/.cache/streamclip
 
 
@@ -48,7 +50,7 @@ class SpansConfig(msgspec.Struct, **_STRICT):
 
 class TranscodeConfig(msgspec.Struct, **_STRICT):
     encoder: Literal["libx264", "libopenh264", "h264_nvenc", "libvpx-vp9"] = "libx264"
-    encoder_threads: int = 1
+    encoder_threads: int = 0  # 0: derived from resources.cpus and workers (streamclip/threads.py)
     preset: str = ""  # encoder preset; "" keeps the encoder's default
     use_input_bit_rate: bool = False
     use_hwaccel: bool = False  # decode the source with CUDA when encoding with NVENC
@@ -104,11 +106,14 @@ class RayConfig(msgspec.Struct, **_STRICT):
     actors: int = 0  # pipelines (Ray actors); 0 = as many as the cluster's resources fit
     max_videos_in_flight: int = 2  # per actor: videos submitted to it and not yet done
     max_attempts: int = 3  # a video whose worker dies this many times fails, naming why
+    hang_timeout_s: float = 600.0  # a worker holding videos, with no event and no progress this long, is lost; 0: never
     namespace: str = "streamclip"
 
     def __post_init__(self) -> None:
         if not self.address:
             raise ValueError("ray.address: 'local' or a cluster address is needed")
+        if self.hang_timeout_s < 0:
+            raise ValueError("ray.hang_timeout_s must be >= 0 (0: hung workers are not looked for)")
         if self.actors < 0 or self.max_videos_in_flight < 1 or self.max_attempts < 1:
             raise ValueError("ray: actors must be >= 0, max_videos_in_flight and max_attempts >= 1")
 
@@ -132,6 +137,8 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
         for section in ("jobs", "frames", "probabilities", "spans", "clips", "events"):
             if getattr(self.channels, section) < 1:
                 raise ConfigError(f"channels.{section} must be at least 1 (no unbounded queues)")
+        if self.transcode.encoder_threads < 0 or self.detector.torch_threads < 0:
+            raise ConfigError("transcode.encoder_threads and detector.torch_threads must be >= 0 (0: derived)")
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             raise ConfigError("resources.cpus must be > 0 and resources.gpus >= 0")
         _check_detector(self.detector)
@@ -150,7 +157,6 @@ _POSITIVE = [
     ("decode", "max_videos"),
     ("detector", "batch_windows"),
     ("transcode", "workers"),
-    ("transcode", "encoder_threads"),
     ("frames", "workers"),
 ]
 

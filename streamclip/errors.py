@@ -116,3 +116,7 @@ class UsageError(StreamclipError):
 
 class ConfigError(StreamclipError):
     """A profile or setting is invalid; the message names the offending key."""
+
+
+class ClusterJoinError(StreamclipError):
+    """A Ray cluster could not be joined; the message names the address and the cause (CLI exit 2)."""

@@ -9,6 +9,7 @@ concat list dropped into a watched folder is refused, never followed to other fi
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from streamclip.ffmpeg import ffmpeg_binary, single_file_demuxers
 from streamclip.types import VideoMetadata
@@ -43,7 +44,7 @@ def _base() -> list[str]:
     return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
 
-def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False) -> list[str]:
+def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False, threads: int = 1) -> list[str]:
     """First video stream -> 48x27 RGB24 at constant rate `meta.fps` on stdout.
 
     The explicit `-fps_mode cfr -r fps` keeps frame index i at time i/fps on variable-frame-rate
@@ -53,8 +54,10 @@ def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False) -> list[str]:
     return [
         *_base(),
         *(["-hwaccel", "cuda"] if hwaccel else []),
+        "-threads", str(threads),
         *local_input(meta.path),
         "-map", "0:v:0",
+        "-filter_threads", str(threads),
         "-fps_mode", "cfr",
         "-r", repr(meta.fps),
         "-s", f"{DETECTOR_WIDTH}x{DETECTOR_HEIGHT}",
@@ -72,15 +75,19 @@ def transcode_argv(
     *,
     encoder: str = "libx264",
     threads: int = 1,
+    input_threads: int = 1,
     preset: str = "",
     use_input_bit_rate: bool = False,
     use_hwaccel: bool = False,
 ) -> list[str]:
-    """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading."""
+    """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading.
+
+    `input_threads` decode the source, `threads` run the encoder (see `streamclip.threads`).
+    """
     argv = _base()
     if use_hwaccel:
         argv += ["-hwaccel", "cuda"]
-    argv += ["-threads", str(threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
+    argv += ["-threads", str(input_threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
     argv += [*local_input(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
     argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
     if preset:
@@ -103,10 +110,46 @@ def _picture_args(meta: VideoMetadata, encoder: str) -> list[str]:
     return args
 
 
-def frames_argv(clip_path: str, fps: float, *, size: tuple[int, int] | None = None) -> list[str]:
-    """A clip decoded to RGB24 frames at constant rate `fps`, optionally scaled to (height, width)."""
-    argv = [*_base(), *local_input(clip_path), "-map", "0:v:0", "-fps_mode", "cfr", "-r", repr(fps)]
+def frames_argv(
+    clip_path: str,
+    fps: float,
+    *,
+    size: tuple[int, int] | None = None,
+    select: Sequence[int] = (),
+    from_index: int = 0,
+    threads: int = 1,
+    output: str = "pipe:1",
+) -> list[str]:
+    """Chosen frames of a clip as RGB24 on stdout, at constant rate `fps`, optionally scaled to (height, width).
+
+    The frames written are those whose index (at rate `fps`) is in `select` or at least
+    `from_index` (0: every frame). Only those are converted and scaled: the `fps` filter makes the
+    rate constant inside the graph (as `-fps_mode cfr -r` does at the output), `select` drops the
+    others before the output's scaler, and `passthrough` keeps the output from filling the gaps.
+    """
+    graph = f"fps={fps!r}"
+    if from_index > 0:
+        terms = [f"eq(n\\,{index})" for index in sorted(set(select)) if index < from_index]
+        graph += ",select=" + _sum([*terms, f"gte(n\\,{from_index})"])
+    argv = [*_base(), "-threads", str(threads), *local_input(clip_path), "-map", "0:v:0"]
+    argv += ["-filter_threads", str(threads), "-vf", graph, "-fps_mode", "passthrough"]
     if size is not None:
         height, width = size
         argv += ["-s", f"{width}x{height}"]
-    return [*argv, "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
+    target = output if output.startswith("pipe:") else file_url(output)
+    return [*argv, "-pix_fmt", "rgb24", "-f", "rawvideo", "-y", target]
+
+
+def frame_count_argv(clip_path: str, fps: float, *, threads: int = 1) -> list[str]:
+    """A clip decoded at constant rate `fps` and discarded; `-progress` prints `frame=N` at the end."""
+    return [*_base(), "-threads", str(threads), *local_input(clip_path), "-map", "0:v:0",
+            "-vf", f"fps={fps!r}", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]  # fmt: skip
+
+
+def _sum(terms: list[str]) -> str:
+    """`a+b+…` as a balanced tree: ffmpeg's expression parser nests at most 100 deep (a flat sum of
+    more than about 100 terms fails with "Cannot allocate memory")."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_sum(terms[:half])})+({_sum(terms[half:])})"

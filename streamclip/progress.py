@@ -6,13 +6,13 @@ import asyncio
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from streamclip.api import EventPipeline
+from streamclip.backend import EventPipeline
+from streamclip.stats import PipelineStats
 from streamclip.types import ClipReady, Event
 
 
@@ -54,9 +54,11 @@ class Progress:
         rate = self.clips / max(time.monotonic() - self.started, 1e-6)
         self._bar.update(self._run, completed=self.videos, detail=f"{self.clips} clips ({rate:.2f}/s)")
 
-    def refresh(self, stats: dict[str, Any]) -> None:
-        """Per-video bars from the decoder's statistics (called periodically)."""
-        for source, (decoded, expected) in stats["actors"].get("decoder", {}).get("videos", {}).items():
+    def refresh(self, stats: PipelineStats) -> None:
+        """Per-video bars from the decoder's statistics (called periodically; on Ray, the workers')."""
+        if stats.decoder is None:
+            return
+        for source, (decoded, expected) in stats.decoder.videos.items():
             if source not in self._per_video:
                 name = Path(source).name
                 self._per_video[source] = self._bar.add_task(f"  {name[:40]}", total=expected or None, detail="frames")

@@ -70,7 +70,8 @@ async def test_a_zero_length_clip_is_not_finished_and_is_made_again(cut_video: m
         await pipe.submit(cut_video.path)
         pipe.close_input()
         [event async for event in pipe]
-        transcoder = pipe.statistics()["actors"]["transcoder"]
-    assert (transcoder["encoded"], transcoder["reused"]) == (1, len(first) - 1)
+        transcoder = pipe.statistics().transcoder
+    assert transcoder is not None
+    assert (transcoder.encoded, transcoder.reused) == (1, len(first) - 1)
     meta = json.loads((tmp_path / "metas" / "v0" / f"{broken.uuid}.json").read_text())
     assert Path(broken.path).stat().st_size == meta["num_bytes"] > 0

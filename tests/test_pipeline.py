@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import media
+import msgspec
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from streamclip.config import PipelineConfig, load_config
 from streamclip.detector import cuda_available
 from streamclip.ffargs import decode_argv
 from streamclip.rules import clip_uuid, fixed_stride_spans, sample_frame_indices, scene_spans
+from streamclip.stats import PipelineStats
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 SHORT_SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0)]
@@ -132,7 +134,7 @@ async def test_first_clip_arrives_before_the_decoder_reaches_the_end(
         pipe.close_input()
         async for event in pipe:
             assert isinstance(event, ClipReady)
-            decoded = pipe.statistics()["actors"]["decoder"]["frames_decoded"]
+            decoded = decoder_frames(pipe)
             break
     assert decoded < long_video.num_frames  # the decoder had not reached the end of the file
 
@@ -175,28 +177,39 @@ async def test_a_consumer_that_stops_reading_stops_the_decoder(long_video: media
     async with streamclip.open_pipeline(cfg, tmp_path) as pipe:
         await pipe.submit(long_video.path)
         pipe.close_input()
-        await _until(lambda: pipe.statistics()["channels"]["events"].depth == 1)  # nobody reads
+        await _until(lambda: pipe.statistics().channels["events"].depth == 1)  # nobody reads
         frozen = await _until_quiescent(pipe)
-        decoded = pipe.statistics()["actors"]["decoder"]["frames_decoded"]
+        decoded = decoder_frames(pipe)
         stats = pipe.statistics()
-    assert frozen["decoder"]["frames_decoded"] == decoded
+    assert frozen.decoder is not None
+    assert frozen.decoder.frames_decoded == decoded
     assert 0 < decoded < long_video.num_frames - 100
-    for channel in stats["channels"].values():
+    for channel in stats.channels.values():
         assert channel.max_depth <= channel.capacity
-    assert stats["channels"]["frames"].depth == 1
+    assert stats.channels["frames"].depth == 1
 
 
-async def _until_quiescent(pipe: streamclip.Pipeline, quiet_s: float = 5.0) -> dict[str, Any]:
+def decoder_frames(pipe: streamclip.Pipeline) -> int:
+    decoder = pipe.statistics().decoder
+    assert decoder is not None
+    return decoder.frames_decoded
+
+
+def _actors(stats: PipelineStats) -> PipelineStats:
+    return msgspec.structs.replace(stats, elapsed_s=0.0, channels={})
+
+
+async def _until_quiescent(pipe: streamclip.Pipeline, quiet_s: float = 5.0) -> PipelineStats:
     """Wait until no actor's counters move for `quiet_s` (a stall, not a slow forward pass)."""
     deadline = time.monotonic() + 120.0
-    last, since = pipe.statistics()["actors"], time.monotonic()
+    last, since = _actors(pipe.statistics()), time.monotonic()
     while time.monotonic() - since < quiet_s:
         assert time.monotonic() < deadline, "the pipeline never stopped moving"
         await asyncio.sleep(0.25)
-        now = pipe.statistics()["actors"]
+        now = _actors(pipe.statistics())
         if now != last:
             last, since = now, time.monotonic()
-    return dict(last)
+    return last
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
@@ -244,8 +257,9 @@ async def test_videos_interleave_and_the_detector_batches_across_them(
         await _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2)
         release(gate, 2)
         events = [event async for event in pipe]
-        detector = pipe.statistics()["actors"]["shot_detector"]
-    assert detector["max_videos_in_batch"] == 2
+        detector = pipe.statistics().detector
+    assert detector is not None
+    assert detector.max_videos_in_batch == 2
     first_done = next(i for i, e in enumerate(events) if isinstance(e, VideoDone))
     sources_before = {e.clip.source for e in events[:first_done] if isinstance(e, ClipReady)}
     assert len(sources_before) == 2, "clips of both videos arrive before either video is done"
@@ -258,7 +272,7 @@ async def test_videos_interleave_and_the_detector_batches_across_them(
 async def test_limit_clips_stops_decoding(long_video: media.CutVideo, tmp_path: Path) -> None:
     async with streamclip.open_pipeline(config("spans.limit_clips=1", "channels.frames=1"), tmp_path) as pipe:
         events = await collect(pipe, long_video.path)
-        decoded = pipe.statistics()["actors"]["decoder"]["frames_decoded"]
+        decoded = decoder_frames(pipe)
     assert len(clips_of(events)) == 1
     assert isinstance(events[-1], VideoDone)
     assert decoded < long_video.num_frames
@@ -271,9 +285,11 @@ STRIDE = ("spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_strid
 async def test_fixed_stride_spans_and_ids_follow_the_rules(short_video: media.CutVideo, tmp_path: Path) -> None:
     async with streamclip.open_pipeline(config(*STRIDE), tmp_path) as pipe:
         events = await collect(pipe, short_video.path)
-        actors = pipe.statistics()["actors"]
-    assert "decoder" not in actors
-    assert "shot_detector" not in actors
+        stats = pipe.statistics()
+    assert stats.decoder is None
+    assert stats.detector is None
+    assert stats.spans is not None
+    assert stats.spans.name == "stride_spanner"
     meta = await streamclip.probe(short_video.path)
     expected = fixed_stride_spans(meta.duration_s, meta.fps, clip_len_s=2.0, clip_stride_s=2.0, min_clip_length_s=1.0)
     clips = sorted(clips_of(events), key=lambda c: c.index)
@@ -292,9 +308,9 @@ async def test_finished_outputs_are_not_rewritten(short_video: media.CutVideo, t
     mtimes |= {p: p.stat().st_mtime_ns for p in (tmp_path / "metas" / "v0").iterdir()}
     async with streamclip.open_pipeline(config(*STRIDE), tmp_path) as pipe:
         second = clips_of(await collect(pipe, short_video.path))
-        transcoder = pipe.statistics()["actors"]["transcoder"]
-    assert transcoder["reused"] == len(first)
-    assert transcoder["encoded"] == 0
+        transcoder = pipe.statistics().transcoder
+    assert transcoder.reused == len(first)
+    assert transcoder.encoded == 0
     assert {c.uuid for c in second} == {c.uuid for c in first}
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
 

@@ -8,6 +8,7 @@ well under way at its first clip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import signal
@@ -27,6 +28,7 @@ import streamclip
 from streamclip.config import PipelineConfig, RayConfig, ResourcesConfig, load_config
 from streamclip.errors import ConfigError
 from streamclip.ingest.config import load_serve_config
+from streamclip.stats import PipelineStats, RayStats
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 ray = pytest.importorskip("ray")
@@ -80,6 +82,12 @@ def by_source(events: list[Event]) -> dict[str, set[str]]:
         if isinstance(event, ClipReady):
             found.setdefault(event.clip.source, set()).add(str(event.clip.uuid))
     return found
+
+
+def ray_view(pipe: Any) -> RayStats:
+    stats = pipe.statistics().ray
+    assert stats is not None
+    return stats
 
 
 def final_events(events: list[Event]) -> Counter[tuple[str, str]]:
@@ -150,11 +158,20 @@ async def test_the_bound_on_videos_in_flight_holds_on_every_actor(
         pipe.close_input()
         async for event in pipe:
             events.append(event)
-            workers = pipe.statistics()["ray"]["workers"]
-            driver_seen = max(driver_seen, *(len(w["in_flight"]) for w in workers))
+            workers = ray_view(pipe).workers
+            driver_seen = max(driver_seen, *(len(w.in_flight) for w in workers))
         measured = await pipe.worker_statistics()
+        gathered = await pipe.gather_statistics()
     assert by_source(events) == single_machine_ids
     assert final_events(events) == Counter(("VideoDone", str(v)) for v in videos)
+    # The driver's statistics are the workers' figures, summed: the same type as on one machine.
+    assert isinstance(gathered, PipelineStats)
+    assert gathered.decoder is not None
+    assert gathered.detector is not None
+    assert gathered.decoder.frames_decoded == 3 * 250  # three videos of five 2-s scenes at 25 fps
+    assert gathered.detector.windows > 0
+    assert gathered.detector.batches > 0
+    assert gathered.transcoder.encoded == sum(len(ids) for ids in single_machine_ids.values())
     # Measured inside each worker, independently of the driver's own accounting.
     assert sorted(w["videos_started"] for w in measured) == [1, 2]
     assert max(w["max_in_flight"] for w in measured) == 2  # the bound is used ...
@@ -179,12 +196,12 @@ async def test_a_killed_actor_loses_no_video_and_writes_no_clip_twice(
                 written[str(event.clip.uuid)] = Path(event.clip.path).stat().st_mtime_ns
                 if killed is None:  # its first clip: the video is well under way on that worker
                     killed = event.clip.source
-                    holder = next(w for w in pipe.statistics()["ray"]["workers"] if Path(killed).name in w["in_flight"])
-                    ray.kill(pipe.actor_handles()[holder["index"]])
-        stats = pipe.statistics()["ray"]
+                    holder = next(w for w in ray_view(pipe).workers if Path(killed).name in w.in_flight)
+                    ray.kill(pipe.actor_handles()[holder.index])
+        stats = ray_view(pipe)
     assert killed is not None
-    assert stats["workers_replaced"] == 1
-    assert stats["videos_retried"] == 1
+    assert stats.workers_replaced == 1
+    assert stats.videos_retried == 1
     assert final_events(events) == Counter(("VideoDone", str(v)) for v in videos)  # each once, none failed
     ids = clip_ids(events)
     assert len(ids) == len(set(ids)), "a clip was reported twice"
@@ -194,6 +211,36 @@ async def test_a_killed_actor_loses_no_video_and_writes_no_clip_twice(
         assert (tmp_path / "clips" / f"{clip_id}.mp4").stat().st_mtime_ns == mtime_ns
     assert leftovers(tmp_path) == []
     assert ffmpeg_children_mentioning(tmp_path) == []
+
+
+async def test_a_hung_worker_is_killed_and_its_video_runs_again(
+    ray_runtime: None, videos: list[Path], tmp_path: Path
+) -> None:
+    """Hung by construction: the worker's process is stopped (SIGSTOP) before it gets the video, so
+    it can yield no event and make no progress; the watchdog must kill it and run the video again."""
+    # Fixed stride: its progress (clips encoded into work files) never pauses for a forward pass,
+    # so a short timeout cannot mistake a slow but moving worker, on a loaded machine, for a hung one.
+    ray_config = RayConfig(actors=1, max_videos_in_flight=1, hang_timeout_s=5.0)
+    stride = load_config("fixed-stride", ["resources.cpus=1", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0"])
+    async with streamclip.open_pipeline(stride, tmp_path, ray=ray_config) as pipe:
+        stopped = psutil.Process(ray_view(pipe).workers[0].pid)
+        stopped.suspend()
+        try:
+            await pipe.submit(videos[0])
+            pipe.close_input()
+            events = [event async for event in pipe]
+            # killed while stopped (Ray's force-kill), not merely abandoned
+            _, still_there = await asyncio.to_thread(psutil.wait_procs, [stopped], 60)
+        finally:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                stopped.resume()
+        stats = ray_view(pipe)
+    assert still_there == []
+    assert stats.workers_replaced == 1
+    assert stats.videos_retried == 1
+    assert final_events(events) == Counter([("VideoDone", str(videos[0]))])
+    ids = clip_ids(events)
+    assert len(ids) == len(set(ids)) == 5  # 10 s in 2-s clips, each once
 
 
 async def test_a_poison_file_fails_once_with_its_reason_and_the_others_finish(
@@ -207,11 +254,11 @@ async def test_a_poison_file_fails_once_with_its_reason_and_the_others_finish(
 
     async def kill_whoever_holds_the_killer(pipe: Any) -> None:
         while True:
-            for worker in pipe.statistics()["ray"]["workers"]:
-                if killer.name in worker["in_flight"] and worker["alive"]:
-                    handle = pipe.actor_handles().get(worker["index"])
-                    if handle is not None and worker["pid"] not in kills:
-                        kills.append(worker["pid"])
+            for worker in ray_view(pipe).workers:
+                if killer.name in worker.in_flight and worker.alive:
+                    handle = pipe.actor_handles().get(worker.index)
+                    if handle is not None and worker.pid is not None and worker.pid not in kills:
+                        kills.append(worker.pid)
                         ray.kill(handle)
             await asyncio.sleep(0.1)
 

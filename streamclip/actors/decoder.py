@@ -34,8 +34,11 @@ class Decoder(VideoPool[DecoderOut]):
         outbox: Channel[DecoderOut],
         config: DecodeConfig,
         limits: LimitsConfig,
+        *,
+        threads: int = 1,
     ) -> None:
         super().__init__(inbox, outbox, workers=config.max_videos)
+        self.threads = threads
         self.config = config
         self.limits = limits
         self.frames_decoded = 0
@@ -56,7 +59,7 @@ class Decoder(VideoPool[DecoderOut]):
     async def _decode(self, job: VideoJob) -> VideoEnd | None:
         assert job.meta is not None
         try:
-            argv = decode_argv(job.meta, hwaccel=self.config.backend == "nvdec")
+            argv = decode_argv(job.meta, hwaccel=self.config.backend == "nvdec", threads=self.threads)
             async with ffmpeg.stream(argv, idle_timeout_s=self.limits.decode_idle_s) as child:
                 await self._pump(job, child)
                 if job.stop_decoding.is_set():

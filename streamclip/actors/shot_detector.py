@@ -42,9 +42,12 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
         outbox: Channel[DetectorOut],
         config: DetectorConfig,
         model: Engine | None = None,
+        *,
+        threads: int = 0,
     ) -> None:
         super().__init__(inbox, outbox)
         self.config = config
+        self.threads = threads or config.torch_threads  # intra-op threads; 0 keeps torch's default
         self.model = model
         self._builders: dict[int, WindowBuilder] = {}
         self._pending: list[_Window] = []
@@ -56,7 +59,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
 
     async def run(self) -> None:
         if self.model is None:
-            settings = DetectorSettings(self.config.device, self.config.precision, self.config.torch_threads)
+            settings = DetectorSettings(self.config.device, self.config.precision, self.threads)
             settings = dataclasses.replace(settings, engine=self.config.engine, model_cache=self.config.model_cache)
             self.model = await asyncio.to_thread(shared_engine, settings)
         await super().run()

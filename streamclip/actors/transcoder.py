@@ -39,8 +39,11 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         config: TranscodeConfig,
         limits: LimitsConfig,
         workspace: Workspace,
+        *,
+        threads: tuple[int, int] = (1, 1),
     ) -> None:
         super().__init__(inbox, outbox, workers=config.workers)
+        self.encoder_threads, self.input_threads = threads  # (encoder, source decoding)
         self.config = config
         self.limits = limits
         self.workspace = workspace
@@ -89,7 +92,7 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         try:
             argv = transcode_argv(
                 item.job.meta, item.span.start_s, item.span.end_s, scratch,
-                encoder=cfg.encoder, threads=cfg.encoder_threads, preset=cfg.preset,
+                encoder=cfg.encoder, threads=self.encoder_threads, input_threads=self.input_threads, preset=cfg.preset,
                 use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
             )  # fmt: skip
             done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))

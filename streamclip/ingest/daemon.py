@@ -37,6 +37,7 @@ from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.review import LiveReport, resolve_request
 from streamclip.review.serving import byte_range
 from streamclip.runtime.channel import Channel
+from streamclip.stats import DetectorStats
 from streamclip.types import ClipReady, VideoDone, VideoFailed
 
 log = logging.getLogger(__name__)
@@ -390,19 +391,19 @@ class Daemon:
 
     def _live(self) -> LiveStats:
         channels = {self.candidates.name: (len(self.candidates), self.candidates.capacity)}
-        detector: dict[str, int] = {}
+        detector = DetectorStats()
         if self._pipe is not None:
             stats = self._pipe.statistics()
-            channels.update({name: (c.depth, c.capacity) for name, c in stats["channels"].items()})
-            detector = stats["actors"].get("shot_detector", {})
+            channels.update({name: (c.depth, c.capacity) for name, c in stats.channels.items()})
+            detector = stats.detector or detector
         watcher = self._watcher.statistics() if self._watcher is not None else {}
         ledger: dict[str, tuple[int, int]] = (
             {c.state: (c.sources, c.clips) for c in self.ledger.summary()} if self._ledger else {}
         )
         return LiveStats(
             channels=channels,
-            detector_batches=detector.get("batches", 0),
-            detector_windows=detector.get("windows", 0),
+            detector_batches=detector.batches,
+            detector_windows=detector.windows,
             watcher_pending=watcher.get("pending", 0),
             watcher_probes=watcher.get("probes", 0),
             ledger=ledger,

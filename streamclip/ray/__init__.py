@@ -14,12 +14,14 @@ except ImportError as exc:  # pragma: no cover - the extra is installed by the p
     raise ImportError("streamclip.ray needs Ray: pip install 'streamclip[ray]'") from exc
 
 from streamclip.config import RayConfig
-from streamclip.ray.driver import RayPipeline, RayUnavailable, connect, open_ray_pipeline
+from streamclip.ray.cluster import RayJoinError, connect
+from streamclip.ray.driver import RayPipeline, RayUnavailable, open_ray_pipeline
 from streamclip.ray.worker import PipelineWorker, WorkerBroken
 
 __all__ = [
     "PipelineWorker",
     "RayConfig",
+    "RayJoinError",
     "RayPipeline",
     "RayUnavailable",
     "WorkerBroken",

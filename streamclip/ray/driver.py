@@ -5,11 +5,11 @@ fewer than `max_videos_in_flight` videos: cluster-wide backpressure, since `subm
 the queue is full. Each video's events come back through a Ray streaming generator and are passed
 on as they arrive, so a clip reaches the caller as soon as its worker has written it.
 
-Faults: when a worker dies (or its pipeline breaks) it is killed, its work folder removed, and a
-new worker started in its place; its videos go back to the front of the queue. Clips it finished
-are on the shared output already and are not encoded again (same uuid, same clip), and the driver
-passes each clip's `ClipReady` on once. A video that has lost `max_attempts` workers fails with
-that reason instead of being retried forever.
+Faults: when a worker dies (or its pipeline breaks, or it hangs: see `watchdog.py`) it is killed,
+its work folder removed, and a new worker started in its place; its videos go back to the front
+of the queue. Clips it finished are on the shared output already and are not encoded again (same
+uuid, same clip), and the driver passes each clip's `ClipReady` on once. A video that has lost
+`max_attempts` workers fails with that reason instead of being retried forever.
 """
 
 from __future__ import annotations
@@ -20,30 +20,34 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import ray
 import ray.exceptions
 
 from streamclip.config import PipelineConfig, RayConfig
 from streamclip.errors import Reason, StreamclipError
 from streamclip.identity import check_rel
+from streamclip.ray.cluster import connect
+from streamclip.ray.watchdog import watch
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
+from streamclip.stats import PipelineStats, RayStats, WorkerInfo, combine
 from streamclip.types import ClipReady, Event, VideoFailed
 
 log = logging.getLogger("streamclip.ray")
 
 WORKER_START_TIMEOUT_S = 300.0  # placing an actor, importing torch, opening the pipeline
 WORKER_CLOSE_TIMEOUT_S = 30.0
+STATS_EVERY_S = 1.0  # how often the workers' statistics are gathered
+STATS_TIMEOUT_S = 5.0
 
 
 class RayUnavailable(StreamclipError):
@@ -67,10 +71,14 @@ class _Worker:
     info: dict[str, Any]
     in_flight: set[str] = field(default_factory=set)
     alive: bool = True
+    last_active: float = field(default_factory=time.monotonic)  # an event, or progress (watchdog.py)
+    last_progress: int | None = None
+    waiting_on_consumer: int = 0  # its videos' events waiting for room in the driver's channel
+    hung: str = ""  # why the watchdog killed it
 
 
 class RayPipeline:
-    """The `Pipeline` interface (submit, close_input, async for, statistics) on Ray actors."""
+    """The Ray backend: `backend.EventPipeline` (submit, close_input, async for, statistics) on Ray actors."""
 
     def __init__(self, config: PipelineConfig, output_dir: Path | None, ray_config: RayConfig) -> None:
         self.config = config
@@ -91,6 +99,7 @@ class RayPipeline:
         self.runner: asyncio.Task[None] | None = None
         self.workers_replaced = 0
         self.videos_retried = 0
+        self._gathered: dict[tuple[int, int], PipelineStats] = {}  # (index, generation) -> its last figures
 
     # -- the Pipeline interface ---------------------------------------------------------------
 
@@ -113,30 +122,46 @@ class RayPipeline:
     def __aiter__(self) -> AsyncIterator[Event]:
         return until_end(self.events, self.runner)  # the dispatcher's error, if it failed, at the end
 
-    def statistics(self) -> dict[str, Any]:
-        """The driver's view; `worker_statistics()` asks the workers themselves."""
-        return {
-            "elapsed_s": round(time.monotonic() - self.started_at, 3),
-            "channels": {"events": self.events.statistics()},
-            "actors": {},
-            "ray": {
-                "workers": [
-                    {
-                        "index": w.index,
-                        "generation": w.generation,
-                        "alive": w.alive,
-                        "pid": w.info.get("pid"),
-                        "host": w.info.get("host"),
-                        "in_flight": sorted(Path(p).name for p in w.in_flight),
-                    }
-                    for w in self._workers
-                ],
-                "waiting": len(self._waiting),
-                "retrying": len(self._retries),
-                "workers_replaced": self.workers_replaced,
-                "videos_retried": self.videos_retried,
-            },
-        }
+    def statistics(self) -> PipelineStats:
+        """The workers' pipelines summed (as last gathered, every `STATS_EVERY_S`; a lost worker's
+        last figures stay in), the driver's events channel, and the driver's view in `ray`."""
+        stats = combine(list(self._gathered.values()), elapsed_s=round(time.monotonic() - self.started_at, 3))
+        ray_view = RayStats(
+            workers=[
+                WorkerInfo(
+                    index=w.index,
+                    generation=w.generation,
+                    alive=w.alive,
+                    pid=w.info.get("pid"),
+                    host=w.info.get("host"),
+                    in_flight=sorted(Path(p).name for p in w.in_flight),
+                )
+                for w in self._workers
+            ],
+            waiting=len(self._waiting),
+            retrying=len(self._retries),
+            workers_replaced=self.workers_replaced,
+            videos_retried=self.videos_retried,
+        )
+        channels = {**stats.channels, "events": self.events.statistics()}
+        return msgspec.structs.replace(stats, channels=channels, ray=ray_view)
+
+    async def gather_statistics(self) -> PipelineStats:
+        """Ask every live worker for its pipeline's statistics now, then `statistics()`."""
+        live = [w for w in self._workers if w.alive]
+        found = await asyncio.gather(
+            *(asyncio.wait_for(w.handle.pipeline_statistics.remote(), STATS_TIMEOUT_S) for w in live),
+            return_exceptions=True,
+        )
+        for worker, stats in zip(live, found, strict=True):
+            if isinstance(stats, PipelineStats):
+                self._gathered[(worker.index, worker.generation)] = stats
+        return self.statistics()
+
+    async def _keep_gathering(self) -> None:
+        while True:
+            await self.gather_statistics()
+            await asyncio.sleep(STATS_EVERY_S)
 
     async def worker_statistics(self) -> list[dict[str, Any]]:
         """Each live worker's own statistics (its pipeline's, and what it measured itself)."""
@@ -157,6 +182,10 @@ class RayPipeline:
             if isinstance(outcome, BaseException):
                 raise outcome
         self.runner = asyncio.create_task(self._dispatch(), name="streamclip-ray-dispatch")
+        self._spawn(self._keep_gathering(), "streamclip-ray-statistics")
+        if self.ray_config.hang_timeout_s > 0:
+            watching = watch(lambda: self._workers, self.ray_config.hang_timeout_s)
+            self._spawn(watching, "streamclip-ray-watchdog")
 
     async def aclose(self) -> None:
         """Stop dispatching, close every worker's pipeline (its ffmpeg children die with it), kill the actors."""
@@ -209,6 +238,8 @@ class RayPipeline:
                         raise RayUnavailable("no Ray worker is left to run the remaining videos")
                     await self._wakeup.wait()
                     continue
+                if not worker.in_flight:
+                    worker.last_active = time.monotonic()  # idle time is not stillness
                 worker.in_flight.add(video.path)
                 self._running[video.path] = video
                 self._spawn(self._run(video, worker), f"streamclip-ray-{video.rel}")
@@ -241,7 +272,7 @@ class RayPipeline:
             try:
                 finished = await self._stream(video, worker)
             except ray.exceptions.RayError as exc:
-                finished, video.last_error = False, _one_line(exc)
+                finished, video.last_error = False, worker.hung or _one_line(exc)
                 if worker.alive:  # the first of its videos to notice replaces it, in the background
                     worker.alive = False
                     self._replacing += 1
@@ -266,11 +297,17 @@ class RayPipeline:
         call = worker.handle.process.options(_generator_backpressure_num_objects=self.config.channels.events)
         async for ref in call.remote(video.path, video.rel):
             event: Event = await ref
+            worker.last_active = time.monotonic()
             if isinstance(event, ClipReady):
                 if event.clip.uuid in video.clips:
                     continue  # a worker before this one already passed it on
                 video.clips.add(event.clip.uuid)
-            await self.events.send(event)
+            worker.waiting_on_consumer += 1
+            try:
+                await self.events.send(event)
+            finally:
+                worker.waiting_on_consumer -= 1
+                worker.last_active = time.monotonic()
             if not isinstance(event, ClipReady):
                 return True
         video.last_error = "the worker ended the video without a final event"
@@ -336,36 +373,6 @@ def _actors_that_fit(config: PipelineConfig) -> int:
 def _one_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def connect(ray_config: RayConfig) -> bool:
-    """Join the cluster at `address`, or start a local Ray runtime; True if this call started Ray."""
-    if ray.is_initialized():
-        return False
-    with _signal_handlers_kept():
-        if ray_config.address == "local":
-            ray.init(namespace=ray_config.namespace, include_dashboard=False, _node_ip_address="127.0.0.1")
-        else:
-            ray.init(address=ray_config.address, namespace=ray_config.namespace)
-    return True
-
-
-@contextlib.contextmanager
-def _signal_handlers_kept() -> Iterator[None]:
-    """`ray.init` installs its own SIGTERM/SIGINT handlers, which end the process on the spot.
-
-    Put ours back (the daemon's graceful drain, the CLI's Ctrl-C) once Ray is up.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in saved.items():
-            if handler is not None:
-                signal.signal(signum, handler)
 
 
 @contextlib.asynccontextmanager

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from streamclip.api import Pipeline, open_pipeline
 from streamclip.config import PipelineConfig
+from streamclip.local import Pipeline, open_local_pipeline
+from streamclip.stats import PipelineStats
 from streamclip.types import ClipReady, Event
 
 
@@ -43,7 +44,8 @@ class PipelineWorker:
     async def start(self) -> dict[str, Any]:
         """Open the pipeline; returns where this worker runs (for logs and clean-up)."""
         if self._pipe is None:
-            self._pipe = await self._stack.enter_async_context(open_pipeline(self.config, self.output_dir))
+            output = Path(self.output_dir) if self.output_dir is not None else None
+            self._pipe = await self._stack.enter_async_context(open_local_pipeline(self.config, output, None))
             self._router = asyncio.create_task(self._route(self._pipe), name="streamclip-ray-router")
         return {
             "pid": os.getpid(),
@@ -99,8 +101,20 @@ class PipelineWorker:
             "in_flight": sorted(Path(source).name for source in self._routes),
             "videos_started": self.videos_started,
             "max_in_flight": self.max_in_flight,
-            "pipeline": self._pipe.statistics() if self._pipe is not None else {},
+            "pipeline": self.pipeline_statistics(),
         }
+
+    def pipeline_statistics(self) -> PipelineStats:
+        """Its pipeline's typed statistics (the driver sums its workers')."""
+        return self._pipe.statistics() if self._pipe is not None else PipelineStats()
+
+    def progress(self) -> int:
+        """A figure that grows while the pipeline moves: items through its channels and the bytes
+        of its work files (an encoder or frame extractor writing). Read by the driver's watchdog."""
+        if self._pipe is None:
+            return 0
+        moved = sum(channel.statistics().items_in for channel in self._pipe.channels)
+        return moved + sum(entry.stat().st_size for entry in os.scandir(self._pipe.workspace.root) if entry.is_file())
 
     async def close(self) -> None:
         """Close the pipeline (kills its ffmpeg children, removes its work folder)."""

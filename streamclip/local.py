@@ -1,0 +1,129 @@
+"""The local backend: the whole pipeline as actors in this process (`streamclip.api` is the façade).
+
+`open_local_pipeline` wires the actors of DESIGN.md's diagram with bounded channels and runs them
+in one task; `Pipeline` is the handle (submit, close_input, async for, statistics). The Ray backend
+(`streamclip.ray`) runs one of these per Ray actor; both implement `backend.EventPipeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from streamclip.actors.clip_writer import ClipWriter, WriterIn
+from streamclip.actors.decoder import Decoder, DecoderOut
+from streamclip.actors.frame_extractor import FrameExtractor
+from streamclip.actors.messages import VideoJob
+from streamclip.actors.shot_detector import DetectorOut, ShotDetector
+from streamclip.actors.span_builder import SpanBuilder
+from streamclip.actors.stride_spanner import StrideSpanner
+from streamclip.actors.transcoder import Transcoder, TranscoderIn
+from streamclip.config import PipelineConfig
+from streamclip.detector import ShotModel
+from streamclip.hardware import check_encoder, resolve_hardware
+from streamclip.identity import check_rel
+from streamclip.runtime.channel import Channel
+from streamclip.runtime.pipeline import Runnable, run_actors, until_end
+from streamclip.runtime.waiting import wait_out
+from streamclip.stats import PipelineStats, pipeline_stats
+from streamclip.threads import plan_threads
+from streamclip.types import Event
+from streamclip.workspace import Workspace
+
+
+class Pipeline:
+    """A running set of actors. Create it with `open_pipeline`."""
+
+    def __init__(self, config: PipelineConfig, output_dir: Path | None, model: ShotModel | None = None) -> None:
+        self.config = config
+        self.output_dir = output_dir
+        self.started_at = time.monotonic()
+        self.workspace = Workspace(output_dir)
+        caps = config.channels
+        self.jobs: Channel[VideoJob] = Channel(caps.jobs, "jobs")
+        self.events: Channel[Event] = Channel(caps.events, "events")
+        self.channels: list[Channel[Any]] = [self.jobs]
+        self.actors: list[Runnable] = []
+        self._ids = itertools.count()
+        self.runner: asyncio.Task[None] | None = None
+        self._build(model)
+        self.channels.append(self.events)
+
+    def _channel(self, capacity: int, name: str) -> Channel[Any]:
+        channel: Channel[Any] = Channel(capacity, name)
+        self.channels.append(channel)
+        return channel
+
+    def _build(self, model: ShotModel | None) -> None:
+        cfg, caps = self.config, self.config.channels
+        threads = plan_threads(cfg)
+        spans: Channel[TranscoderIn] = self._channel(caps.spans, "spans")
+        if cfg.spans.mode == "fixed_stride":
+            self.actors.append(StrideSpanner(self.jobs, spans, cfg.spans, cfg.limits, workers=cfg.decode.max_videos))
+        else:
+            frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
+            probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")
+            self.actors += [
+                Decoder(self.jobs, frames, cfg.decode, cfg.limits, threads=threads.decoder),
+                ShotDetector(frames, probs, cfg.detector, model, threads=threads.detector),
+                SpanBuilder(probs, spans, cfg.spans, cfg.detector.threshold),
+            ]
+        encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
+        sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
+        self.actors += [
+            Transcoder(
+                spans,
+                encoded,
+                cfg.transcode,
+                cfg.limits,
+                self.workspace,
+                threads=(threads.encoder, threads.transcode_input),
+            ),
+            FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace, threads=threads.frames),
+            ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
+        ]
+
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
+        """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
+        source = os.path.abspath(os.fspath(path))
+        name = check_rel(rel) if rel is not None else Path(source).name
+        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
+
+    def close_input(self) -> None:
+        """No more videos: the event stream ends once every submitted video is done."""
+        self.jobs.close()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return until_end(self.events, self.runner)  # a crashed actor's error is raised at the end
+
+    def statistics(self) -> PipelineStats:
+        """Depth, items and time blocked of every channel; each actor's counters, typed by kind."""
+        return pipeline_stats(
+            round(time.monotonic() - self.started_at, 3),
+            [c.statistics() for c in self.channels],
+            [a.statistics() for a in self.actors],
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_local_pipeline(
+    config: PipelineConfig, output_dir: Path | None, model: ShotModel | None
+) -> AsyncIterator[Pipeline]:
+    config = resolve_hardware(config)
+    check_encoder(config.transcode.encoder)
+    pipe = Pipeline(config, output_dir, model)
+    runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
+    try:
+        yield pipe
+    finally:
+        runner.cancel()
+        try:
+            await wait_out(runner)  # every actor reaps its ffmpeg children, even if we are cancelled again
+        finally:
+            pipe.workspace.cleanup()

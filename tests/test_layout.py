@@ -1,0 +1,93 @@
+"""The package's shape: no import circle between its modules; one façade over two backends."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import streamclip
+from streamclip.backend import EventPipeline
+from streamclip.local import Pipeline
+
+PACKAGE = Path(streamclip.__file__).parent
+
+
+def module_names() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ("streamclip", *path.relative_to(PACKAGE).with_suffix("").parts)
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every streamclip module `path` imports, anywhere in it (functions and TYPE_CHECKING blocks too).
+
+    `from streamclip import ffmpeg` imports the submodule, not the package's __init__ (Python has
+    the package initialised by then); `from streamclip.ray import X` of a name imports the package.
+    """
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules.keys()
+            found |= submodules
+            if len(submodules) < len(node.names) and node.module in modules:
+                found.add(node.module)
+    return found
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while (top := stack.pop()) != node:
+                group.append(top)
+            if group:
+                found.append(sorted([node, *group]))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    modules = module_names()
+    graph = {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+    assert circles(graph) == []
+
+
+def test_the_check_finds_a_circle() -> None:
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_facade_reaches_no_backend_internals() -> None:
+    modules = module_names()
+    used = imports_of(PACKAGE / "api.py", modules)
+    assert "streamclip.local" in used
+    assert not {m for m in used if m.startswith("streamclip.actors") or m.startswith("streamclip.runtime")}
+    assert imports_of(PACKAGE / "local.py", modules).isdisjoint({"streamclip.api", "streamclip.ray"})
+
+
+def test_both_backends_implement_the_protocol() -> None:
+    assert issubclass(Pipeline, EventPipeline)
+    ray_driver = pytest.importorskip("streamclip.ray.driver")
+    assert issubclass(ray_driver.RayPipeline, EventPipeline)
