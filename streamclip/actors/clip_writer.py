@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from streamclip.actors.decisions_writer import write_decisions
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
-from streamclip.decisions import write_decisions
 from streamclip.errors import Reason
 from streamclip.identity import record_name
 from streamclip.output import (

@@ -1,0 +1,57 @@
+"""Writing a video's decisions file (`streamclip.decisions` describes the format) when the video ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streamclip.actors.messages import VideoJob
+from streamclip.decisions import (
+    FORMAT_VERSION,
+    SceneDecisions,
+    decisions_path,
+    npy_bytes,
+    probabilities_path,
+    scene_record,
+)
+from streamclip.output import encode_json
+from streamclip.workspace import write_atomic
+
+
+def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple[dict[str, Any], bytes | None]:
+    """The decisions record of a finished or failed video, and its probabilities as .npy bytes."""
+    meta = job.meta
+    record: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "source": job.source,
+        "rel": job.rel,
+        "status": "failed" if error is not None else "done",
+        "error": error,
+        "fps": meta.fps if meta is not None else None,
+        "num_frames": meta.num_frames if meta is not None else None,
+        "duration_s": meta.duration_s if meta is not None else None,
+        "processing_s": round(processing_s, 3),
+    }
+    probabilities = None
+    if isinstance(job.decisions, SceneDecisions) and meta is not None:
+        record.update(scene_record(job.decisions, job.source, meta.fps, meta.num_frames, failed=error is not None))
+        probabilities = npy_bytes(job.decisions.probabilities)
+    elif isinstance(job.decisions, dict):
+        record.update(job.decisions)
+    else:  # failed before any decision (probing, or decoding the first frames)
+        record.update(mode=None, probabilities=False, scenes=[], cuts=[], splits=[], clips=[], dropped=[])
+    return record, probabilities
+
+
+def write_decisions(
+    out: Path, job: VideoJob, error: str | None, processing_s: float, *, name: str | None = None
+) -> None:
+    """Place OUT/decisions/<name>.probs.npy (when there are probabilities), then <name>.json.
+
+    `name` is the video's record name (`job.rel` unless another source already holds it).
+    """
+    name = name or job.rel
+    record, probabilities = video_record(job, error, processing_s)
+    if probabilities is not None:
+        write_atomic(probabilities_path(out, name), probabilities)
+    write_atomic(decisions_path(out, name), encode_json(record))
