@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/streamclip split examples/sample.mp4 -o out "$@"
 echo "clips:  $(ls out/clips | wc -l) in out/clips/ (metas in out/metas/v0/, video records in out/processed_videos/)"
+echo "review: .venv/bin/streamclip report out  (then open out/report/index.html)"
