@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamclip.rules import SceneRules, clip_uuid, seconds_to_frame
+from streamclip.rules import CROP_MARGIN, SceneRules, clip_uuid, seconds_to_frame
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_MARGIN = " of a clip"  # a crop margin of a kept clip, not a piece dropped whole
 FrameSpan = tuple[int, int]
 
 
@@ -66,37 +65,13 @@ class Explained:
 
 
 def explain_scene(rules: SceneRules, start: int, end: int, into: Explained) -> None:
-    """`SceneRules.pieces` with reasons: steps (a) max length, (b) crop, (c) min length."""
-    for piece_start, piece_end in _max_length(rules, start, end, into):
-        cropped_start, cropped_end = piece_start + rules.crop, piece_end - rules.crop
-        if cropped_end <= cropped_start:
-            into.drop(piece_start, piece_end, "crop", f"cropping {rules.crop} frames at each end leaves nothing")
-        elif cropped_end - cropped_start < rules.min_len:
-            length = cropped_end - cropped_start
-            into.drop(piece_start, piece_end, "min_length", f"{length} frames after crop < min {rules.min_len}")
-        else:
-            into.drop(piece_start, cropped_start, "crop", f"{rules.crop} frames cropped at the start{_MARGIN}")
-            into.drop(cropped_end, piece_end, "crop", f"{rules.crop} frames cropped at the end{_MARGIN}")
-            into.kept.append((cropped_start, cropped_end))
-            into.pieces.append((piece_start, piece_end))
-
-
-def _max_length(rules: SceneRules, start: int, end: int, into: Explained) -> list[FrameSpan]:
-    if end <= start:
-        return []
-    if rules.max_len <= 0 or end - start <= rules.max_len:
-        return [(start, end)]
-    if rules.mode == "truncate":
-        into.drop(start + rules.max_len, end, "max_length_truncate", f"scene longer than max {rules.max_len}")
-        return [(start, start + rules.max_len)]
-    pieces = [(s, min(s + rules.max_len, end)) for s in range(start, end, rules.max_len)]
-    into.splits += [s for s, _ in pieces[1:]]
-    last_start, last_end = pieces[-1]
-    if last_end - last_start < rules.min_len:
-        why = f"last stride piece: {last_end - last_start} frames < min {rules.min_len}"
-        into.drop(last_start, last_end, "max_length_stride", why)
-        return pieces[:-1]
-    return pieces
+    """`SceneRules.cut` of the scene `[start, end)`, added to `into`."""
+    cut = rules.cut(start, end)
+    into.splits += cut.splits
+    into.dropped += cut.dropped
+    for piece, span in cut.kept:
+        into.pieces.append(piece)
+        into.kept.append(span)
 
 
 def transition_runs(mask: npt.NDArray[np.bool_]) -> list[FrameSpan]:
@@ -273,7 +248,7 @@ def _clips(
 
 def _dropped(ranges: list[tuple[int, int, str, str]], fps: float) -> list[dict[str, Any]]:
     ordered = sorted(ranges, key=lambda r: (r[0], r[1]))
-    return [{**_frames(s, e, fps), "rule": rule, "why": why, "margin": why.endswith(_MARGIN)}
+    return [{**_frames(s, e, fps), "rule": rule, "why": why, "margin": why.endswith(CROP_MARGIN)}
             for s, e, rule, why in ordered]  # fmt: skip
 
 

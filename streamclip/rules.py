@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 Span = tuple[int, int]
+Drop = tuple[int, int, str, str]  # start, end, rule, why
 MAX_LENGTH_MODES = ("stride", "truncate")
+CROP_MARGIN = " of a clip"  # ends the `why` of a kept clip's crop margin (not a piece dropped whole)
 # Bound on the denominator used to recover a frame rate's intended rational (30000/1001, 2997/125).
 _RATE_DENOMINATOR = 1_000_000
 
@@ -99,29 +101,59 @@ class SceneRules:
 
     def pieces(self, start: int, end: int) -> list[Span]:
         """Apply max length, crop and min length, in that order, to the scene ``[start, end)``."""
-        cropped = (self._crop(s, e) for s, e in self._split(start, end))
-        return [span for span in cropped if span is not None and span[1] - span[0] >= self.min_len]
+        return [span for _, span in self.cut(start, end).kept]
+
+    def cut(self, start: int, end: int) -> SceneCut:
+        """:meth:`pieces` with its reasons: each kept span with the piece it was cropped from, the
+        stride split points, and every range dropped by (a) max length, (b) crop or (c) min length."""
+        cut = SceneCut()
+        for piece_start, piece_end in self._split(start, end, cut):
+            cropped_start, cropped_end = piece_start + self.crop, piece_end - self.crop
+            if cropped_end <= cropped_start:
+                cut.drop(piece_start, piece_end, "crop", f"cropping {self.crop} frames at each end leaves nothing")
+            elif cropped_end - cropped_start < self.min_len:
+                length = cropped_end - cropped_start
+                cut.drop(piece_start, piece_end, "min_length", f"{length} frames after crop < min {self.min_len}")
+            else:
+                cut.drop(piece_start, cropped_start, "crop", f"{self.crop} frames cropped at the start{CROP_MARGIN}")
+                cut.drop(cropped_end, piece_end, "crop", f"{self.crop} frames cropped at the end{CROP_MARGIN}")
+                cut.kept.append(((piece_start, piece_end), (cropped_start, cropped_end)))
+        return cut
 
     def limit(self, spans: list[Span]) -> list[Span]:
         """Keep the first ``limit_clips`` spans (all of them when ``limit_clips`` is 0)."""
         return spans[: self.limit_clips] if self.limit_clips > 0 else spans
 
-    def _split(self, start: int, end: int) -> list[Span]:
+    def _split(self, start: int, end: int, cut: SceneCut) -> list[Span]:
         """Step (a): cut ``[start, end)`` to ``max_len`` by truncation or into contiguous strides."""
         if end <= start:
             return []
         if self.max_len <= 0 or end - start <= self.max_len:
             return [(start, end)]
         if self.mode == "truncate":
+            cut.drop(start + self.max_len, end, "max_length_truncate", f"scene longer than max {self.max_len}")
             return [(start, start + self.max_len)]
         strides = [(s, min(s + self.max_len, end)) for s in range(start, end, self.max_len)]
+        cut.splits += [s for s, _ in strides[1:]]
         last_start, last_end = strides[-1]
-        return strides[:-1] if last_end - last_start < self.min_len else strides
+        if last_end - last_start < self.min_len:
+            why = f"last stride piece: {last_end - last_start} frames < min {self.min_len}"
+            cut.drop(last_start, last_end, "max_length_stride", why)
+            return strides[:-1]
+        return strides
 
-    def _crop(self, start: int, end: int) -> Span | None:
-        """Step (b): remove ``crop`` frames from both ends; None when nothing is left."""
-        start, end = start + self.crop, end - self.crop
-        return (start, end) if end > start else None
+
+@dataclass
+class SceneCut:
+    """One scene through :meth:`SceneRules.cut`."""
+
+    kept: list[tuple[Span, Span]] = field(default_factory=list)  # (piece before its crop, span kept)
+    splits: list[int] = field(default_factory=list)  # stride split points
+    dropped: list[Drop] = field(default_factory=list)
+
+    def drop(self, start: int, end: int, rule: str, why: str) -> None:
+        if end > start:
+            self.dropped.append((start, end, rule, why))
 
 
 def _scenes(mask: npt.NDArray[np.bool_], entire_scene_as_clip: bool) -> list[Span]:
