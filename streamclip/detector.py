@@ -124,14 +124,19 @@ def resolve_precision(requested: str, device: str, flags: frozenset[str]) -> str
     if requested not in PRECISIONS:
         raise ValueError(f"detector precision must be one of {PRECISIONS}, got {requested!r}")
     on_cpu = device.split(":")[0] == "cpu"
-    if requested == "bf16" and on_cpu and not flags & NATIVE_BF16_FLAGS:
+    if on_cpu:
+        return cpu_precision(requested, flags)
+    return "fp32" if requested == "fast" else requested
+
+
+def cpu_precision(requested: str, flags: frozenset[str]) -> str:
+    """`requested`, except bf16 on a CPU without native bf16: fp32 (with a warning), either engine."""
+    if requested == "bf16" and not flags & NATIVE_BF16_FLAGS:
         log.warning(
             "detector precision bf16 requested but this CPU has no native bf16 (%s): "
             "emulated bf16 is far slower than fp32, so fp32 is used",
             "/".join(sorted(NATIVE_BF16_FLAGS)),
         )
-        return "fp32"
-    if requested == "fast" and not on_cpu:
         return "fp32"
     return requested
 

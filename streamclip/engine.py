@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import os
 import threading
 from typing import Protocol
@@ -25,7 +24,6 @@ import numpy as np
 from streamclip.detector import (
     FRAME_SHAPE,
     KEEP,
-    NATIVE_BF16_FLAGS,
     STEP,
     WINDOW,
     DetectorSettings,
@@ -33,11 +31,10 @@ from streamclip.detector import (
     Probabilities,
     WindowBuilder,
     cpu_flags,
+    cpu_precision,
     shared_model,
 )
 from streamclip.errors import ModelError
-
-log = logging.getLogger(__name__)
 
 ENGINES = ("torch", "openvino")
 ENGINE_PRECISIONS = {"torch": ("fp32", "fast", "bf16"), "openvino": ("fp32", "bf16", "int8")}
@@ -99,7 +96,7 @@ class OpenVINOEngine:
             import openvino as ov
         except ImportError as exc:
             raise ModelError(f"the OpenVINO engine needs the openvino package: {exc}") from exc
-        self.precision = _native_precision(precision, cpu_flags())
+        self.precision = cpu_precision(precision, cpu_flags())
         # Explicit: OpenVINO's own default on CPUs with bf16 is bf16, which would change fp32's outputs
         # (for int8 it is the precision of the layers left unquantised).
         config: dict[str, object] = {
@@ -136,13 +133,6 @@ class OpenVINOEngine:
 def _sigmoid(x: Probabilities) -> Probabilities:
     result: Probabilities = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
     return result
-
-
-def _native_precision(requested: str, flags: frozenset[str]) -> str:
-    if requested == "bf16" and not flags & NATIVE_BF16_FLAGS:
-        log.warning("detector precision bf16 requested but this CPU has no native bf16: fp32 is used")
-        return "fp32"
-    return requested
 
 
 def shot_probabilities(
