@@ -49,19 +49,16 @@ def live_children() -> int:
 @functools.cache
 def available_encoders() -> frozenset[str]:
     """Names of the video encoders this ffmpeg build offers (`ffmpeg -encoders`)."""
+    listed = _listed(ffmpeg_binary(), "encoders", check=False)
+    return frozenset(name for flags, name in listed if len(flags) == 6 and flags[0] == "V")
+
+
+def _listed(binary: str, what: str, *, check: bool) -> list[tuple[str, str]]:
+    """(flags, name) of each entry that `ffmpeg -<what>` lists (encoders, demuxers, …)."""
     out = subprocess.run(
-        [ffmpeg_binary(), "-hide_banner", "-encoders"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        [binary, "-hide_banner", f"-{what}"], capture_output=True, text=True, timeout=30, check=check
     ).stdout
-    names = set()
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] == "V":
-            names.add(parts[1])
-    return frozenset(names)
+    return [(parts[0], parts[1]) for parts in map(str.split, out.splitlines()) if len(parts) >= 2]
 
 
 # Demuxers that open other files or devices named inside the input (playlists, concat lists,
@@ -78,16 +75,10 @@ def single_file_demuxers() -> frozenset[str]:
     binary = ffmpeg_binary()
     if binary not in _demuxers:  # cached per binary, and only once asked successfully
         try:
-            out = subprocess.run(
-                [binary, "-hide_banner", "-demuxers"], capture_output=True, text=True, timeout=30, check=True
-            ).stdout
+            listed = _listed(binary, "demuxers", check=True)
         except (OSError, subprocess.SubprocessError):
             return frozenset()
-        names = set()
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "D":
-                names.update(parts[1].split(","))
+        names = {name for flags, names in listed if flags == "D" for name in names.split(",")}
         _demuxers[binary] = frozenset(names - MULTI_FILE_DEMUXERS)
     return _demuxers[binary]
 
