@@ -1,0 +1,69 @@
+"""Classifying source strings and removing secrets from URLs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from streamclip.sources import SourceKind, classify, local_path, redact
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("video.mp4", SourceKind.FILE),
+        ("/data/a b/x.ts", SourceKind.FILE),
+        ("file:///data/x.mp4", SourceKind.FILE),
+        ("-", SourceKind.STDIN),
+        ("srt://127.0.0.1:9000?mode=caller", SourceKind.STREAM),
+        ("RTMP://host/live/key", SourceKind.STREAM),
+        ("rtsp://cam.local/stream1", SourceKind.STREAM),
+        ("udp://127.0.0.1:1234", SourceKind.STREAM),
+        ("tcp://127.0.0.1:5000", SourceKind.STREAM),
+        ("http://127.0.0.1:8000/live/index.m3u8", SourceKind.STREAM),
+        ("https://cdn.example/a.M3U8?token=1", SourceKind.STREAM),
+        ("https://cdn.example/videos/a.mp4", SourceKind.REMOTE_FILE),
+        ("s3://bucket/prefix/a.mp4", SourceKind.REMOTE_FILE),
+        ("s3://bucket/prefix/", SourceKind.REMOTE_FILE),
+    ],
+)
+def test_classify(source: str, kind: SourceKind) -> None:
+    assert classify(source) is kind
+
+
+def test_unknown_scheme_is_refused_without_its_secrets() -> None:
+    with pytest.raises(ValueError, match="unsupported source scheme 'gopher'") as caught:
+        classify("gopher://user:hunter2@host/x")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_local_path() -> None:
+    assert local_path("file:///data/x.mp4") == "/data/x.mp4"
+    assert local_path("x.mp4") == os.path.abspath("x.mp4")
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "kept"),
+    [
+        ("rtmp://user:hunter2@host:1935/live/cam", "hunter2", "rtmp://host:1935/live/cam"),
+        ("srt://127.0.0.1:9000?mode=caller&passphrase=hunter2hunter2", "hunter2", "mode=caller"),
+        (
+            "https://b.s3.amazonaws.com/k.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAXXX%2F2026"
+            "&X-Amz-Signature=deadbeef&X-Amz-Security-Token=tok",
+            "deadbeef",
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        ),
+        ("http://[::1]:8000/a.m3u8?token=abc123", "abc123", "http://[::1]:8000/a.m3u8"),
+    ],
+)
+def test_redact_removes_credentials_and_signatures(url: str, secret: str, kept: str) -> None:
+    shown = redact(url)
+    assert secret not in shown
+    assert "AKIAXXX" not in shown
+    assert "=tok" not in shown
+    assert kept in shown
+
+
+def test_redact_leaves_paths_alone() -> None:
+    assert redact("/data/user:pass@x.mp4") == "/data/user:pass@x.mp4"
