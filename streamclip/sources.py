@@ -15,6 +15,7 @@ length or ranges is a stream, not a file).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
 import re
@@ -93,3 +94,26 @@ def redact(source: str) -> str:
     query = [(k, REDACTED if _SECRET_QUERY.match(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     clean = SplitResult(parts.scheme, netloc, parts.path, urlencode(query, safe="/:"), "")
     return urlunsplit(clean)
+
+
+def session_source(source: str, started: dt.datetime) -> str:
+    """The source id of one session of a stream or pipe: its URL without secrets (or "stdin") and the
+    UTC time the session started, so a reconnect or tomorrow's session never shares a clip id with
+    an earlier one. It is what `VideoJob.source`, events and metas carry for such a source."""
+    name = "stdin" if source == STDIN else redact(source)
+    return f"{name}#session={_utc_stamp(started)}"
+
+
+def session_rel(source: str, started: dt.datetime) -> str:
+    """A record name (OUT/processed_videos/<rel>.json) for one session: a path-safe form of the host
+    and path, then the session's start (`streams/127.0.0.1_9000/live/20261203T114002.123456Z`)."""
+    if source == STDIN:
+        where = "stdin"
+    else:
+        parts = urlsplit(redact(source))
+        where = "streams/" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{parts.netloc}{parts.path}").strip("_.")
+    return f"{where}/{_utc_stamp(started)}"
+
+
+def _utc_stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")

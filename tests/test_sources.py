@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import pytest
 
-from streamclip.sources import SourceKind, classify, local_path, redact
+from streamclip.identity import check_rel
+from streamclip.sources import SourceKind, classify, local_path, redact, session_rel, session_source
 
 
 @pytest.mark.parametrize(
@@ -67,3 +69,19 @@ def test_redact_removes_credentials_and_signatures(url: str, secret: str, kept: 
 
 def test_redact_leaves_paths_alone() -> None:
     assert redact("/data/user:pass@x.mp4") == "/data/user:pass@x.mp4"
+
+
+def test_sessions_of_one_stream_have_distinct_ids_and_safe_record_names() -> None:
+    url = "srt://user:hunter2@127.0.0.1:9000?mode=caller&passphrase=longsecret1"
+    first = dt.datetime(2026, 12, 3, 11, 40, 2, 123456, tzinfo=dt.UTC)
+    later = first + dt.timedelta(seconds=5)
+    assert session_source(url, first) != session_source(url, later)
+    assert session_source(url, first).endswith("#session=20261203T114002.123456Z")
+    rel = session_rel(url, first)
+    assert rel == "streams/127.0.0.1_9000/20261203T114002.123456Z"
+    assert check_rel(rel) == rel
+    for shown in (session_source(url, first), rel):
+        assert "hunter2" not in shown
+        assert "longsecret1" not in shown
+    assert session_source("-", first).startswith("stdin#session=")
+    assert session_rel("-", first) == "stdin/20261203T114002.123456Z"
