@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up streamclip on a bare Debian/Ubuntu machine (or any machine with Python >= 3.11):
-# ffmpeg/ffprobe, a virtual environment at .venv, CPU torch, and the package with its dev and ray extras.
+# ffmpeg/ffprobe, a virtual environment at .venv, CPU torch, and the package with its dev, ray and s3 extras.
 # Safe to run again: it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +59,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   # torch first, pinned: this takes the CPU wheel instead of a multi-GB CUDA download.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,ray]"
+  .venv/bin/python -m pip install -q -e ".[dev,ray,s3]"
   echo "$want" > "$stamp"
 fi

@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
 from streamclip.backend import EventPipeline
 from streamclip.config import PipelineConfig, RayConfig, load_config
 from streamclip.detector import ShotModel
 from streamclip.local import Pipeline, open_local_pipeline
+from streamclip.storage.outputs import output_url
 from streamclip.types import Event
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def open_pipeline(
     """
     if not isinstance(config, PipelineConfig):
         config = load_config(config or "default")
-    out = Path(output_dir) if output_dir is not None else None
+    out = output_url(output_dir) if output_dir is not None else None  # a folder, or an s3:// prefix
     if ray is None:
         return open_local_pipeline(config, out, model)
     from streamclip.ray import open_ray_pipeline  # the `ray` extra: imported only when asked for

@@ -25,10 +25,13 @@ from streamclip.config import PipelineConfig, RayConfig, available_profiles, loa
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
-from streamclip.output import check_output_folder
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
 from streamclip.review import command as review_command
+from streamclip.sources import redact
+from streamclip.storage import remote
+from streamclip.storage.outputs import check_output, output_url
+from streamclip.storage.remote import RemoteInput
 from streamclip.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -47,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     split = commands.add_parser("split", help="split videos (files or folders) into clips")
-    split.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or folders (searched recursively)")
-    split.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    split.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video files or folders (searched recursively), s3:// or http(s):// URLs",
+    )
+    split.add_argument("-o", "--output", required=True, type=output_url, help="output folder or s3://bucket/prefix")
     split.add_argument("--profile", default="default", help="profile name or TOML file (see `streamclip profiles`)")
     split.add_argument(
         "--set",
@@ -135,18 +143,24 @@ def _profiles() -> int:
 def _split(args: argparse.Namespace) -> int:
     config = load_config(args.profile, args.overrides)
     ray = _ray_config(args)
-    found = expand_inputs(args.inputs, exclude=[args.output])
+    local = [given for given in args.inputs if not remote.is_remote(given)]
+    found = expand_inputs(local, exclude=[args.output] if isinstance(args.output, Path) else [])
     for folder in found.skipped:  # once per folder, not per file in it
         print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
-    videos, missing = found.videos, found.missing
+    urls, problems = remote.expand_remote([given for given in args.inputs if remote.is_remote(given)])
+    for problem in problems:
+        print(f"streamclip: {problem}", file=sys.stderr)
+    videos: list[VideoInput | RemoteInput] = [*found.videos, *urls]
+    missing = found.missing
     if not videos and not missing:
-        print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
+        if not problems:
+            print(f"streamclip: no video files found in {', '.join(map(redact, args.inputs))}", file=sys.stderr)
         return EXIT_FAILED
-    check_output_folder(args.output)
+    check_output(args.output)
     show_progress = sys.stderr.isatty() and not args.no_progress
     summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
     summary.print(sys.stderr)
-    return EXIT_FAILED if summary.failed or summary.failed_clips else EXIT_OK
+    return EXIT_FAILED if summary.failed or summary.failed_clips or problems else EXIT_OK
 
 
 def _ray_config(args: argparse.Namespace) -> RayConfig | None:
@@ -195,8 +209,8 @@ class Summary:
 
 async def _run_split(
     config: PipelineConfig,
-    output: Path,
-    videos: list[VideoInput],
+    output: Path | str,
+    videos: Sequence[VideoInput | RemoteInput],
     events: str | None,
     show_progress: bool,
     ray: RayConfig | None = None,
@@ -222,7 +236,7 @@ async def _run_split(
     return summary
 
 
-async def _feed(pipe: EventPipeline, videos: list[VideoInput]) -> None:
+async def _feed(pipe: EventPipeline, videos: Sequence[VideoInput | RemoteInput]) -> None:
     try:
         for video in videos:
             await pipe.submit(video.path, rel=video.rel)

@@ -99,6 +99,19 @@ class ResourcesConfig(msgspec.Struct, **_STRICT):
     gpus: float = 0.0
 
 
+class StorageConfig(msgspec.Struct, **_STRICT):
+    """Object storage (`s3://` sources and outputs; streamclip.storage). Credentials are never keys
+    here: they come from the AWS environment (AWS_ACCESS_KEY_ID, ...) or a profile's files."""
+
+    endpoint_url: str = ""  # "" = $AWS_ENDPOINT_URL, else AWS; http://host:port for a local S3-compatible server
+    region: str = ""  # "" = $AWS_REGION / $AWS_DEFAULT_REGION / the profile's, else us-east-1
+    profile: str = ""  # "" = $AWS_PROFILE, else "default" (read only when the environment has no keys)
+    request_timeout_s: float = 120.0  # one request (a part of a multipart upload included)
+    retry_timeout_s: float = 20.0  # give up on an unreachable server after retrying this long
+    presign_expiry_s: float = 21600.0  # the signed URLs ffmpeg reads a source with (6 h)
+    multipart_chunk_mb: int = 16  # objects larger than this are uploaded in parts of this size
+
+
 class RayConfig(msgspec.Struct, **_STRICT):
     """Running on Ray: where, how many pipelines, how much work each may hold, how often to retry."""
 
@@ -129,6 +142,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     resources: ResourcesConfig = msgspec.field(default_factory=ResourcesConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
 
     def __post_init__(self) -> None:
         for section, key in _POSITIVE:

@@ -10,6 +10,8 @@ import enum
 import re
 from collections.abc import Sequence
 
+from streamclip.sources import scrub
+
 
 class Reason(enum.StrEnum):
     """Why a video or clip failed: a small fixed set (metric label values, ledger `kind` column)."""
@@ -74,13 +76,13 @@ class FFmpegError(StreamclipError):
         timed_out: bool = False,
         kind: Reason | None = None,
     ) -> None:
-        self.argv = list(argv)
+        self.argv = [scrub(arg) for arg in argv]  # a signed input URL is a secret
         self.returncode = returncode
-        self.stderr_tail = stderr_tail
+        self.stderr_tail = scrub(stderr_tail)
         self.timed_out = timed_out
         self.kind = kind or (Reason.TIMEOUT if timed_out else Reason.TOOL_ERROR)
         what = "timed out and was killed" if timed_out else f"exited with status {returncode}"
-        super().__init__(f"{self.argv[0]} {what}: {stderr_summary(stderr_tail)}")
+        super().__init__(f"{self.argv[0]} {what}: {stderr_summary(self.stderr_tail)}")
 
 
 # ffmpeg's closing lines after the real error ("Error while opening encoder ... maybe incorrect

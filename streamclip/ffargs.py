@@ -36,6 +36,14 @@ def local_input(path: str | os.PathLike[str]) -> list[str]:
     return ["-protocol_whitelist", "file", *limits, "-i", file_url(path)]
 
 
+def source_input(path: str) -> list[str]:
+    """`local_input`, or for an `s3://` / `http(s)://` source the URL ffmpeg reads its byte ranges
+    from (`streamclip.storage.remote`)."""
+    from streamclip.storage import remote
+
+    return remote.ffmpeg_input(path) if remote.is_remote(path) else local_input(path)
+
+
 def _seconds(value: float) -> str:
     return f"{value:.6f}"
 
@@ -55,7 +63,7 @@ def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False, threads: int = 1)
         *_base(),
         *(["-hwaccel", "cuda"] if hwaccel else []),
         "-threads", str(threads),
-        *local_input(meta.path),
+        *source_input(meta.path),
         "-map", "0:v:0",
         "-filter_threads", str(threads),
         "-fps_mode", "cfr",
@@ -88,7 +96,7 @@ def transcode_argv(
     if use_hwaccel:
         argv += ["-hwaccel", "cuda"]
     argv += ["-threads", str(input_threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
-    argv += [*local_input(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
+    argv += [*source_input(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
     argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
     if preset:
         argv += ["-preset", preset]

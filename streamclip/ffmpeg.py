@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from streamclip.errors import FFmpegError, MissingToolError
+from streamclip.sources import scrub
 
 STDERR_TAIL_CHARS = 2000
 _live_children: set[asyncio.subprocess.Process] = set()
@@ -93,7 +94,7 @@ class Completed:
 
 def _tail(stderr: bytes | str) -> str:
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    return text[-STDERR_TAIL_CHARS:]
+    return scrub(text[-STDERR_TAIL_CHARS:])  # an input's signed URL never reaches a message
 
 
 @functools.cache

@@ -32,6 +32,8 @@ from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
 from streamclip.stats import PipelineStats, pipeline_stats
+from streamclip.storage import remote, s3
+from streamclip.storage.outputs import open_output
 from streamclip.threads import plan_threads
 from streamclip.types import Event
 from streamclip.workspace import Workspace
@@ -40,11 +42,12 @@ from streamclip.workspace import Workspace
 class Pipeline:
     """A running set of actors. Create it with `open_pipeline`."""
 
-    def __init__(self, config: PipelineConfig, output_dir: Path | None, model: ShotModel | None = None) -> None:
+    def __init__(self, config: PipelineConfig, output_dir: Path | str | None, model: ShotModel | None = None) -> None:
         self.config = config
-        self.output_dir = output_dir
+        self.store = open_output(output_dir)  # a folder, or an s3:// prefix (streamclip.storage)
+        self.output_dir = output_dir if isinstance(output_dir, Path) else None
         self.started_at = time.monotonic()
-        self.workspace = Workspace(output_dir)
+        self.workspace = Workspace(self.store.work_parent if self.store else None, self.store)
         caps = config.channels
         self.jobs: Channel[VideoJob] = Channel(caps.jobs, "jobs")
         self.events: Channel[Event] = Channel(caps.events, "events")
@@ -86,13 +89,14 @@ class Pipeline:
                 threads=(threads.encoder, threads.transcode_input),
             ),
             FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace, threads=threads.frames),
-            ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
+            ClipWriter(sampled, self.events, cfg, self.store, self.started_at),
         ]
 
     async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
         """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
-        source = os.path.abspath(os.fspath(path))
-        name = check_rel(rel) if rel is not None else Path(source).name
+        given = os.fspath(path)
+        source = remote.source_id(given)  # an s3:// or http(s):// URL without its secrets, or an absolute path
+        name = check_rel(rel) if rel is not None else remote.default_rel(source)
         await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
 
     def close_input(self) -> None:
@@ -113,9 +117,10 @@ class Pipeline:
 
 @contextlib.asynccontextmanager
 async def open_local_pipeline(
-    config: PipelineConfig, output_dir: Path | None, model: ShotModel | None
+    config: PipelineConfig, output_dir: Path | str | None, model: ShotModel | None
 ) -> AsyncIterator[Pipeline]:
     config = resolve_hardware(config)
+    s3.configure(config.storage)
     check_encoder(config.transcode.encoder)
     pipe = Pipeline(config, output_dir, model)
     runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")

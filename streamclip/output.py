@@ -55,7 +55,18 @@ def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
     try:
         size = clip_file.stat().st_size
         meta = json.loads(meta_file.read_bytes())
-        if meta.get("errors") or not clip_file.is_file() or size != meta["num_bytes"]:
+        if not clip_file.is_file():
+            return None
+    except (OSError, ValueError):
+        return None  # missing or unreadable: make the clip again
+    return encoded_info(meta, size)
+
+
+def encoded_info(meta: Any, size: int) -> EncodedClipInfo | None:
+    """The encoded-clip facts of a clip's meta when it is error-free and its clip is `size` bytes
+    (the local folder's and the object store's resume check)."""
+    try:
+        if meta.get("errors") or size != meta["num_bytes"]:
             return None
         return EncodedClipInfo(
             width=meta["width"],
@@ -66,11 +77,11 @@ def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
             video_codec=meta["video_codec"],
             num_bytes=meta["num_bytes"],
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, msgspec.ValidationError):
-        return None  # missing or unreadable: make the clip again
+    except (ValueError, KeyError, TypeError, AttributeError, msgspec.ValidationError):
+        return None  # unreadable: make the clip again
 
 
-def clip_record(clip: Clip, source: VideoMetadata, location: Path | None) -> dict[str, Any]:
+def clip_record(clip: Clip, source: VideoMetadata, location: Path | str | None) -> dict[str, Any]:
     """Curator's per-clip meta, plus the clip's frame span."""
     record: dict[str, Any] = {
         "span_uuid": str(clip.uuid),

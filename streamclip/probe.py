@@ -26,7 +26,8 @@ from typing import Any
 
 from streamclip import ffmpeg
 from streamclip.errors import FFmpegError, Reason, SourceError
-from streamclip.ffargs import local_input
+from streamclip.ffargs import source_input
+from streamclip.storage import remote
 from streamclip.types import VideoMetadata
 
 MAX_FPS = 1000.0
@@ -42,11 +43,13 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> Vid
 
     An ffprobe that runs past `timeout_s` is killed and raises `FFmpegError`.
     """
-    abspath, size, header = await asyncio.to_thread(_check_file, os.fspath(path))
+    given = os.fspath(path)
+    check = remote.check if remote.is_remote(given) else _check_file  # s3://, http(s):// (streamclip.storage)
+    abspath, size, header = await asyncio.to_thread(check, given)
     argv = [
         ffmpeg.ffprobe_binary(),
         *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),
-        *local_input(abspath),
+        *source_input(abspath),
     ]
     try:
         done = await ffmpeg.run(argv, timeout_s=timeout_s, check=False)

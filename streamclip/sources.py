@@ -96,6 +96,14 @@ def redact(source: str) -> str:
     return urlunsplit(clean)
 
 
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def scrub(text: str) -> str:
+    """`text` (an error message, ffmpeg's stderr, an argv) with every URL in it `redact`ed."""
+    return _URL_IN_TEXT.sub(lambda match: redact(match.group(0)), text)
+
+
 def session_source(source: str, started: dt.datetime) -> str:
     """The source id of one session of a stream or pipe: its URL without secrets (or "stdin") and the
     UTC time the session started, so a reconnect or tomorrow's session never shares a clip id with

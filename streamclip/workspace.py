@@ -1,7 +1,7 @@
 """Where clips live while they are made, and the atomic moves that put finished files in place.
 
 Work files sit in a hidden folder inside the output folder (same filesystem, so the final move is
-an atomic rename) or in a temporary folder when there is no output folder. The folder is removed
+an atomic rename) or in a temporary folder when there is no output folder or it is an S3 prefix. The folder is removed
 when the pipeline closes, so a cancelled run leaves nothing half-written behind.
 
 Durability: a file's data is fsynced before it is renamed into place and its folder after, so a
@@ -15,11 +15,16 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamclip.storage.outputs import OutputStore
 
 
 class Workspace:
-    def __init__(self, output_dir: Path | None) -> None:
+    def __init__(self, output_dir: Path | None, store: OutputStore | None = None) -> None:
         self.output_dir = output_dir
+        self.store = store  # where finished clips go (the transcoder asks it which are done)
         parent = None
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,13 @@
 
 With an output folder every file goes to a temporary name first and is renamed into place; the
 meta is written before the clip so no clip ever stands without its meta, and a clip that is
-already finished there is not rewritten. Without an output folder the encoded bytes travel in
-`Clip.buffer`.
+already finished there is not rewritten. An S3 output takes the clip first, then its meta
+(`streamclip.storage.outputs`: an object is visible only once complete). Without an output folder
+the encoded bytes travel in `Clip.buffer`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import time
 from pathlib import Path
@@ -19,7 +19,6 @@ from streamclip.actors.decisions_writer import write_decisions
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
 from streamclip.errors import Reason
-from streamclip.identity import record_name
 from streamclip.output import (
     clip_path,
     clip_record,
@@ -31,8 +30,8 @@ from streamclip.output import (
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.waiting import in_thread
+from streamclip.storage.outputs import ROOT, OutputStore
 from streamclip.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
-from streamclip.workspace import move_atomic, write_atomic
 
 WriterIn = ClipItem | VideoEnd
 
@@ -45,12 +44,12 @@ class ClipWriter(Actor[WriterIn, Event]):
         inbox: Channel[WriterIn],
         outbox: Channel[Event],
         config: PipelineConfig,
-        output_dir: Path | None,
+        store: OutputStore | None,
         started_at: float,
     ) -> None:
         super().__init__(inbox, outbox)
         self.config = config
-        self.output_dir = output_dir
+        self.store = store
         self.started_at = started_at
         self.stats: dict[int, ClipStats] = {}
 
@@ -82,25 +81,22 @@ class ClipWriter(Actor[WriterIn, Event]):
         )
 
     def _place(self, item: ClipItem) -> None:
-        clip, scratch, out = item.clip, item.scratch_path, self.output_dir
-        if scratch is not None and (out is None or self.config.transcode.keep_buffer):
+        clip, scratch, store = item.clip, item.scratch_path, self.store
+        if scratch is not None and (store is None or self.config.transcode.keep_buffer):
             clip.buffer = Path(scratch).read_bytes()
-        if out is None:
+        if store is None:
             if scratch is not None:
                 Path(scratch).unlink(missing_ok=True)
             return
         if item.reused:
             return
         assert item.job.meta is not None
-        final = clip_path(out, clip.uuid)
+        final = clip_path(ROOT, clip.uuid)
         if clip.ok and scratch is not None:
-            clip.path = str(final)
-        if clip.frames and self.config.frames.write:
-            write_atomic(frames_path(out, clip.uuid), _npz(clip))
-        location = final if clip.path else None
-        write_atomic(meta_path(out, clip.uuid), encode_json(clip_record(clip, item.job.meta, location)))
-        if clip.path and scratch is not None:
-            move_atomic(scratch, final, synced=True)  # the transcoder fsynced it
+            clip.path = store.location(final)
+        frames = (frames_path(ROOT, clip.uuid), _npz(clip)) if clip.frames and self.config.frames.write else None
+        meta = (meta_path(ROOT, clip.uuid), encode_json(clip_record(clip, item.job.meta, clip.path)))
+        store.place_clip((final, scratch) if clip.path and scratch is not None else None, frames, meta)
 
     def _unplace(self, item: ClipItem, error: OSError) -> None:
         """The clip's files could not be written: mark it failed, remove what was written of it."""
@@ -109,19 +105,17 @@ class ClipWriter(Actor[WriterIn, Event]):
         clip.path = None
         if item.scratch_path is not None:
             Path(item.scratch_path).unlink(missing_ok=True)
-        if self.output_dir is not None:
-            for path in (meta_path(self.output_dir, clip.uuid), frames_path(self.output_dir, clip.uuid)):
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
+        if self.store is not None:
+            self.store.discard_clip(clip.uuid)
 
     def _finish_video(self, end: VideoEnd) -> Event:
         job = end.job
         stats = self.stats.pop(job.id, ClipStats())
-        if self.output_dir is not None:
+        if self.store is not None:
             try:
-                name = record_name(self.output_dir, job.rel, job.source)  # another source's name: both kept
-                write_atomic(video_record_path(self.output_dir, name), encode_json(self._video_record(end)))
-                write_decisions(self.output_dir, job, end.error, time.monotonic() - job.submitted_at, name=name)
+                name = self.store.record_name(job.rel, job.source)  # another source's name: both kept
+                self.store.write(video_record_path(ROOT, name), encode_json(self._video_record(end)))
+                write_decisions(self.store, job, end.error, time.monotonic() - job.submitted_at, name=name)
             except OSError as exc:
                 end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
         if end.error is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from streamclip.actors.messages import VideoJob
@@ -15,7 +14,7 @@ from streamclip.decisions import (
     scene_record,
 )
 from streamclip.output import encode_json
-from streamclip.workspace import write_atomic
+from streamclip.storage.outputs import ROOT, OutputStore
 
 
 def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple[dict[str, Any], bytes | None]:
@@ -44,7 +43,7 @@ def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple
 
 
 def write_decisions(
-    out: Path, job: VideoJob, error: str | None, processing_s: float, *, name: str | None = None
+    store: OutputStore, job: VideoJob, error: str | None, processing_s: float, *, name: str | None = None
 ) -> None:
     """Place OUT/decisions/<name>.probs.npy (when there are probabilities), then <name>.json.
 
@@ -53,5 +52,5 @@ def write_decisions(
     name = name or job.rel
     record, probabilities = video_record(job, error, processing_s)
     if probabilities is not None:
-        write_atomic(probabilities_path(out, name), probabilities)
-    write_atomic(decisions_path(out, name), encode_json(record))
+        store.write(probabilities_path(ROOT, name), probabilities)
+    store.write(decisions_path(ROOT, name), encode_json(record))

@@ -1,7 +1,7 @@
 """Transcoder: a pool of ffmpeg processes, one per clip, `workers` at a time.
 
-A clip already finished in the output folder (same uuid, so same source and span) is not encoded
-again. A failed encode is recorded in that clip's errors and the pipeline goes on; so is a clip
+A clip already finished in the output folder or S3 prefix (same uuid, so same source and span) is
+not encoded again. A failed encode is recorded in that clip's errors and the pipeline goes on; so is a clip
 that comes out short of its span (a damaged source makes ffmpeg exit 0 having encoded only part).
 """
 
@@ -17,11 +17,12 @@ from streamclip.actors.source import frames_missing
 from streamclip.config import LimitsConfig, TranscodeConfig
 from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, output_failed, stderr_summary
 from streamclip.ffargs import transcode_argv
-from streamclip.output import clip_path, finished_clip
+from streamclip.output import clip_path
 from streamclip.probe import probe
 from streamclip.rules import clip_uuid
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.waiting import in_thread
+from streamclip.storage.outputs import ROOT
 from streamclip.types import Clip, EncodedClipInfo, Span
 from streamclip.workspace import Workspace, fsync_file
 
@@ -60,10 +61,10 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
             index=item.index,
             span=span,
         )
-        out = self.workspace.output_dir
-        done = finished_clip(out, clip.uuid) if out is not None else None
-        if done is not None and out is not None:
-            clip.encoded, clip.path = done, str(clip_path(out, clip.uuid))
+        store = self.workspace.store
+        done = await in_thread(store.finished_clip, clip.uuid) if store is not None else None
+        if done is not None and store is not None:
+            clip.encoded, clip.path = done, store.location(clip_path(ROOT, clip.uuid))
             self.reused += 1
             await self.emit(ClipItem(job, clip, scratch_path=None, reused=True))
             return

@@ -120,7 +120,7 @@ _TUNING: dict[str, tuple[str, ...]] = {
     "transcode": ("workers", "keep_buffer"),
     "frames": ("workers",),
 }
-_NOT_OUTPUT = ("name", "description", "channels", "limits", "resources")
+_NOT_OUTPUT = ("name", "description", "channels", "limits", "resources", "storage")
 
 
 def settings_hash(config: PipelineConfig) -> str:

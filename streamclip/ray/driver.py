@@ -40,6 +40,7 @@ from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
 from streamclip.stats import PipelineStats, RayStats, WorkerInfo, combine
+from streamclip.storage import remote
 from streamclip.types import ClipReady, Event, VideoFailed
 
 log = logging.getLogger("streamclip.ray")
@@ -61,6 +62,7 @@ class _Video:
     attempts: int = 0
     clips: set[uuid.UUID] = field(default_factory=set)  # ClipReady already passed on
     last_error: str = ""
+    given: str = ""  # the source as submitted, when it differs from `path` (a URL with its secrets)
 
 
 @dataclass(eq=False)
@@ -80,7 +82,7 @@ class _Worker:
 class RayPipeline:
     """The Ray backend: `backend.EventPipeline` (submit, close_input, async for, statistics) on Ray actors."""
 
-    def __init__(self, config: PipelineConfig, output_dir: Path | None, ray_config: RayConfig) -> None:
+    def __init__(self, config: PipelineConfig, output_dir: Path | str | None, ray_config: RayConfig) -> None:
         self.config = config
         self.output_dir = output_dir
         self.ray_config = ray_config
@@ -107,12 +109,13 @@ class RayPipeline:
         """Queue a video (waits while `channels.jobs` videos wait for a worker)."""
         if self._input_closed:
             raise RuntimeError("submit after close_input()")
-        source = os.path.abspath(os.fspath(path))
+        given = os.fspath(path)
+        source = remote.source_id(given)  # workers read an s3:// or http(s):// source themselves
         rel = check_rel(rel) if rel is not None else None
         while len(self._waiting) >= self.config.channels.jobs:
             self._room.clear()
             await self._room.wait()
-        self._waiting.append(_Video(source, rel or Path(source).name))
+        self._waiting.append(_Video(source, rel or remote.default_rel(source), given=given if given != source else ""))
         self._wakeup.set()
 
     def close_input(self) -> None:
@@ -295,7 +298,7 @@ class RayPipeline:
     async def _stream(self, video: _Video, worker: _Worker) -> bool:
         """Pass the video's events on; True once its final event has been."""
         call = worker.handle.process.options(_generator_backpressure_num_objects=self.config.channels.events)
-        async for ref in call.remote(video.path, video.rel):
+        async for ref in call.remote(video.given or video.path, video.rel):
             event: Event = await ref
             worker.last_active = time.monotonic()
             if isinstance(event, ClipReady):
@@ -377,11 +380,14 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.asynccontextmanager
 async def open_ray_pipeline(
-    config: PipelineConfig, output_dir: Path | None, ray_config: RayConfig
+    config: PipelineConfig, output_dir: Path | str | None, ray_config: RayConfig
 ) -> AsyncIterator[RayPipeline]:
-    """Start the workers, yield the pipeline, then stop them (and Ray, if this started it)."""
+    """Start the workers, yield the pipeline, then stop them (and Ray, if this started it).
+
+    An `s3://` output is written by the workers straight to the bucket: nothing is shared but the URL."""
     started_ray = connect(ray_config)
-    pipe = RayPipeline(config, output_dir.resolve() if output_dir is not None else None, ray_config)
+    out = output_dir.resolve() if isinstance(output_dir, Path) else output_dir
+    pipe = RayPipeline(config, out, ray_config)
     try:
         await pipe.start()
         yield pipe

@@ -14,12 +14,13 @@ import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from streamclip.config import PipelineConfig
 from streamclip.local import Pipeline, open_local_pipeline
 from streamclip.stats import PipelineStats
+from streamclip.storage import remote
+from streamclip.storage.outputs import output_url
 from streamclip.types import ClipReady, Event
 
 
@@ -44,7 +45,7 @@ class PipelineWorker:
     async def start(self) -> dict[str, Any]:
         """Open the pipeline; returns where this worker runs (for logs and clean-up)."""
         if self._pipe is None:
-            output = Path(self.output_dir) if self.output_dir is not None else None
+            output = output_url(self.output_dir) if self.output_dir is not None else None
             self._pipe = await self._stack.enter_async_context(open_local_pipeline(self.config, output, None))
             self._router = asyncio.create_task(self._route(self._pipe), name="streamclip-ray-router")
         return {
@@ -58,7 +59,7 @@ class PipelineWorker:
         pipe = self._pipe
         if pipe is None:
             raise WorkerBroken("process() before start()")
-        source = os.path.abspath(path)
+        source = remote.source_id(path)  # what its events carry (an object URL without secrets)
         if source in self._routes:
             raise ValueError(f"{source} is already being processed by this worker")
         queue: asyncio.Queue[Event | WorkerBroken] = asyncio.Queue(maxsize=self.config.channels.events)
@@ -68,7 +69,7 @@ class PipelineWorker:
         try:
             if self._broken is not None:
                 raise self._broken
-            await pipe.submit(source, rel=rel)
+            await pipe.submit(path if remote.is_remote(path) else source, rel=rel)
             while True:
                 event = await queue.get()
                 if isinstance(event, WorkerBroken):
@@ -98,7 +99,7 @@ class PipelineWorker:
     def statistics(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
-            "in_flight": sorted(Path(source).name for source in self._routes),
+            "in_flight": sorted(remote.default_rel(source) for source in self._routes),
             "videos_started": self.videos_started,
             "max_in_flight": self.max_in_flight,
             "pipeline": self.pipeline_statistics(),

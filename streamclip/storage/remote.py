@@ -1,0 +1,201 @@
+"""Remote sources: `s3://bucket/key`, `s3://bucket/prefix/` and `http(s)://…/file.mp4`.
+
+Nothing is downloaded whole. ffprobe, the decoder and each clip's transcoder open the object
+themselves over HTTP(S) with byte ranges (ffmpeg's `http` protocol seeks with `Range:`): an `s3://`
+object through a URL presigned at the moment the child starts (valid `storage.presign_expiry_s`),
+an `http(s)://` file through its own URL. Before probing, one HEAD (size, and whether the server
+gives byte ranges) and one 12-byte range read (the first box, for "file incomplete" messages).
+
+Identity: a source's id (`VideoJob.source`, part of every clip id, shown in metas, events and
+errors) is its URL without secrets (`sources.redact`): `s3://bucket/key` as given, or the HTTP(S) URL
+without user:password or signature parameters. The URL with its secrets is kept in this process
+only (`_readable`), for ffmpeg; presigned URLs are made here and never leave this module.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from streamclip.errors import Reason, SourceError
+from streamclip.ffmpeg import single_file_demuxers
+from streamclip.sources import HTTP_SCHEMES, redact, scrub, url_scheme
+from streamclip.storage import s3
+
+HTTP_TIMEOUT_S = 30.0
+READ_TIMEOUT_US = str(30_000_000)  # ffmpeg's -rw_timeout: a server silent this long fails the read
+PROTOCOLS = "http,https,tcp,tls"
+_readable: dict[str, str] = {}  # public id -> the URL with its secrets (HTTP(S) sources only)
+
+
+def is_remote(source: str) -> bool:
+    """An `s3://` or `http(s)://` source (a stream's playlist is classified before this is asked)."""
+    return url_scheme(source) in {"s3", *HTTP_SCHEMES}
+
+
+def public_source(given: str) -> str:
+    """The id of a remote source (see the module's docstring); remembers its secrets for reading."""
+    if s3.is_s3(given):
+        return s3.parse(given).url
+    public = redact(given)
+    if public != given:
+        _readable[public] = given
+    return public
+
+
+def ffmpeg_url(source: str) -> str:
+    """The URL ffmpeg opens for `source`: presigned now for `s3://`, the given URL for HTTP(S)."""
+    if s3.is_s3(source):
+        import obstore
+
+        where = s3.parse(source)
+        try:
+            return obstore.sign(s3.store(where.bucket), "GET", where.key, s3.presign_expiry())
+        except Exception as exc:
+            raise s3.storage_error(exc, source, otherwise=Reason.PERMISSION) from None
+    return _readable.get(source, source)
+
+
+def ffmpeg_input(source: str) -> list[str]:
+    """`-i <url>` for a remote file: HTTP(S) protocols only, single-file demuxers only (a playlist
+    named like a video is refused, as for local files), and a read timeout."""
+    formats = single_file_demuxers()
+    limits = ["-format_whitelist", ",".join(sorted(formats))] if formats else []
+    return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", ffmpeg_url(source)]
+
+
+def check(source: str) -> tuple[str, int, bytes]:
+    """Id, size and first 12 bytes of a remote file, or SourceError saying why it cannot be read."""
+    if s3.is_s3(source):
+        return _check_object(source)
+    return _check_http(source)
+
+
+def _check_object(source: str) -> tuple[str, int, bytes]:
+    import obstore
+
+    where = s3.parse(source)
+    if not where.key or where.key.endswith("/"):
+        raise SourceError(
+            source, "a prefix, not an object (split takes s3://bucket/prefix/ as a folder)", Reason.NOT_A_VIDEO
+        )
+    client = s3.store(where.bucket)
+    try:
+        size = int(obstore.head(client, where.key)["size"])
+        header = bytes(obstore.get_range(client, where.key, start=0, length=min(12, size))) if size else b""
+    except Exception as exc:
+        error = s3.storage_error(exc, source, otherwise=Reason.OTHER)
+        raise SourceError(source, error.reason, error.kind) from None
+    if size == 0:
+        raise SourceError(source, "empty object (0 bytes)", Reason.EMPTY)
+    return source, size, header
+
+
+def _check_http(source: str) -> tuple[str, int, bytes]:
+    """A HEAD: the length and byte ranges ffmpeg needs to seek. A server that gives neither is
+    serving a stream, not a file: refused here, with a reason (live streams are another source kind)."""
+    request = urllib.request.Request(ffmpeg_url(source), method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
+            length, ranges = reply.headers.get("Content-Length"), reply.headers.get("Accept-Ranges", "")
+    except urllib.error.HTTPError as exc:
+        kind = {404: Reason.MISSING, 410: Reason.MISSING, 401: Reason.PERMISSION, 403: Reason.PERMISSION}
+        raise SourceError(
+            source, f"the server answered {exc.code} {exc.reason}", kind.get(exc.code, Reason.OTHER)
+        ) from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(source, f"cannot reach the server: {scrub(str(reason))}", Reason.OTHER) from None
+    if length is None or ranges.strip().lower() != "bytes":
+        raise SourceError(
+            source,
+            "the server gives no length or no byte ranges: a stream, not a file (not supported as a file source)",
+            Reason.NOT_A_VIDEO,
+        )
+    if int(length) == 0:
+        raise SourceError(source, "empty file (0 bytes)", Reason.EMPTY)
+    return source, int(length), _http_header(source)
+
+
+def _http_header(source: str) -> bytes:
+    request = urllib.request.Request(ffmpeg_url(source), headers={"Range": "bytes=0-11"})
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
+            return bytes(reply.read(12))
+    except (OSError, ValueError):
+        return b""  # only used to word a failure better
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefixes
+
+
+def list_videos(prefix_url: str) -> list[tuple[str, str, int, str]]:
+    """Every video object under `s3://bucket/prefix/` (by extension; hidden names and streamclip
+    work files skipped), as (url, name relative to the prefix, size, etag), sorted by name."""
+    import obstore
+
+    from streamclip.inputs import VIDEO_EXTENSIONS
+
+    where = s3.parse(prefix_url)
+    prefix = where.key if not where.key or where.key.endswith("/") else where.key + "/"
+    found: list[tuple[str, str, int, str]] = []
+    try:
+        for batch in obstore.list(s3.store(where.bucket), prefix=prefix or None):
+            for entry in batch:
+                rel = entry["path"][len(prefix) :]
+                name = PurePosixPath(rel)
+                if name.suffix.lower() in VIDEO_EXTENSIONS and not any(p.startswith(".") for p in name.parts):
+                    found.append(
+                        (s3.S3Url(where.bucket, entry["path"]).url, rel, int(entry["size"]), entry["e_tag"] or "")
+                    )
+    except Exception as exc:
+        error = s3.storage_error(exc, prefix_url, otherwise=Reason.OTHER)
+        raise SourceError(prefix_url, error.reason, error.kind) from None
+    return sorted(found, key=lambda item: item[1])
+
+
+@dataclass(frozen=True)
+class RemoteInput:
+    path: str  # the source as given (its secrets are needed to read it)
+    rel: str  # its record name: the key relative to the prefix, or the URL's file name
+
+
+def expand_remote(given: list[str]) -> tuple[list[RemoteInput], list[str]]:
+    """Remote inputs as videos: an `s3://bucket/prefix/` (or a bucket) is every video under it, like
+    a folder; any other URL is one video. Also the problems found (a prefix that cannot be listed)."""
+    videos: list[RemoteInput] = []
+    problems: list[str] = []
+    for text in given:
+        if s3.is_s3(text) and _is_prefix(text):
+            try:
+                listed = list_videos(text)
+            except SourceError as exc:
+                problems.append(str(exc))
+                continue
+            if not listed:
+                problems.append(f"{text}: no video objects under this prefix")
+            videos += [RemoteInput(url, rel) for url, rel, _size, _etag in listed]
+        else:
+            name = PurePosixPath(urlsplit(redact(text)).path).name or "index"
+            videos.append(RemoteInput(text, name))
+    return videos, problems
+
+
+def _is_prefix(text: str) -> bool:
+    key = s3.parse(text).key
+    return not key or key.endswith("/")
+
+
+def source_id(given: str) -> str:
+    """A submitted source's id: a remote one's `public_source`, a local path made absolute."""
+    return public_source(given) if is_remote(given) else os.path.abspath(given)
+
+
+def default_rel(source: str) -> str:
+    """The record name of a source submitted without one: its file (or object) name."""
+    return PurePosixPath(urlsplit(source).path).name if is_remote(source) else os.path.basename(source)
