@@ -139,7 +139,7 @@ def frames_argv(
     if from_index > 0:
         terms = [f"eq(n\\,{index})" for index in sorted(set(select)) if index < from_index]
         graph += ",select=" + _sum([*terms, f"gte(n\\,{from_index})"])
-    argv = [*_base(), "-threads", str(threads), *local_input(clip_path), "-map", "0:v:0"]
+    argv = [*_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0"]
     argv += ["-filter_threads", str(threads), "-vf", graph, "-fps_mode", "passthrough"]
     if size is not None:
         height, width = size
@@ -150,7 +150,7 @@ def frames_argv(
 
 def frame_count_argv(clip_path: str, fps: float, *, threads: int = 1) -> list[str]:
     """A clip decoded at constant rate `fps` and discarded; `-progress` prints `frame=N` at the end."""
-    return [*_base(), "-threads", str(threads), *local_input(clip_path), "-map", "0:v:0",
+    return [*_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0",
             "-vf", f"fps={fps!r}", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]  # fmt: skip
 
 

@@ -61,6 +61,7 @@ def aws_env(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("s3_videos")
+    (folder / "sub").mkdir()
     return [
         media.make_cut_video(folder / "a.mp4", scenes=SCENES).path,
         media.make_cut_video(folder / "sub" / "b.mp4", scenes=SCENES[::-1]).path,
