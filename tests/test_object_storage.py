@@ -23,9 +23,10 @@ from typing import Any
 import media
 import pytest
 import s3server
-from processes import ffmpeg_children_mentioning, wait_until
+from processes import ffmpeg_children_mentioning, running, wait_until
 
 import streamclip
+from streamclip.ingest.ledger import Ledger
 from streamclip.storage import s3
 from streamclip.types import ClipReady, VideoDone
 
@@ -284,3 +285,28 @@ def test_split_with_ray_local_reads_and_writes_the_bucket_with_no_shared_folder(
     metas = [read_json(server, "ray", f"out/{key}") for key in stored if key.startswith("metas/v0/")]
     assert spans_by_rel(metas, "s3://media/rayset/") == local_spans
     assert {"processed_videos/a.mp4.json", "processed_videos/sub/b.mp4.json"} <= set(stored)
+
+
+def test_serve_polls_a_prefix_and_writes_to_s3_with_a_local_ledger(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], tmp_path: Path
+) -> None:
+    """An object is taken once listed and settled; one uploaded later is found by the next listing."""
+    fixed = ['spans.mode="fixed_stride"', "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", *SETTINGS]
+    settings = {"watch": ["s3://media/watched/"], "output": "s3://out/daemon", "ledger": "state/ledger.sqlite",
+                "set": fixed, "settle_s": 0.3, "rescan_s": 0.5, "metrics_address": ""}  # fmt: skip
+    config = tmp_path / "serve.toml"
+    config.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items()))
+    upload(server, videos[:1], "watched")
+    with running(["serve", "--config", str(config)], tmp_path, tmp_path / "serve.log") as serve:
+        wait_until(lambda: "processed_videos/a.mp4.json" in objects(server, "out", "daemon"), "a.mp4 done", serve)
+        upload(server, videos, "watched")  # a.mp4 again, unchanged (same ETag), and sub/b.mp4
+        wait_until(lambda: "processed_videos/sub/b.mp4.json" in objects(server, "out", "daemon"), "b.mp4", serve)
+        status, _ = serve.stop()
+    assert status == 0, serve.stderr
+    check_no_secret(serve.stderr)
+    stored = objects(server, "out", "daemon")
+    assert len([k for k in stored if k.startswith("clips/")]) == 6  # three 2 s clips each
+    assert (tmp_path / "state" / "ledger.sqlite").exists()
+    with Ledger(tmp_path / "state" / "ledger.sqlite", create=False) as ledger:
+        rows = {row.path: row.state for row in ledger.records("done", "failed", "quarantined", "queued", "running")}
+    assert rows == {"s3://media/watched/a.mp4": "done", "s3://media/watched/sub/b.mp4": "done"}

@@ -23,7 +23,7 @@ from streamclip.ingest.daemon import serve
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.report import LineReporter, TerminalReporter
 from streamclip.ingest.status import status_report
-from streamclip.output import check_output_folder
+from streamclip.storage.outputs import check_output
 
 CONFIG_ENV = "STREAMCLIP_CONFIG"
 COMMANDS = ("watch", "serve", "status")
@@ -32,8 +32,10 @@ COMMANDS = ("watch", "serve", "status")
 def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     """Add `watch`, `serve` and `status` to the `streamclip` subparsers."""
     watch = commands.add_parser("watch", help="process videos as they arrive in folders (foreground)")
-    watch.add_argument("folders", nargs="+", metavar="DIR", help="folders to watch (recursively)")
-    watch.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    watch.add_argument(
+        "folders", nargs="+", metavar="DIR", help="folders (recursively) or s3://bucket/prefix/ to watch"
+    )
+    watch.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix (then --ledger)")
     watch.add_argument("--profile", default="default", help="profile name or TOML file")
     watch.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -79,15 +81,15 @@ def run(args: argparse.Namespace) -> int:
         reporter = (
             TerminalReporter("watching") if sys.stderr.isatty() and not args.no_progress else LineReporter(sys.stderr)
         )
-    check_output_folder(Path(config.output))
+    check_output(config.output)
     return asyncio.run(serve(config, reporter))
 
 
 def _watch_config(args: argparse.Namespace) -> ServeConfig:
     try:
         return ServeConfig(
-            watch=[os.path.abspath(folder) for folder in args.folders],
-            output=os.path.abspath(args.output),
+            watch=[_absolute(folder) for folder in args.folders],
+            output=_absolute(args.output),
             profile=args.profile,
             overrides=args.overrides,
             settle_s=args.settle_s,
@@ -102,6 +104,11 @@ def _watch_config(args: argparse.Namespace) -> ServeConfig:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _absolute(path: str) -> str:
+    """A folder made absolute; an s3:// prefix as it is."""
+    return path if path.lower().startswith("s3://") else os.path.abspath(path)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -55,6 +55,10 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError("drain_timeout_s and incomplete_wait_s must be >= 0, settle_s and rescan_s > 0")
         if self.metrics_address:
             parse_address(self.metrics_address)
+        if self.output.lower().startswith("s3://") and not self.ledger:
+            raise ValueError("output is an s3:// prefix: set ledger to a local file (the daemon's ledger stays local)")
+        if self.output.lower().startswith("s3://") and self.report:
+            raise ValueError("report: the review site needs a local output folder (output is an s3:// prefix)")
 
     @property
     def ledger_path(self) -> Path:
@@ -96,7 +100,9 @@ def anchored(config: ServeConfig, base: Path) -> ServeConfig:
     """Make every path of `config` absolute, relative ones taken from `base`."""
 
     def absolute(value: str) -> str:
-        return str(base / Path(value).expanduser()) if value else value
+        if not value or value.lower().startswith("s3://"):  # an S3 prefix is not a path
+            return value
+        return str(base / Path(value).expanduser())
 
     profile = config.profile
     if Path(profile).suffix:  # a TOML file rather than a bundled profile name

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +39,9 @@ from streamclip.review import LiveReport, resolve_request
 from streamclip.review.serving import byte_range
 from streamclip.runtime.channel import Channel
 from streamclip.stats import DetectorStats
+from streamclip.storage import s3
+from streamclip.storage.outputs import S3Output
+from streamclip.storage.poller import PrefixPoller, Watchers, Watching, object_fingerprint
 from streamclip.types import ClipReady, VideoDone, VideoFailed
 
 log = logging.getLogger(__name__)
@@ -60,8 +64,11 @@ class Daemon:
         self.config = config
         self.pipeline_config = pipeline_config or config.pipeline_config()
         self.settings = settings_hash(self.pipeline_config)
-        self.output = Path(os.path.abspath(config.output))
-        self.roots = [Path(os.path.abspath(folder)) for folder in config.watch]
+        # An s3:// output: clips go to the bucket, the ledger (and its lock) stay in a local folder.
+        self.output_url = config.output if s3.is_s3(config.output) else None
+        self.output = config.ledger_path.parent if self.output_url else Path(os.path.abspath(config.output))
+        self.roots = [Path(os.path.abspath(folder)) for folder in config.watch if not s3.is_s3(folder)]
+        self.prefixes = [prefix for prefix in config.watch if s3.is_s3(prefix)]  # polled (storage.poller)
         self.reporter = reporter
         self.candidates: Channel[Candidate] = Channel(config.candidates, "candidates")
         self.metrics = Metrics(self._live)
@@ -71,10 +78,10 @@ class Daemon:
         self._hurry = asyncio.Event()
         self._slots = asyncio.Semaphore(config.max_videos_in_flight)
         self._pipe: EventPipeline | None = None
-        self._watcher: Watcher | None = None
+        self._watcher: Watching | None = None
         self._ledger: Ledger | None = None
         self._crashed = False
-        self.review = LiveReport(self.output) if config.report else None
+        self.review = LiveReport(self.output) if config.report and not self.output_url else None
 
     def stop(self, *, hurry: bool = False) -> None:
         """Begin the drain (or, with `hurry` or a second call, cut it short)."""
@@ -93,7 +100,7 @@ class Daemon:
                 raise ConfigError(f"watch: folder not found: {root}")
             if root.is_relative_to(self.output):
                 raise ConfigError(f"watch: {root} is inside the output folder {self.output}")
-        lock = lock_output(self.output / LEDGER_DIR)
+        lock = lock_output(self.output / LEDGER_DIR if not self.output_url else self.output)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
@@ -102,7 +109,8 @@ class Daemon:
                 log.warning("removed work folder left by a stopped process: %s", stale)
             self._ledger = Ledger(self.config.ledger_path)
             self._forget_vanished()
-            async with open_pipeline(self.pipeline_config, self.output, ray=self.config.ray) as pipe:
+            output = self.output_url or self.output
+            async with open_pipeline(self.pipeline_config, output, ray=self.config.ray) as pipe:
                 self._pipe = pipe
                 return await self._serve(pipe)
         finally:
@@ -141,7 +149,7 @@ class Daemon:
         self.reporter.say(self.reporter.summary(len(self.in_flight)))
         return self._exit_status(tasks)
 
-    async def _drain(self, pipe: EventPipeline, watcher: Watcher, tasks: set[asyncio.Task[None]]) -> None:
+    async def _drain(self, pipe: EventPipeline, watcher: Watching, tasks: set[asyncio.Task[None]]) -> None:
         """Stop intake, let the videos in flight finish for up to `drain_timeout_s`, then stop."""
         self.metrics.draining.set(1)
         by_name = {task.get_name(): task for task in tasks}
@@ -199,7 +207,7 @@ class Daemon:
             self.recheck_after.add(path)  # changed while processed: look again when it is done
             return
         try:
-            content = await asyncio.to_thread(fingerprint, path)
+            content = await asyncio.to_thread(object_fingerprint if s3.is_s3(path) else fingerprint, path)
         except OSError as exc:
             log.info("%s vanished before it could be read: %s", path, exc)
             return
@@ -244,7 +252,7 @@ class Daemon:
         if row is not None and row.same_work(content, self.settings) and row.state == "done":
             return self._skip("done")
         if row is not None and not row.same_work(content, self.settings) and row.clips:
-            removed = remove_clip_outputs(self.output, ledger.clips_of(path))
+            removed = self._remove_clip_outputs(ledger.clips_of(path))
             ledger.forget_clips(path)
             log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
         twin = None if candidate.error else ledger.twin_of(path, content, self.settings)
@@ -317,7 +325,7 @@ class Daemon:
         (a full disk or a missing tool is not the file's fault: it is tried again at the next start)."""
         state: Outcome = "quarantined" if kind in BAD_INPUT else "failed"
         note = ""
-        if state == "quarantined" and self.config.quarantine_dir:
+        if state == "quarantined" and self.config.quarantine_dir and not s3.is_s3(path):  # objects stay
             try:
                 moved = await asyncio.to_thread(move_aside, Path(path), Path(self.config.quarantine_dir), rel)
                 note = f"moved to {moved}"
@@ -348,7 +356,18 @@ class Daemon:
 
     # -- parts --------------------------------------------------------------------------------------
 
-    def _make_watcher(self) -> Watcher:
+    def _make_watcher(self) -> Watching:
+        poller = PrefixPoller(
+            self.prefixes, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
+            probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
+            owns_outbox=not self.roots,
+        )  # fmt: skip
+        if not self.roots:
+            return poller
+        folders = self._folder_watcher()
+        return Watchers([folders, poller], self.candidates) if self.prefixes else folders
+
+    def _folder_watcher(self) -> Watcher:
         exclude = [self.output, self.config.ledger_path.parent]
         if self.config.quarantine_dir:
             exclude.append(Path(self.config.quarantine_dir))
@@ -358,6 +377,14 @@ class Daemon:
             probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
             symlinks=self.config.symlinks,
         )  # fmt: skip
+
+    def _remove_clip_outputs(self, clip_ids: list[str]) -> int:
+        if self.output_url is None:
+            return remove_clip_outputs(self.output, clip_ids)
+        store = S3Output(self.output_url)
+        for text in clip_ids:
+            store.discard_clip(uuid.UUID(text))
+        return len(clip_ids)
 
     def _already_handled(self, path: str, size: int, mtime_ns: int) -> bool:
         """The ledger has this file, same size and mtime, done with these settings (or quarantined).
@@ -410,12 +437,12 @@ class Daemon:
         )
 
     def _banner(self, server: MetricsServer | None) -> str:
-        folders = ", ".join(map(str, self.roots))
+        folders = ", ".join([*map(str, self.roots), *self.prefixes])
         metrics = f"; metrics on http://{server.host}:{server.port}/metrics" if server is not None else ""
         if server is not None and self.review is not None:
             metrics += f", review site on http://{server.host}:{server.port}/"
         return (
-            f"watching {folders} -> {self.output} (profile {self.pipeline_config.name}, "
+            f"watching {folders} -> {self.output_url or self.output} (profile {self.pipeline_config.name}, "
             f"settings {self.settings}, {self.config.max_videos_in_flight} video(s) at a time){metrics}"
         )
 
@@ -429,7 +456,7 @@ class Daemon:
     def _forget_vanished(self) -> None:
         """Sources left unfinished by a previous run whose file is gone are marked failed."""
         for row in self.ledger.records("queued", "running"):
-            if not os.path.exists(row.path):
+            if not s3.is_s3(row.path) and not os.path.exists(row.path):  # an object is looked at when listed
                 self.ledger.finish(
                     row.path, "failed", error="source file disappeared before it was finished", kind=Reason.MISSING
                 )
