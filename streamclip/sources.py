@@ -101,7 +101,13 @@ _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 def scrub(text: str) -> str:
     """`text` (an error message, ffmpeg's stderr, an argv) with every URL in it `redact`ed."""
-    return _URL_IN_TEXT.sub(lambda match: redact(match.group(0)), text)
+    return _URL_IN_TEXT.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    url = match.group(0)
+    url_part = url.rstrip(".,:;)")  # "…?sig=x: Server returned 403": the colon is the message's
+    return redact(url_part) + url[len(url_part) :]
 
 
 def session_source(source: str, started: dt.datetime) -> str:

@@ -68,8 +68,13 @@ def ffmpeg_input(source: str) -> list[str]:
     return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", ffmpeg_url(source)]
 
 
-def check(source: str) -> tuple[str, int, bytes]:
-    """Id, size and first 12 bytes of a remote file, or SourceError saying why it cannot be read."""
+def check(given: str) -> tuple[str, int, bytes]:
+    """Id, size and first 12 bytes of a remote file, or SourceError saying why it cannot be read
+    (naming the id: `given` may carry secrets when probe() is called directly)."""
+    try:
+        source = public_source(given)
+    except ValueError as exc:
+        raise SourceError(redact(given), str(exc), Reason.NOT_A_VIDEO) from None
     if s3.is_s3(source):
         return _check_object(source)
     return _check_http(source)

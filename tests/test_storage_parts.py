@@ -1,0 +1,113 @@
+"""The parts of streamclip.storage that need no S3 server: URLs, ids without secrets, the AWS
+profile files, error messages, an HTTP server that serves a stream rather than a file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamclip.config import StorageConfig
+from streamclip.errors import FFmpegError, Reason, SourceError
+from streamclip.ingest.config import ServeConfig
+from streamclip.probe import probe
+from streamclip.storage import remote, s3
+
+SIGNED = (
+    "http://127.0.0.1:9/media/a.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261203"
+    "&X-Amz-Date=20261203T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=deadbeef42"
+)
+
+
+def test_an_ffmpeg_error_never_carries_a_signed_url() -> None:
+    error = FFmpegError(["ffmpeg", "-i", SIGNED], 1, f"{SIGNED}: Server returned 403 Forbidden (access denied)")
+    for text in (str(error), " ".join(error.argv), error.stderr_tail):
+        assert "deadbeef42" not in text
+        assert "AKIDEXAMPLE" not in text
+    assert "X-Amz-Signature=REDACTED: Server returned 403 Forbidden" in str(error)
+
+
+def test_a_remote_source_id_has_no_secret_but_ffmpeg_gets_the_real_url() -> None:
+    given = "https://user:pw@example.test/v/clip.mp4?token=s3cr3t&part=2"
+    source = remote.source_id(given)
+    assert source == "https://example.test/v/clip.mp4?token=REDACTED&part=2"
+    assert remote.ffmpeg_url(source) == given
+    assert remote.default_rel(source) == "clip.mp4"
+    assert remote.source_id("s3://bucket/a/b.mp4") == "s3://bucket/a/b.mp4"
+
+
+def test_s3_urls() -> None:
+    assert s3.parse("s3://bucket/a/b.mp4") == s3.S3Url("bucket", "a/b.mp4")
+    assert s3.S3Url("bucket", "out").child("clips/x.mp4").url == "s3://bucket/out/clips/x.mp4"
+    assert s3.S3Url("bucket", "").child("clips/x.mp4").url == "s3://bucket/clips/x.mp4"
+    for bad in ("s3://", "s3://key:secret@bucket/a.mp4", "s3://bucket/a.mp4?X-Amz-Signature=1"):
+        with pytest.raises(ValueError, match="expected s3://bucket/key") as info:
+            s3.parse(bad)
+        assert "secret" not in str(info.value)
+        assert "X-Amz-Signature=1" not in str(info.value)
+
+
+def test_a_profile_is_read_when_the_environment_has_no_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "credentials").write_text("[media]\naws_access_key_id = AKPROFILE\naws_secret_access_key = SKPROFILE\n")
+    (tmp_path / "config").write_text("[profile media]\nregion = eu-west-3\nendpoint_url = http://127.0.0.1:9000\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "media")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    config, endpoint = s3._client_config()
+    assert (config["access_key_id"], config["secret_access_key"]) == ("AKPROFILE", "SKPROFILE")
+    assert (config["region"], endpoint) == ("eu-west-3", "http://127.0.0.1:9000")
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKENV")  # the environment comes first (obstore reads it)
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    config, _ = s3._client_config()
+    assert "access_key_id" not in config
+    assert config["region"] == "us-west-2"
+
+    s3.configure(StorageConfig(region="ap-south-1", endpoint_url="http://127.0.0.1:9100"))  # config keys first
+    try:
+        config, endpoint = s3._client_config()
+        assert (config["region"], endpoint) == ("ap-south-1", "http://127.0.0.1:9100")
+    finally:
+        s3.configure(StorageConfig())
+
+
+@contextlib.contextmanager
+def plain_http_server(folder: Path) -> Iterator[str]:
+    """http.server as it is: a length, but no `Accept-Ranges`."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *args: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_http_server_without_byte_ranges_is_refused_as_a_file_and_a_404_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"\x00" * 64)
+    with plain_http_server(tmp_path) as base:
+        with pytest.raises(SourceError, match="no length or no byte ranges: a stream") as info:
+            asyncio.run(probe(f"{base}/a.mp4?sig=abc123"))
+        assert info.value.kind is Reason.NOT_A_VIDEO
+        assert "abc123" not in str(info.value)
+        with pytest.raises(SourceError, match="404") as missing:
+            asyncio.run(probe(f"{base}/none.mp4"))
+        assert missing.value.kind is Reason.MISSING
+
+
+def test_serve_to_an_s3_output_needs_a_local_ledger() -> None:
+    with pytest.raises(ValueError, match="set ledger to a local file"):
+        ServeConfig(watch=["s3://media/in/"], output="s3://out/clips")
+    assert ServeConfig(watch=["s3://media/in/"], output="s3://out/clips", ledger="/var/lib/x.sqlite").ledger
