@@ -26,8 +26,10 @@ import s3server
 from processes import ffmpeg_children_mentioning, running, wait_until
 
 import streamclip
+from streamclip.config import StorageConfig
 from streamclip.ingest.ledger import Ledger
 from streamclip.storage import s3
+from streamclip.storage.outputs import S3Output
 from streamclip.types import ClipReady, VideoDone
 
 obstore = pytest.importorskip("obstore", reason="the [s3] extra (obstore) is not installed")
@@ -310,3 +312,20 @@ def test_serve_polls_a_prefix_and_writes_to_s3_with_a_local_ledger(
     with Ledger(tmp_path / "state" / "ledger.sqlite", create=False) as ledger:
         rows = {row.path: row.state for row in ledger.records("done", "failed", "quarantined", "queued", "running")}
     assert rows == {"s3://media/watched/a.mp4": "done", "s3://media/watched/sub/b.mp4": "done"}
+
+
+def test_a_large_clip_is_uploaded_in_parts_and_appears_whole(
+    server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    s3.configure(StorageConfig(multipart_chunk_mb=5))
+    try:
+        work = tmp_path / "clip.mp4"
+        work.write_bytes(os.urandom(12 * 1024 * 1024))
+        meta = (Path("metas/v0/x.json"), b"{}")
+        S3Output("s3://out/big").place_clip((Path("clips/x.mp4"), str(work)), None, meta)
+    finally:
+        s3.configure(StorageConfig())
+    head = obstore.head(bucket(server, "out"), "big/clips/x.mp4")
+    assert head["size"] == 12 * 1024 * 1024
+    assert head["e_tag"].strip('"').endswith("-3")  # a multipart upload of three 5 MiB parts
+    assert not work.exists()  # the work file goes once uploaded
