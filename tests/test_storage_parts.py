@@ -42,6 +42,13 @@ def test_a_remote_source_id_has_no_secret_but_ffmpeg_gets_the_real_url() -> None
     assert remote.source_id("s3://bucket/a/b.mp4") == "s3://bucket/a/b.mp4"
 
 
+def test_only_complete_remote_files_are_remote_sources() -> None:
+    assert remote.is_remote("s3://bucket/a.mp4")
+    assert remote.is_remote("https://example.test/a.mp4?sig=1")
+    for other in ("https://example.test/live.m3u8", "srt://127.0.0.1:9000", "/data/a.mp4", "-", "weird://x"):
+        assert not remote.is_remote(other)
+
+
 def test_s3_urls() -> None:
     assert s3.parse("s3://bucket/a/b.mp4") == s3.S3Url("bucket", "a/b.mp4")
     assert s3.S3Url("bucket", "out").child("clips/x.mp4").url == "s3://bucket/out/clips/x.mp4"

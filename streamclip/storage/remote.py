@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from streamclip.errors import Reason, SourceError
 from streamclip.ffmpeg import single_file_demuxers
-from streamclip.sources import HTTP_SCHEMES, redact, scrub, url_scheme
+from streamclip.sources import HTTP_SCHEMES, SourceKind, classify, redact, scrub, url_scheme
 from streamclip.storage import s3
 
 HTTP_TIMEOUT_S = 30.0
@@ -33,8 +33,11 @@ _readable: dict[str, str] = {}  # public id -> the URL with its secrets (HTTP(S)
 
 
 def is_remote(source: str) -> bool:
-    """An `s3://` or `http(s)://` source (a stream's playlist is classified before this is asked)."""
-    return url_scheme(source) in {"s3", *HTTP_SCHEMES}
+    """A complete remote file: `s3://…` or an `http(s)://` URL that is not a live playlist
+    (`sources.classify`: `.m3u8` URLs and other stream schemes are live sources, not handled here)."""
+    if url_scheme(source) not in {"s3", *HTTP_SCHEMES}:
+        return False
+    return classify(source) is SourceKind.REMOTE_FILE
 
 
 def public_source(given: str) -> str:

@@ -19,6 +19,7 @@ import configparser
 import datetime as dt
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,6 +170,13 @@ def storage_error(exc: Exception, url: str, *, otherwise: Reason = Reason.OUTPUT
 
 
 def _first_line(text: str) -> str:
-    """obstore's message up to its debug dump, without secrets, at most 300 characters."""
+    """The server's answer ("HTTP 404 Not Found") when there is one, else obstore's message up to its
+    debug dump, without secrets, at most 300 characters."""
+    status = _STATUS.search(text)
+    if status is not None:
+        return f"HTTP {status.group(1).strip()}"
     line = text.split("\n\nDebug source:", 1)[0].strip().splitlines()
     return scrub(line[0] if line else "no message")[:300]
+
+
+_STATUS = re.compile(r"Server returned non-2xx status code: ([0-9]{3}[A-Za-z ]*)")
