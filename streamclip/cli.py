@@ -147,7 +147,8 @@ def _split(args: argparse.Namespace) -> int:
     found = expand_inputs(local, exclude=[args.output] if isinstance(args.output, Path) else [])
     for folder in found.skipped:  # once per folder, not per file in it
         print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
-    urls, problems = remote.expand_remote([given for given in args.inputs if remote.is_remote(given)])
+    s3_output = args.output if isinstance(args.output, str) else None  # not searched for sources
+    urls, problems = remote.expand_remote([given for given in args.inputs if remote.is_remote(given)], s3_output)
     for problem in problems:
         print(f"streamclip: {problem}", file=sys.stderr)
     videos: list[VideoInput | RemoteInput] = [*found.videos, *urls]

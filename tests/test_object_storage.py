@@ -28,7 +28,7 @@ from processes import ffmpeg_children_mentioning, running, wait_until
 import streamclip
 from streamclip.config import StorageConfig
 from streamclip.ingest.ledger import Ledger
-from streamclip.storage import s3
+from streamclip.storage import remote, s3
 from streamclip.storage.outputs import S3Output
 from streamclip.types import ClipReady, VideoDone
 
@@ -329,3 +329,21 @@ def test_a_large_clip_is_uploaded_in_parts_and_appears_whole(
     assert head["size"] == 12 * 1024 * 1024
     assert head["e_tag"].strip('"').endswith("-3")  # a multipart upload of three 5 MiB parts
     assert not work.exists()  # the work file goes once uploaded
+
+
+def test_a_prefix_is_listed_like_a_folder_without_the_runs_own_output(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path]
+) -> None:
+    upload(server, videos, "listed")
+    store = bucket(server, "media")
+    for key in ("listed/out/clips/x.mp4", "listed/.hidden/c.mp4", "listed/notes.txt"):
+        obstore.put(store, key, b"not a video")
+    found, problems = remote.expand_remote(["s3://media/listed/"], "s3://media/listed/out")
+    assert [(v.path, v.rel) for v in found] == [
+        ("s3://media/listed/a.mp4", "a.mp4"),
+        ("s3://media/listed/sub/b.mp4", "sub/b.mp4"),
+    ]
+    assert problems == []
+    found, problems = remote.expand_remote(["s3://no-such-bucket/x/"])
+    assert found == []
+    assert problems == ["s3://no-such-bucket/x/: bucket not found (HTTP 404 Not Found)"]

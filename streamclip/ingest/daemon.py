@@ -360,7 +360,7 @@ class Daemon:
         poller = PrefixPoller(
             self.prefixes, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
             probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
-            owns_outbox=not self.roots,
+            owns_outbox=not self.roots, exclude=self.output_url,
         )  # fmt: skip
         if not self.roots:
             return poller

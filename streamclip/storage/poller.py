@@ -90,8 +90,10 @@ class PrefixPoller:
         probe_timeout_s: float = 60.0,
         known: Callable[[str, int, int], bool] | None = None,
         owns_outbox: bool = True,
+        exclude: str | None = None,
     ) -> None:
         self.prefixes = list(prefixes)
+        self.exclude = exclude  # the daemon's own s3:// output, when under a watched prefix
         self.outbox = outbox
         self.settle_s, self.rescan_s, self.probe_timeout_s = settle_s, rescan_s, probe_timeout_s
         self.tick_s = min(1.0, settle_s / 2)
@@ -136,7 +138,7 @@ class PrefixPoller:
         found: dict[str, tuple[str, Signature]] = {}
         for prefix in self.prefixes:
             try:
-                listed = await asyncio.to_thread(remote.list_videos, prefix)
+                listed = await asyncio.to_thread(remote.list_videos, prefix, self.exclude)
             except SourceError as exc:  # the daemon lives on: a bucket may come back
                 self.list_errors += 1
                 log.warning("cannot list %s: %s", prefix, exc.reason)

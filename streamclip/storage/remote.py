@@ -142,9 +142,10 @@ def _http_header(source: str) -> bytes:
 # Prefixes
 
 
-def list_videos(prefix_url: str) -> list[tuple[str, str, int, str]]:
-    """Every video object under `s3://bucket/prefix/` (by extension; hidden names and streamclip
-    work files skipped), as (url, name relative to the prefix, size, etag), sorted by name."""
+def list_videos(prefix_url: str, exclude: str | None = None) -> list[tuple[str, str, int, str]]:
+    """Every video object under `s3://bucket/prefix/` (by extension; hidden names skipped, and
+    everything under `exclude`, the run's own `s3://` output), as (url, name relative to the prefix,
+    size, etag), sorted by name."""
     import obstore
 
     from streamclip.inputs import VIDEO_EXTENSIONS
@@ -157,10 +158,11 @@ def list_videos(prefix_url: str) -> list[tuple[str, str, int, str]]:
             for entry in batch:
                 rel = entry["path"][len(prefix) :]
                 name = PurePosixPath(rel)
-                if name.suffix.lower() in VIDEO_EXTENSIONS and not any(p.startswith(".") for p in name.parts):
-                    found.append(
-                        (s3.S3Url(where.bucket, entry["path"]).url, rel, int(entry["size"]), entry["e_tag"] or "")
-                    )
+                url = s3.S3Url(where.bucket, entry["path"]).url
+                if _is_output(url, exclude) or any(part.startswith(".") for part in name.parts):
+                    continue
+                if name.suffix.lower() in VIDEO_EXTENSIONS:
+                    found.append((url, rel, int(entry["size"]), entry["e_tag"] or ""))
     except Exception as exc:
         error = s3.storage_error(exc, prefix_url, otherwise=Reason.OTHER)
         raise SourceError(prefix_url, error.reason, error.kind) from None
@@ -173,15 +175,20 @@ class RemoteInput:
     rel: str  # its record name: the key relative to the prefix, or the URL's file name
 
 
-def expand_remote(given: list[str]) -> tuple[list[RemoteInput], list[str]]:
+def _is_output(url: str, output: str | None) -> bool:
+    return output is not None and url.startswith(output.rstrip("/") + "/")
+
+
+def expand_remote(given: list[str], exclude: str | None = None) -> tuple[list[RemoteInput], list[str]]:
     """Remote inputs as videos: an `s3://bucket/prefix/` (or a bucket) is every video under it, like
-    a folder; any other URL is one video. Also the problems found (a prefix that cannot be listed)."""
+    a folder (but not under `exclude`, the run's `s3://` output: its clips are not sources); any
+    other URL is one video. Also the problems found (a prefix that cannot be listed)."""
     videos: list[RemoteInput] = []
     problems: list[str] = []
     for text in given:
         if s3.is_s3(text) and _is_prefix(text):
             try:
-                listed = list_videos(text)
+                listed = list_videos(text, exclude)
             except SourceError as exc:
                 problems.append(str(exc))
                 continue
