@@ -138,8 +138,9 @@ def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> N
         if process.poll() is not None:
             raise RuntimeError(f"weed mini exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
-            urllib.request.urlopen(endpoint + "/", timeout=2)
+            urllib.request.urlopen(endpoint + "/", timeout=2).close()
         except urllib.error.HTTPError as exc:  # 403 AccessDenied: the gateway answers
+            exc.close()
             if exc.code in (400, 403):
                 time.sleep(0.3)  # the buckets given with -bucket are made just after the gateway starts
                 return

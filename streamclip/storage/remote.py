@@ -111,6 +111,7 @@ def _check_http(source: str) -> tuple[str, int, bytes]:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
             length, ranges = reply.headers.get("Content-Length"), reply.headers.get("Accept-Ranges", "")
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the reply's socket
         kind = {404: Reason.MISSING, 410: Reason.MISSING, 401: Reason.PERMISSION, 403: Reason.PERMISSION}
         raise SourceError(
             source, f"the server answered {exc.code} {exc.reason}", kind.get(exc.code, Reason.OTHER)
