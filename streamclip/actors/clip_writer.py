@@ -98,7 +98,10 @@ class ClipWriter(Actor[WriterIn, Event]):
         if clip.frames and self.config.frames.write:
             write_atomic(frames_path(out, clip.uuid), _npz(clip))
         location = final if clip.path else None
-        write_atomic(meta_path(out, clip.uuid), encode_json(clip_record(clip, item.job.meta, location)))
+        record = clip_record(clip, item.job.meta, location)
+        if item.job.live is not None:
+            record.update(item.job.live.clip_fields(clip.span))
+        write_atomic(meta_path(out, clip.uuid), encode_json(record))
         if clip.path and scratch is not None:
             move_atomic(scratch, final, synced=True)  # the transcoder fsynced it
 
@@ -155,6 +158,7 @@ class ClipWriter(Actor[WriterIn, Event]):
             "timings_s": {k: round(v, 4) for k, v in job.timings_s.items()},
             "errors": errors,
             "status": "failed" if end.error is not None else "done",
+            **({"live": job.live.record()} if job.live is not None else {}),
         }
 
 
