@@ -114,9 +114,8 @@ class Decoder(VideoPool[DecoderOut]):
         stats["videos"] = {
             job.source: (job.frames_decoded, job.meta.num_frames if job.meta else 0) for job in self._decoding.values()
         }
-        stats.update(live_statistics(
-                [job.live for job in self._decoding.values() if job.live], self.live_peak_bytes, self.live_scenes_cut
-            ))
+        live = [job.live for job in self._decoding.values() if job.live is not None]
+        stats.update(live_statistics(live, self.live_peak_bytes, self.live_scenes_cut))
         return stats
 
 
