@@ -25,6 +25,7 @@ from streamclip.config import PipelineConfig, RayConfig, available_profiles, loa
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
+from streamclip.live.command import LiveInput, live_inputs, stop_live_on_signals, submit_live
 from streamclip.output import check_output_folder
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
@@ -47,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     split = commands.add_parser("split", help="split videos (files or folders) into clips")
-    split.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or folders (searched recursively)")
+    split.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video files or folders (searched recursively); '-' (stdin) or a stream URL is read live",
+    )
     split.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     split.add_argument("--profile", default="default", help="profile name or TOML file (see `streamclip profiles`)")
     split.add_argument(
@@ -68,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ray-in-flight", type=int, default=2, metavar="N", help="videos each Ray pipeline holds at once (default 2)"
     )
     split.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
+    split.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="live inputs ('-', stream URLs): stop reading after SECONDS"
+    )
     split.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
 
     probe = commands.add_parser("probe", help="print what streamclip reads from a video")
@@ -135,16 +144,18 @@ def _profiles() -> int:
 def _split(args: argparse.Namespace) -> int:
     config = load_config(args.profile, args.overrides)
     ray = _ray_config(args)
-    found = expand_inputs(args.inputs, exclude=[args.output])
+    live, paths = live_inputs(args.inputs, ray is not None, args.duration)
+    found = expand_inputs(paths, exclude=[args.output])
     for folder in found.skipped:  # once per folder, not per file in it
         print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
     videos, missing = found.videos, found.missing
-    if not videos and not missing:
+    if not videos and not missing and not live:
         print(f"streamclip: no video files found in {', '.join(args.inputs)}", file=sys.stderr)
         return EXIT_FAILED
     check_output_folder(args.output)
     show_progress = sys.stderr.isatty() and not args.no_progress
-    summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
+    inputs: list[VideoInput | LiveInput] = [*videos, *missing, *(LiveInput(url, args.duration) for url in live)]
+    summary = asyncio.run(_run_split(config, args.output, inputs, args.events, show_progress, ray))
     summary.print(sys.stderr)
     return EXIT_FAILED if summary.failed or summary.failed_clips else EXIT_OK
 
@@ -196,7 +207,7 @@ class Summary:
 async def _run_split(
     config: PipelineConfig,
     output: Path,
-    videos: list[VideoInput],
+    videos: list[VideoInput | LiveInput],
     events: str | None,
     show_progress: bool,
     ray: RayConfig | None = None,
@@ -207,6 +218,8 @@ async def _run_split(
     async with open_pipeline(config, output, ray=ray) as pipe:
         feeder = asyncio.create_task(_feed(pipe, videos))
         refresher = asyncio.create_task(keep_refreshing(progress, pipe)) if show_progress else None
+        if any(isinstance(video, LiveInput) for video in videos):
+            stop_live_on_signals(pipe)
         try:
             with progress:
                 async for event in pipe:
@@ -222,10 +235,13 @@ async def _run_split(
     return summary
 
 
-async def _feed(pipe: EventPipeline, videos: list[VideoInput]) -> None:
+async def _feed(pipe: EventPipeline, videos: list[VideoInput | LiveInput]) -> None:
     try:
         for video in videos:
-            await pipe.submit(video.path, rel=video.rel)
+            if isinstance(video, LiveInput):
+                await submit_live(pipe, video)
+            else:
+                await pipe.submit(video.path, rel=video.rel)
     finally:
         pipe.close_input()
 

@@ -212,6 +212,11 @@ class StreamingChild:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGINT)
 
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
     async def finish(self, timeout_s: float = 30.0) -> Completed:
         """Wait for a child that has finished writing; returns its status and stderr tail."""
         try:

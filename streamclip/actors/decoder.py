@@ -23,6 +23,7 @@ from streamclip.live.session import live_statistics
 from streamclip.runtime.channel import Channel
 
 FRAME_BYTES = DETECTOR_WIDTH * DETECTOR_HEIGHT * 3
+LIVE_CHUNK_FRAMES = 5
 
 DecoderOut = FrameChunk | VideoEnd
 
@@ -95,7 +96,9 @@ class Decoder(VideoPool[DecoderOut]):
         return _check_complete(job, done)
 
     async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:
-        chunk_bytes = FRAME_BYTES * self.config.chunk_frames
+        # A live source's frames go on in small chunks: a chunk waits for its last frame to arrive.
+        chunk_frames = min(self.config.chunk_frames, LIVE_CHUNK_FRAMES) if job.live else self.config.chunk_frames
+        chunk_bytes = FRAME_BYTES * chunk_frames
         while not job.stop_decoding.is_set():
             data = await child.read_exactly(chunk_bytes)
             count = len(data) // FRAME_BYTES

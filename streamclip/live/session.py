@@ -26,7 +26,9 @@ from streamclip.types import Span
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
-STOP_GRACE_S = 5.0  # a reader asked to finish that has not exited by then is killed
+# A reader asked to finish that has not exited by then is killed (ffmpeg blocked reading a pipe
+# does not see SIGINT until more data comes); what it had written is still used (finish_partial).
+STOP_GRACE_S = 2.0
 CUT_AT = 0.75  # of the spool limit: the open scene is closed here, so its clip frees the spool
 
 
@@ -89,7 +91,7 @@ class LiveSession:
                 stopping_since = now
                 child.interrupt()
             elif stopping_since is not None and now - stopping_since > STOP_GRACE_S:
-                return  # the child is killed on leaving `ffmpeg.stream`
+                child.kill()
             self._check_lag()
 
     def _why_stop(self, size: int, idle_s: float) -> str | None:
@@ -115,11 +117,14 @@ class LiveSession:
             return
         if self.spool.frames == 0:
             last = stderr_summary(done.stderr) if done.stderr.strip() else "no data"
-            self.failure = (f"{redact(self.url)}: no video received ({last})", _kind_of(done.stderr))
+            name = "stdin" if self.url == STDIN else redact(self.url)
+            self.failure = (f"{name}: no video received before the source ended ({last})", _kind_of(done.stderr))
         elif done.returncode not in (0, 255):  # 255: ffmpeg stopped by a signal, after what it read
             self.failure = (f"{redact(self.url)}: reading failed: {stderr_summary(done.stderr)}", Reason.DECODE_ERROR)
 
     async def _add(self, segments: list[Segment]) -> None:
+        for segment in segments:
+            log.debug("%s: spooled frames [%d, %d)", self.source_id, segment.first_frame, segment.end_frame)
         if segments:
             self._changed.set()
 
