@@ -83,7 +83,7 @@ class LiveConfig(msgspec.Struct, **_STRICT):
     """Sources read once (stdin, network streams): their spool on local disk and their time limits."""
 
     segment_s: float = 1.0  # spool segment length (cut at the next keyframe): the decoder's latency floor
-    spool_max_mb: float = 1024.0  # a source whose spool would outgrow this fails; its open scene is cut at 3/4
+    spool_max_mb: float = 1024.0  # a source whose spool would outgrow this fails; its open scene is cut at 1/2
     read_timeout_s: float = 15.0  # a source that sends nothing this long (none at all, or no more) ends
     max_lag_s: float = 30.0  # behind live by more than this: a warning is logged
     hls_live_start_index: int = -3  # HLS: the segment to start at (ffmpeg's default: 3 from the live end; 0: first)

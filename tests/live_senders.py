@@ -57,6 +57,12 @@ class HeldSender:
         async with asyncio.timeout(timeout_s):
             return await self.proc.wait()
 
+    async def feed_all_and_finish(self) -> None:
+        """Send the whole file and end; a receiver that stops reading early is not an error here."""
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
+            await self.feed()
+            await self.finish()
+
     async def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()

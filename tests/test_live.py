@@ -27,6 +27,7 @@ from streamclip import ffmpeg
 from streamclip.config import PipelineConfig, load_config
 from streamclip.errors import Reason
 from streamclip.sources import redact
+from streamclip.stats import DecoderStats
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 # 40 + 40 + 40 + 80 frames at 25 fps (8 s), keyframes every 12 frames so spool segments are ~0.5 s.
@@ -335,3 +336,58 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(live_media: media.CutV
     clips = [e.clip for e in events if isinstance(e, ClipReady)]
     assert len(clips) >= 3
     assert all(c.path and Path(c.path).is_file() for c in clips)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ends and limits
+
+
+async def unheld_tcp_run(
+    path: Path, tmp_path: Path, *settings: str, duration_s: float | None = None
+) -> tuple[list[Event], DecoderStats]:
+    """A TCP listener fed by a real-time sender that is not held; all events, statistics checked."""
+    port = free_port()
+    async with streamclip.open_pipeline(live_config(*settings), tmp_path / "out") as pipe:
+        await pipe.submit(f"tcp://127.0.0.1:{port}?listen=1", duration_s=duration_s)
+        pipe.close_input()
+        await wait_bound(port)
+        sender = HeldSender(path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        finishing = asyncio.create_task(sender.feed_all_and_finish())
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                events = [event async for event in pipe]
+        finally:
+            await sender.kill()
+            await finishing
+        stats = pipe.statistics().decoder
+        assert stats is not None
+        assert not list(pipe.workspace.root.glob("live-*"))
+    assert ffmpeg.live_children() == 0
+    return events, stats
+
+
+async def test_duration_ends_the_source(live_media: media.CutVideo, tmp_path: Path) -> None:
+    events, _ = await unheld_tcp_run(live_media.path, tmp_path, duration_s=3.0)
+    done = events[-1]
+    assert isinstance(done, VideoDone)
+    assert done.metadata is not None
+    assert abs(done.metadata.num_frames - 75) <= 2  # 3 s at 25 fps, then the source ends cleanly
+
+
+async def test_a_scene_outgrowing_the_spool_is_closed_at_the_limit(tmp_path: Path) -> None:
+    """One 10 s scene (~260 kB), no maximum clip length, a spool of 300 kB (the detector's 3 s
+    look-ahead is ~75 kB of it): the scene is closed when the spool reaches half of it (counted),
+    its clips are written, and the source ends normally instead of failing at the limit."""
+    one_scene = media.make_cut_video(
+        tmp_path / "one.ts", scenes=[("testsrc2", 10.0)], extra_out_args=["-g", "12", "-f", "mpegts"]
+    )
+    assert one_scene.path.stat().st_size > 200_000  # the scene is bigger than the spool
+    events, stats = await unheld_tcp_run(one_scene.path, tmp_path, "spans.max_length_s=0", "live.spool_max_mb=0.3")
+    done = events[-1]
+    assert isinstance(done, VideoDone), done
+    assert stats.scenes_cut_at_spool_limit >= 1
+    assert stats.spool_peak_bytes <= 300_000
+    clips = [e.clip for e in events if isinstance(e, ClipReady)]
+    assert len(clips) >= 2
+    assert all(clip.ok for clip in clips)

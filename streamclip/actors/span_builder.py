@@ -174,6 +174,8 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
             live.cut_requested = False
             cut = tracker.cut_here()
             live.scenes_cut += 1 if cut else 0
+            if cut and isinstance(item.job.decisions, SceneDecisions):
+                item.job.decisions.add_forced_cut(tracker.position)
             await self._emit_spans(item, cut)
         live.keep_from = tracker.earliest_future_start
         live.release()

@@ -39,6 +39,12 @@ _PROTOCOLS: dict[str, str] = {
 }
 
 
+# A short analysis of the input (ffmpeg's default is 5 s of stream, read before anything comes
+# out): the reader copies and the decoder decodes, both need only the codecs' parameters, and every
+# second here is latency (and a burst into the spool afterwards).
+SHORT_PROBE = ["-analyzeduration", "1000000", "-probesize", "1000000"]
+
+
 def _base() -> list[str]:
     return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
@@ -66,7 +72,9 @@ def reader_argv(source: str, spool: Path, config: LiveConfig, *, duration_s: flo
     ffmpeg drops the packets before the first keyframe (no `-copyinkf`), so every segment's
     video packets decode to as many frames: the spool's frame numbering is the decoder's.
     """
-    argv = [*_base(), *source_input(source, config), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
+    # A short analysis (ffmpeg's default is 5 s of stream, read before anything is written): stream
+    # copy only needs the codecs' parameters, and every second here is latency and a burst later.
+    argv = [*_base(), *SHORT_PROBE, *source_input(source, config), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
     if duration_s is not None:
         argv += ["-t", f"{duration_s:.3f}"]
     argv += [
@@ -85,7 +93,7 @@ def decode_argv(*, threads: int = 1) -> list[str]:
     rate (that of its first segment).
     """
     return [
-        *_base(), "-threads", str(threads),
+        *_base(), "-threads", str(threads), *SHORT_PROBE,
         "-protocol_whitelist", "pipe", "-f", "mpegts", "-i", "pipe:0",
         "-map", "0:v:0", "-fps_mode", "passthrough",
         "-s", f"{DETECTOR_WIDTH}x{DETECTOR_HEIGHT}", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1",

@@ -29,7 +29,9 @@ POLL_S = 0.1
 # A reader asked to finish that has not exited by then is killed (ffmpeg blocked reading a pipe
 # does not see SIGINT until more data comes); what it had written is still used (finish_partial).
 STOP_GRACE_S = 2.0
-CUT_AT = 0.75  # of the spool limit: the open scene is closed here, so its clip frees the spool
+# Of the spool limit: the open scene is closed here, so its clip frees the spool. The other half
+# covers the time the cut takes to act: the detector's look-ahead (75 frames) and one window (50).
+CUT_AT = 0.5
 
 
 class LiveSession:
