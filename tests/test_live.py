@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,8 +26,11 @@ from live_senders import HeldSender, free_port, http_folder, packet_offset, wait
 
 import streamclip
 from streamclip import ffmpeg
-from streamclip.config import PipelineConfig, load_config
+from streamclip.config import LiveConfig, PipelineConfig, load_config
 from streamclip.errors import Reason
+from streamclip.live.argv import source_input
+from streamclip.live.session import LiveSession
+from streamclip.live.spool import Segment
 from streamclip.sources import redact
 from streamclip.stats import DecoderStats
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
@@ -391,3 +396,28 @@ async def test_a_scene_outgrowing_the_spool_is_closed_at_the_limit(tmp_path: Pat
     clips = [e.clip for e in events if isinstance(e, ClipReady)]
     assert len(clips) >= 2
     assert all(clip.ok for clip in clips)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts
+
+
+def test_lag_is_measured_and_warned_past_max_lag(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Lag = now minus when the segment of the newest decoded frame was complete on disk."""
+    session = LiveSession("tcp://127.0.0.1:9", LiveConfig(max_lag_s=2.0), tmp_path)
+    arrived = time.monotonic() - 5.0
+    session.spool.segments.append(Segment(0, tmp_path / "seg000000.ts", 0, 25, 1000, arrived))
+    session.spool.frames, session.frames_decoded = 25, 10
+    assert 5.0 <= session.lag_s() < 6.0
+    with caplog.at_level(logging.WARNING):
+        session._check_lag()
+        session._check_lag()  # once per episode, not once per check
+    assert caplog.text.count("behind live (live.max_lag_s = 2)") == 1
+
+
+def test_network_sources_never_get_the_file_protocol() -> None:
+    for url in ("http://h/live.m3u8", "srt://h:1", "tcp://h:1", "udp://h:1", "rtmp://h/a", "rtsp://h/s"):
+        argv = source_input(url, LiveConfig())
+        allowed = argv[argv.index("-protocol_whitelist") + 1].split(",")
+        assert "file" not in allowed, url
+    assert source_input("-", LiveConfig())[-2:] == ["-i", "pipe:0"]
