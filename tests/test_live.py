@@ -315,8 +315,11 @@ async def test_garbage_is_not_a_video(tmp_path: Path) -> None:
     assert "no video received" in event.reason
 
 
-async def test_sender_vanishing_mid_scene_keeps_the_clips(live_media: media.CutVideo, tmp_path: Path) -> None:
-    """The sender is killed inside the last scene: the clips written stay, the source ends once."""
+async def test_sender_vanishing_mid_scene_keeps_the_clips(
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    """The sender is killed after the first clip, wherever it is: the clips written stay, those of
+    the scenes it finished are the file's, the scene it was in is closed at the last frame read."""
     port = free_port()
     url = f"tcp://127.0.0.1:{port}?listen=1"
     async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
@@ -331,7 +334,7 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(live_media: media.CutV
         async with asyncio.timeout(TIMEOUT_S):
             while not any(isinstance(e, ClipReady) for e in events):
                 events.append(await anext(stream))
-            await sender.kill()  # gone without a word, in the middle of the last scene
+            await sender.kill()  # gone without a word
             events += [event async for event in _rest(stream)]
         assert not list(pipe.workspace.root.glob("live-*"))
     assert ffmpeg.live_children() == 0
@@ -339,8 +342,13 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(live_media: media.CutV
     assert len(ends) == 1
     assert ends[0] is events[-1]
     clips = [e.clip for e in events if isinstance(e, ClipReady)]
-    assert len(clips) >= 3
     assert all(c.path and Path(c.path).is_file() for c in clips)
+    last_read = json.loads(next((tmp_path / "out" / "processed_videos").rglob("*.json")).read_text())["frames_decoded"]
+    crop = 5
+    finished = [span for span in reference_spans if span[1] + crop + 10 < last_read]  # scenes it finished sending
+    spans = sorted((c.span.start_frame, c.span.end_frame) for c in clips)
+    assert_same_spans(spans[: len(finished)], finished)
+    assert all(end <= last_read - crop for _, end in spans)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,9 +389,9 @@ async def test_duration_ends_the_source(live_media: media.CutVideo, tmp_path: Pa
 
 
 async def test_a_scene_outgrowing_the_spool_is_closed_at_the_limit(tmp_path: Path) -> None:
-    """One 10 s scene (~260 kB), no maximum clip length, a spool of 300 kB (the detector's 3 s
-    look-ahead is ~75 kB of it): the scene is closed when the spool reaches half of it (counted),
-    its clips are written, and the source ends normally instead of failing at the limit."""
+    """One 10 s scene (~260 kB), no maximum clip length, a spool limit of 300 kB: nothing of the
+    scene can be deleted before its clip, so the spool grows until it reaches half the limit; there
+    the scene is closed (counted), its clip written and its segments freed, and the scene goes on."""
     one_scene = media.make_cut_video(
         tmp_path / "one.ts", scenes=[("testsrc2", 10.0)], extra_out_args=["-g", "12", "-f", "mpegts"]
     )
@@ -421,3 +429,14 @@ def test_network_sources_never_get_the_file_protocol() -> None:
         allowed = argv[argv.index("-protocol_whitelist") + 1].split(",")
         assert "file" not in allowed, url
     assert source_input("-", LiveConfig())[-2:] == ["-i", "pipe:0"]
+
+
+async def test_a_full_spool_fails_the_source(live_media: media.CutVideo, tmp_path: Path) -> None:
+    """A limit below the detector's look-ahead (75 frames, ~75 kB here): the source fails with
+    that reason instead of filling the disk; nothing is left behind."""
+    events, stats = await unheld_tcp_run(live_media.path, tmp_path, "live.spool_max_mb=0.02")
+    failed = events[-1]
+    assert isinstance(failed, VideoFailed)
+    assert failed.kind == Reason.SPOOL_FULL
+    assert "live.spool_max_mb" in failed.reason
+    assert stats.spool_bytes == 0
