@@ -58,9 +58,9 @@ def source_input(source: str, config: LiveConfig) -> list[str]:
     timeout_us = str(int(config.read_timeout_s * 1_000_000))
     if scheme in ("http", "https"):
         args += ["-rw_timeout", timeout_us, "-live_start_index", str(config.hls_live_start_index)]
-    elif scheme in ("rtsp", "rtsps"):
+    elif scheme in ("rtsp", "rtsps", "udp", "rtp"):
         args += ["-timeout", timeout_us]
-    elif scheme in ("tcp", "rtmp", "rtmps", "rtmpt"):
+    elif scheme in ("tcp", "srt", "rtmp", "rtmps", "rtmpt"):
         args += ["-rw_timeout", timeout_us]
     return [*args, "-i", source]
 
