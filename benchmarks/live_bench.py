@@ -35,8 +35,8 @@ import streamclip
 from streamclip.config import PipelineConfig, load_config
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
-SCENES_360 = [("testsrc2", 4.0), ("mandelbrot", 3.0), ("smptebars", 5.0), ("rgbtestsrc", 3.0), ("cellauto", 4.0),
-              ("testsrc", 3.0), ("color=c=navy", 3.0), ("life=s=640x360:mold=10:ratio=0.1", 4.0)]  # fmt: skip
+SCENES_360 = [("testsrc2", 4.0), ("mandelbrot", 4.0), ("smptebars", 5.0), ("rgbtestsrc", 4.0), ("cellauto", 4.0),
+              ("testsrc", 4.0), ("color=c=navy", 4.0), ("life=s=640x360:mold=10:ratio=0.1", 4.0)]  # fmt: skip
 SCENES_720 = [("mandelbrot", 9.0), ("testsrc2", 6.0), ("cellauto", 4.0), ("smptehdbars", 8.0),
               ("life=s=1280x720:mold=10:ratio=0.1", 5.0), ("testsrc", 7.0), ("rgbtestsrc", 3.0)]  # fmt: skip
 
@@ -93,11 +93,11 @@ async def start_sender(source: Path, port: int, *, loop_s: float | None = None) 
     raise RuntimeError("the listener never came up")
 
 
-async def latency(work: Path) -> None:
+async def latency(work: Path, profile: str) -> None:
     fps, crop_frames = 30, 15  # crop_s 0.5 at 30 fps
     source = work / "scenes360.ts"
     cuts = make_source(source, SCENES_360, "640x360", fps)
-    config = load_config("default")
+    config = load_config(profile)
     port = free_port()
     rows: list[tuple[int, float]] = []
     async with streamclip.open_pipeline(config, work / "out-latency") as pipe:
@@ -117,7 +117,7 @@ async def latency(work: Path) -> None:
         await sender.wait()
     assert done is not None
     encode_s = done.timings_s.get("transcode", 0.0) / max(done.num_clips, 1)
-    print(f"\n(a) scene end on the sender -> ClipReady, 640x360 at 30 fps, default profile; {cpu_flags_line()}")
+    print(f"\n(a) scene end on the sender -> ClipReady, 640x360 at 30 fps, profile {profile}; {cpu_flags_line()}")
     print(f"    cuts at {cuts[:-1]}; clip encode time (transcode s / clips): {encode_s:.2f} s")
     for end, seconds in sorted(rows):
         print(f"    scene ending at frame {end:4}: {seconds:5.2f} s  (minus encode: {seconds - encode_s:5.2f} s)")
@@ -189,12 +189,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["latency", "soak"])
     parser.add_argument("--minutes", type=float, default=10.0, help="soak: how long the stream runs")
+    parser.add_argument("--profile", default="default", help="latency: the profile (soak always runs fast-cpu)")
     parser.add_argument("--work", type=Path, default=None, help="folder for sources and outputs (default: a temp one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="live-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}", file=sys.stderr)
-    asyncio.run(latency(work) if args.what == "latency" else soak(work, args.minutes))
+    asyncio.run(latency(work, args.profile) if args.what == "latency" else soak(work, args.minutes))
 
 
 if __name__ == "__main__":
