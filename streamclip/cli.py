@@ -25,6 +25,7 @@ from streamclip.config import PipelineConfig, RayConfig, available_profiles, loa
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
+from streamclip.live.command import LiveInput, live_inputs, stop_live_on_signals, submit_live
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
 from streamclip.review import command as review_command
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="video files or folders (searched recursively), s3:// or http(s):// URLs",
+        help="video files or folders (searched recursively), s3:// or http(s):// URLs; "
+        "'-' (stdin) or a stream URL is read live",
     )
     split.add_argument("-o", "--output", required=True, type=output_url, help="output folder or s3://bucket/prefix")
     split.add_argument("--profile", default="default", help="profile name or TOML file (see `streamclip profiles`)")
@@ -76,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ray-in-flight", type=int, default=2, metavar="N", help="videos each Ray pipeline holds at once (default 2)"
     )
     split.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
+    split.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="live inputs ('-', stream URLs): stop reading after SECONDS"
+    )
     split.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
 
     probe = commands.add_parser("probe", help="print what streamclip reads from a video")
@@ -143,23 +148,26 @@ def _profiles() -> int:
 def _split(args: argparse.Namespace) -> int:
     config = load_config(args.profile, args.overrides)
     ray = _ray_config(args)
-    local = [given for given in args.inputs if not remote.is_remote(given)]
+    live, given = live_inputs(args.inputs, ray is not None, args.duration)
+    local = [text for text in given if not remote.is_remote(text)]
     found = expand_inputs(local, exclude=[args.output] if isinstance(args.output, Path) else [])
     for folder in found.skipped:  # once per folder, not per file in it
         print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
     s3_output = args.output if isinstance(args.output, str) else None  # not searched for sources
-    urls, problems = remote.expand_remote([given for given in args.inputs if remote.is_remote(given)], s3_output)
+    urls, problems = remote.expand_remote([text for text in given if remote.is_remote(text)], s3_output)
     for problem in problems:
         print(f"streamclip: {problem}", file=sys.stderr)
     videos: list[VideoInput | RemoteInput] = [*found.videos, *urls]
     missing = found.missing
-    if not videos and not missing:
+    if not videos and not missing and not live:
         if not problems:
             print(f"streamclip: no video files found in {', '.join(map(redact, args.inputs))}", file=sys.stderr)
         return EXIT_FAILED
     check_output(args.output)
     show_progress = sys.stderr.isatty() and not args.no_progress
-    summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
+    streamed = [LiveInput(url, args.duration) for url in live]
+    inputs: list[VideoInput | RemoteInput | LiveInput] = [*videos, *missing, *streamed]
+    summary = asyncio.run(_run_split(config, args.output, inputs, args.events, show_progress, ray))
     summary.print(sys.stderr)
     return EXIT_FAILED if summary.failed or summary.failed_clips or problems else EXIT_OK
 
@@ -211,7 +219,7 @@ class Summary:
 async def _run_split(
     config: PipelineConfig,
     output: Path | str,
-    videos: Sequence[VideoInput | RemoteInput],
+    videos: Sequence[VideoInput | RemoteInput | LiveInput],
     events: str | None,
     show_progress: bool,
     ray: RayConfig | None = None,
@@ -222,6 +230,8 @@ async def _run_split(
     async with open_pipeline(config, output, ray=ray) as pipe:
         feeder = asyncio.create_task(_feed(pipe, videos))
         refresher = asyncio.create_task(keep_refreshing(progress, pipe)) if show_progress else None
+        if any(isinstance(video, LiveInput) for video in videos):
+            stop_live_on_signals(pipe)
         try:
             with progress:
                 async for event in pipe:
@@ -237,10 +247,13 @@ async def _run_split(
     return summary
 
 
-async def _feed(pipe: EventPipeline, videos: Sequence[VideoInput | RemoteInput]) -> None:
+async def _feed(pipe: EventPipeline, videos: Sequence[VideoInput | RemoteInput | LiveInput]) -> None:
     try:
         for video in videos:
-            await pipe.submit(video.path, rel=video.rel)
+            if isinstance(video, LiveInput):
+                await submit_live(pipe, video)
+            else:
+                await pipe.submit(video.path, rel=video.rel)
     finally:
         pipe.close_input()
 

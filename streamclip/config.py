@@ -79,6 +79,20 @@ class LimitsConfig(msgspec.Struct, **_STRICT):
         return self.floor_s + self.per_media_s * max(duration_s, 0.0)
 
 
+class LiveConfig(msgspec.Struct, **_STRICT):
+    """Sources read once (stdin, network streams): their spool on local disk and their time limits."""
+
+    segment_s: float = 1.0  # spool segment length (cut at the next keyframe): the decoder's latency floor
+    spool_max_mb: float = 1024.0  # a source whose spool would outgrow this fails; its open scene is cut at 1/2
+    read_timeout_s: float = 15.0  # a source that sends nothing this long (none at all, or no more) ends
+    max_lag_s: float = 30.0  # behind live by more than this: a warning is logged
+    hls_live_start_index: int = -3  # HLS: the segment to start at (ffmpeg's default: 3 from the live end; 0: first)
+
+    def __post_init__(self) -> None:
+        if self.segment_s <= 0 or self.spool_max_mb <= 0 or self.read_timeout_s <= 0 or self.max_lag_s <= 0:
+            raise ValueError("live: segment_s, spool_max_mb, read_timeout_s and max_lag_s must be > 0")
+
+
 class ChannelsConfig(msgspec.Struct, **_STRICT):
     jobs: int = 4
     frames: int = 8
@@ -143,6 +157,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     resources: ResourcesConfig = msgspec.field(default_factory=ResourcesConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    live: LiveConfig = msgspec.field(default_factory=LiveConfig)
 
     def __post_init__(self) -> None:
         for section, key in _POSITIVE:

@@ -95,12 +95,16 @@ class SceneDecisions:
         self.threshold = threshold
         self._chunks: list[npt.NDArray[np.float16]] = []
         self.emitted: list[FrameSpan] = []
+        self.forced_cuts: list[int] = []  # a live source's scenes closed at its spool limit
 
     def add_probabilities(self, probabilities: npt.NDArray[np.float32]) -> None:
         self._chunks.append(probabilities.astype(np.float16))
 
     def add_span(self, start: int, end: int) -> None:
         self.emitted.append((start, end))
+
+    def add_forced_cut(self, frame: int) -> None:
+        self.forced_cuts.append(frame)
 
     @property
     def probabilities(self) -> npt.NDArray[np.float16]:
@@ -110,7 +114,7 @@ class SceneDecisions:
         """(explained ranges, scenes, cuts) over the frames seen, decided as the span builder did."""
         mask = self.probabilities.astype(np.float32) > self.threshold
         seen, into = len(mask), Explained()
-        scenes = scene_runs(mask)
+        scenes = _split_at(scene_runs(mask), self.forced_cuts)
         if not mask.any() and scenes and not self.rules.entire_scene_as_clip:
             into.drop(0, seen, "no_transition", "no transition and entire_scene_as_clip is false")
             scenes = []
@@ -144,6 +148,17 @@ class SceneDecisions:
         into.kept, into.pieces = into.kept[:limit], into.pieces[:limit]
         if stopped_at is not None:
             into.splits = [s for s in into.splits if s < stopped_at]
+
+
+def _split_at(scenes: list[FrameSpan], cuts: list[int]) -> list[FrameSpan]:
+    """Scenes split at forced cuts (a live source's spool limit), as the span builder split them."""
+    out: list[FrameSpan] = []
+    for start, end in scenes:
+        for cut in sorted(c for c in cuts if start < c < end):
+            out.append((start, cut))
+            start = cut
+        out.append((start, end))
+    return out
 
 
 def _inside(drop: tuple[int, int, str, str], pieces: set[FrameSpan]) -> bool:

@@ -31,6 +31,8 @@ class Reason(enum.StrEnum):
     TOOL_ERROR = "tool_error"  # ffprobe/ffmpeg failed for another reason
     WORKER_LOST = "worker_lost"  # a Ray worker died while holding the video
     CRASH_LOOP = "crash_loop"  # the daemon died on this file again and again
+    UNREACHABLE = "unreachable"  # a live source refused the connection, or could not be opened
+    SPOOL_FULL = "spool_full"  # a live source's spool reached live.spool_max_mb (the pipeline fell behind)
     OTHER = "other"
 
 

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -111,7 +112,9 @@ def _die_with_parent() -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--"] if check.returncode == 0 else []
 
 
-async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Process:
+async def _spawn(
+    argv: Sequence[str], *, stdout: int, stdin: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
     # Checked here, not left to exec: behind `setpriv` a missing binary is only an exit status.
     if os.sep in argv[0] and (not os.access(argv[0], os.X_OK) or os.path.isdir(argv[0])):
         raise MissingToolError(f"{argv[0]} cannot be run (missing, or not an executable file)")
@@ -119,9 +122,12 @@ async def _spawn(argv: Sequence[str], *, stdout: int) -> asyncio.subprocess.Proc
         proc = await asyncio.create_subprocess_exec(
             *_die_with_parent(),
             *argv,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=asyncio.subprocess.PIPE,
+            # Its own session: a Ctrl-C at the terminal reaches streamclip alone, which decides how
+            # each child ends (a live source's reader is asked to finish, the encoders go on).
+            start_new_session=True,
         )
     except OSError as exc:  # removed or made unrunnable a moment ago, or out of processes
         raise MissingToolError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from exc
@@ -191,6 +197,27 @@ class StreamingChild:
             await _reap(self.proc)
             raise FFmpegError(self.argv, None, f"no output for {self.idle_timeout_s:.0f} s", timed_out=True) from None
 
+    async def write(self, data: bytes) -> None:
+        """Feed the child's stdin (started with `stdin=PIPE`); waits while the pipe is full."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        await self.proc.stdin.drain()
+
+    def close_stdin(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+
+    def interrupt(self) -> None:
+        """Ask the child to finish as on Ctrl-C (ffmpeg closes its outputs properly)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
     async def finish(self, timeout_s: float = 30.0) -> Completed:
         """Wait for a child that has finished writing; returns its status and stderr tail."""
         try:
@@ -216,15 +243,21 @@ class StreamingChild:
 
 
 @contextlib.asynccontextmanager
-async def stream(argv: Sequence[str], *, idle_timeout_s: float) -> AsyncIterator[StreamingChild]:
-    """Start a child for streamed reading of stdout; on exit it is always reaped (killed if needed)."""
-    proc = await _spawn(argv, stdout=asyncio.subprocess.PIPE)
+async def stream(
+    argv: Sequence[str], *, idle_timeout_s: float, stdin: int = asyncio.subprocess.DEVNULL
+) -> AsyncIterator[StreamingChild]:
+    """Start a child for streamed reading of stdout; on exit it is always reaped (killed if needed).
+
+    `stdin` is the child's standard input: closed by default, `asyncio.subprocess.PIPE` to feed it
+    (`StreamingChild.write`), or a file descriptor it reads itself (a source on our stdin)."""
+    proc = await _spawn(argv, stdout=asyncio.subprocess.PIPE, stdin=stdin)
     child = StreamingChild(list(argv), proc, idle_timeout_s)
     child._stderr_task = asyncio.create_task(child._drain_stderr())
     try:
         yield child
     finally:
         await _reap(proc, discard_stdout=True)
+        child.close_stdin()
         child._stderr_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await child._stderr_task

@@ -28,6 +28,7 @@ from streamclip.config import PipelineConfig
 from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.identity import check_rel
+from streamclip.live import LiveSession, is_live
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
@@ -54,6 +55,7 @@ class Pipeline:
         self.channels: list[Channel[Any]] = [self.jobs]
         self.actors: list[Runnable] = []
         self._ids = itertools.count()
+        self._live: list[LiveSession] = []
         self.runner: asyncio.Task[None] | None = None
         self._build(model)
         self.channels.append(self.events)
@@ -93,12 +95,31 @@ class Pipeline:
             ClipWriter(sampled, self.events, cfg, self.store, self.started_at),
         ]
 
-    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
-        """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
+    async def submit(
+        self, path: str | os.PathLike[str], *, rel: str | None = None, duration_s: float | None = None
+    ) -> None:
+        """Queue a video (waits while the pipeline is full). `rel` names its record in the output.
+
+        "-" (stdin) and stream URLs (srt://, rtmp://, rtsp://, udp://, tcp://, http(s)://….m3u8) are
+        read once, live, for at most `duration_s` seconds if given (`streamclip.live`)."""
         given = os.fspath(path)
+        if is_live(given):
+            session = LiveSession(given, self.config.live, self.workspace.root, duration_s=duration_s)
+            self._live = [s for s in self._live if not s.ended] + [session]
+            name = check_rel(rel) if rel is not None else session.rel
+            await self.jobs.send(VideoJob(id=next(self._ids), source=session.source_id, rel=name, live=session))
+            return
+        if duration_s is not None:
+            raise ValueError("duration_s applies to live sources (stdin, network streams) only")
         source = remote.source_id(given)  # an s3:// or http(s):// URL without its secrets, or an absolute path
         name = check_rel(rel) if rel is not None else remote.default_rel(source)
         await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
+
+    def stop_live(self) -> None:
+        """End every live source now, as if its sender had stopped: the scene in progress is closed
+        at the last frame read and its clip written (SIGINT/SIGTERM in `split`)."""
+        for session in self._live:
+            session.stop()
 
     def close_input(self) -> None:
         """No more videos: the event stream ends once every submitted video is done."""

@@ -62,7 +62,9 @@ class Progress:
             if source not in self._per_video:
                 name = Path(source).name
                 self._per_video[source] = self._bar.add_task(f"  {name[:40]}", total=expected or None, detail="frames")
-            self._bar.update(self._per_video[source], completed=decoded)
+            live = not expected and stats.decoder.live_sources  # a live source: no total, a lag
+            detail = f"frames, {stats.decoder.lag_s:.1f} s behind live" if live else "frames"
+            self._bar.update(self._per_video[source], completed=decoded, detail=detail)
 
     def _drop(self, source: str) -> None:
         task = self._per_video.pop(source, None)

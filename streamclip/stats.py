@@ -36,6 +36,13 @@ class ActorStats(msgspec.Struct, **_STATS):
 class DecoderStats(ActorStats, **_STATS):
     frames_decoded: int = 0
     videos: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)  # source -> (decoded, expected)
+    # Live sources (stdin, streams; streamclip.live): the worst lag behind live now, in seconds (now
+    # minus when the newest decoded frame's spool segment was complete on disk), and their spools.
+    live_sources: int = 0
+    lag_s: float = 0.0
+    spool_bytes: int = 0
+    spool_peak_bytes: int = 0
+    scenes_cut_at_spool_limit: int = 0
 
 
 class DetectorStats(ActorStats, **_STATS):
@@ -134,7 +141,7 @@ def combine(parts: Sequence[PipelineStats], *, elapsed_s: float, ray: RayStats |
     return PipelineStats(elapsed_s=elapsed_s, channels=merged, ray=ray, **fields)
 
 
-_MAXIMA = frozenset({"max_depth", "max_videos_in_batch"})
+_MAXIMA = frozenset({"max_depth", "max_videos_in_batch", "lag_s", "spool_peak_bytes"})
 _KEEP_FIRST = frozenset({"name"})
 
 

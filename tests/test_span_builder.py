@@ -76,3 +76,23 @@ def test_limit_clips_marks_the_tracker_done() -> None:
     assert tracker.push(np.zeros(300, bool)) == [(15, 285)]
     assert tracker.done
     assert tracker.push(np.zeros(300, bool)) == []
+
+
+def test_earliest_future_start_and_cut_here() -> None:
+    """What a live source's spool may delete (nothing a later span can start in), and a scene
+    closed where the spool limit says, going on as a new scene."""
+    from streamclip.actors.span_builder import SceneSpanTracker
+    from streamclip.rules import SceneRules
+
+    rules = SceneRules(min_len=2, max_len=0, crop=0, mode="stride", entire_scene_as_clip=True, limit_clips=0)
+    tracker = SceneSpanTracker(rules)
+    assert tracker.push([False] * 5) == []
+    assert tracker.earliest_future_start == 0  # the open scene started at 0
+    assert tracker.push([True]) == [(0, 5)]
+    assert tracker.earliest_future_start == 6  # inside a transition: the next scene starts later
+    tracker.push([False] * 4)
+    assert tracker.earliest_future_start == 6
+    assert tracker.cut_here() == [(6, 10)]
+    assert tracker.earliest_future_start == 10
+    tracker.push([False] * 3)
+    assert tracker.finish() == [(10, 13)]

@@ -95,7 +95,10 @@ class ClipWriter(Actor[WriterIn, Event]):
         if clip.ok and scratch is not None:
             clip.path = store.location(final)
         frames = (frames_path(ROOT, clip.uuid), _npz(clip)) if clip.frames and self.config.frames.write else None
-        meta = (meta_path(ROOT, clip.uuid), encode_json(clip_record(clip, item.job.meta, clip.path)))
+        record = clip_record(clip, item.job.meta, clip.path)
+        if item.job.live is not None:
+            record.update(item.job.live.clip_fields(clip.span))
+        meta = (meta_path(ROOT, clip.uuid), encode_json(record))
         store.place_clip((final, scratch) if clip.path and scratch is not None else None, frames, meta)
 
     def _unplace(self, item: ClipItem, error: OSError) -> None:
@@ -149,6 +152,7 @@ class ClipWriter(Actor[WriterIn, Event]):
             "timings_s": {k: round(v, 4) for k, v in job.timings_s.items()},
             "errors": errors,
             "status": "failed" if end.error is not None else "done",
+            **({"live": job.live.record()} if job.live is not None else {}),
         }
 
 

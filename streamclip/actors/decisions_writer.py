@@ -33,7 +33,11 @@ def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple
     }
     probabilities = None
     if isinstance(job.decisions, SceneDecisions) and meta is not None:
-        record.update(scene_record(job.decisions, job.source, meta.fps, meta.num_frames, failed=error is not None))
+        record.update(
+            scene_record(
+                job.decisions, job.source, meta.fps, meta.num_frames, failed=error is not None and job.live is None
+            )
+        )
         probabilities = npy_bytes(job.decisions.probabilities)
     elif isinstance(job.decisions, dict):
         record.update(job.decisions)

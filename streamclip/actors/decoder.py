@@ -18,9 +18,12 @@ from streamclip.actors.source import frames_missing, probe_job
 from streamclip.config import DecodeConfig, LimitsConfig
 from streamclip.errors import FFmpegError, Reason, StreamclipError, stderr_summary
 from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
+from streamclip.live.decode import decode_live
+from streamclip.live.session import live_statistics
 from streamclip.runtime.channel import Channel
 
 FRAME_BYTES = DETECTOR_WIDTH * DETECTOR_HEIGHT * 3
+LIVE_CHUNK_FRAMES = 5
 
 DecoderOut = FrameChunk | VideoEnd
 
@@ -43,8 +46,13 @@ class Decoder(VideoPool[DecoderOut]):
         self.limits = limits
         self.frames_decoded = 0
         self._decoding: dict[int, VideoJob] = {}
+        self.live_peak_bytes = 0  # of the live sources that ended
+        self.live_scenes_cut = 0
 
     async def handle(self, item: VideoJob) -> None:
+        if item.live is not None:
+            await self._handle_live(item)
+            return
         failed = await probe_job(item, timeout_s=self.limits.probe_timeout_s)
         if failed is None:
             started = time.monotonic()
@@ -55,6 +63,22 @@ class Decoder(VideoPool[DecoderOut]):
                 del self._decoding[item.id]
             item.add_time("decode_wall", time.monotonic() - started)
         await self.emit(failed or VideoEnd(item))
+
+    async def _handle_live(self, job: VideoJob) -> None:
+        assert job.live is not None
+        started = time.monotonic()
+        self._decoding[job.id] = job
+        try:
+            failed = await decode_live(
+                job, self._pump, threads=self.threads, probe_timeout_s=self.limits.probe_timeout_s,
+                idle_s=self.limits.decode_idle_s + job.live.config.read_timeout_s,
+            )  # fmt: skip
+        finally:
+            del self._decoding[job.id]
+            self.live_peak_bytes = max(self.live_peak_bytes, job.live.spool.peak_bytes)
+            self.live_scenes_cut += job.live.scenes_cut
+        job.add_time("decode_wall", time.monotonic() - started)
+        await self.emit(failed or VideoEnd(job))
 
     async def _decode(self, job: VideoJob) -> VideoEnd | None:
         assert job.meta is not None
@@ -72,7 +96,9 @@ class Decoder(VideoPool[DecoderOut]):
         return _check_complete(job, done)
 
     async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:
-        chunk_bytes = FRAME_BYTES * self.config.chunk_frames
+        # A live source's frames go on in small chunks: a chunk waits for its last frame to arrive.
+        chunk_frames = min(self.config.chunk_frames, LIVE_CHUNK_FRAMES) if job.live else self.config.chunk_frames
+        chunk_bytes = FRAME_BYTES * chunk_frames
         while not job.stop_decoding.is_set():
             data = await child.read_exactly(chunk_bytes)
             count = len(data) // FRAME_BYTES
@@ -91,6 +117,8 @@ class Decoder(VideoPool[DecoderOut]):
         stats["videos"] = {
             job.source: (job.frames_decoded, job.meta.num_frames if job.meta else 0) for job in self._decoding.values()
         }
+        live = [job.live for job in self._decoding.values() if job.live is not None]
+        stats.update(live_statistics(live, self.live_peak_bytes, self.live_scenes_cut))
         return stats
 
 

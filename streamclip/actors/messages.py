@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,9 @@ import numpy.typing as npt
 from streamclip.decisions import SceneDecisions
 from streamclip.errors import BAD_INPUT, Reason
 from streamclip.types import Clip, Span, VideoMetadata
+
+if TYPE_CHECKING:
+    from streamclip.live.session import LiveSession
 
 
 @dataclass(eq=False)
@@ -35,6 +39,7 @@ class VideoJob:
     # What the span builder (SceneDecisions) or stride spanner (a finished record) decided, for
     # OUT/decisions/ (streamclip.decisions).
     decisions: SceneDecisions | dict[str, object] | None = None
+    live: LiveSession | None = None  # a source read once (stdin, a network stream): its reader and spool
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings_s[stage] = self.timings_s.get(stage, 0.0) + seconds

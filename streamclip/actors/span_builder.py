@@ -57,6 +57,23 @@ class SceneSpanTracker:
         """The video ended; spans still held mean it had no transition and is no scene."""
         return self._limit(self._close_scene(self.position))
 
+    @property
+    def earliest_future_start(self) -> int:
+        """No span emitted from now on starts before this frame (a live source's spool is deleted up to it)."""
+        start = self.position
+        if self._scene_start is not None and self._piece_start is not None:
+            start = self._piece_start
+        return min([start, *(held_start for held_start, _ in self._held)])
+
+    def cut_here(self) -> list[FrameSpan]:
+        """Close the open scene at the current frame, as if a transition were here (a live source's
+        spool limit); the scene goes on as a new one from this frame."""
+        if self._scene_start is None:
+            return []
+        out = self._close_scene(self.position)
+        self._scene_start = self._piece_start = self.position
+        return self._limit(out)
+
     def _piece_completed(self) -> list[FrameSpan]:
         """A `max_len` piece of the open scene just got its last frame."""
         start, length = self._piece_start, self.rules.max_len
@@ -138,18 +155,38 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
             if isinstance(item.job.decisions, SceneDecisions):
                 item.job.decisions.add_probabilities(item.probabilities)
             await self._emit_spans(item, tracker.push(item.probabilities > self.threshold))
+            if item.job.live is not None:
+                await self._follow_live(item, tracker)
             if tracker.done:
                 item.job.stop_decoding.set()
             return
         ended = self._trackers.pop(item.job.id) if item.job.id in self._trackers else None
-        if ended is not None and item.error is None:
+        # A live source that failed (timeout, a vanished sender) still closes its scene in progress.
+        if ended is not None and (item.error is None or item.job.live is not None):
             await self._emit_spans(item, ended.finish())
         await self.emit(item)
+
+    async def _follow_live(self, item: ProbChunk, tracker: SceneSpanTracker) -> None:
+        """Let the spool delete what no future span needs; close the open scene at the spool limit."""
+        live = item.job.live
+        assert live is not None
+        if live.cut_requested:
+            live.cut_requested = False
+            cut = tracker.cut_here()
+            live.scenes_cut += 1 if cut else 0
+            if cut and isinstance(item.job.decisions, SceneDecisions):
+                item.job.decisions.add_forced_cut(tracker.position)
+            await self._emit_spans(item, cut)
+        live.keep_from = tracker.earliest_future_start
+        live.release()
 
     async def _emit_spans(self, item: SpanBuilderIn, spans: list[FrameSpan]) -> None:
         job = item.job
         for start, end in spans:
             if isinstance(job.decisions, SceneDecisions):
                 job.decisions.add_span(start, end)
-            await self.emit(SpanItem(job, job.spans_made, Span.from_frames(start, end, job.fps)))
+            span = Span.from_frames(start, end, job.fps)
+            if job.live is not None:
+                job.live.pin(span)  # its spool segments stay until the transcoder is done with it
+            await self.emit(SpanItem(job, job.spans_made, span))
             job.spans_made += 1

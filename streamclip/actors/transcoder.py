@@ -17,6 +17,7 @@ from streamclip.actors.source import frames_missing
 from streamclip.config import LimitsConfig, TranscodeConfig
 from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, output_failed, stderr_summary
 from streamclip.ffargs import transcode_argv
+from streamclip.live.cutting import live_clip_argv
 from streamclip.output import clip_path
 from streamclip.probe import probe
 from streamclip.rules import clip_uuid
@@ -56,6 +57,18 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
 
     async def handle(self, item: TranscoderIn) -> None:
         assert isinstance(item, SpanItem)
+        try:
+            await self._handle(item)
+        finally:
+            if item.job.live is not None:
+                item.job.live.unpin(item.span)  # its spool segments may go now
+
+    async def on_marker(self, item: TranscoderIn) -> None:
+        if item.job.live is not None:
+            item.job.live.close()  # every clip of the source is cut: its spool goes
+        await super().on_marker(item)
+
+    async def _handle(self, item: SpanItem) -> None:
         job, span = item.job, item.span
         clip = Clip(
             uuid=clip_uuid(job.source, span.start_frame, span.end_frame),
@@ -93,11 +106,14 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         assert item.job.meta is not None
         cfg = self.config
         try:
-            argv = transcode_argv(
-                item.job.meta, item.span.start_s, item.span.end_s, scratch,
-                encoder=cfg.encoder, threads=self.encoder_threads, input_threads=self.input_threads, preset=cfg.preset,
-                use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
-            )  # fmt: skip
+            if item.job.live is not None:
+                argv = live_clip_argv(item.job.live, item.job.meta, item.span, scratch, cfg, self.encoder_threads)
+            else:
+                argv = transcode_argv(
+                    item.job.meta, item.span.start_s, item.span.end_s, scratch,
+                    encoder=cfg.encoder, threads=self.encoder_threads, input_threads=self.input_threads,
+                    preset=cfg.preset, use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
+                )  # fmt: skip
             done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
             if output_failed(done.stderr):  # ffmpeg may exit 0 after its writes failed (a full disk)
                 return f"writing the clip failed: {stderr_summary(done.stderr)}", Reason.OUTPUT_IO
@@ -108,6 +124,8 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
             return f"{_NO_FRAMES} ({exc.reason})", Reason.INCOMPLETE
         except StreamclipError as exc:  # no ffmpeg to run: this clip fails, the pipeline goes on
             return str(exc), exc.kind
+        except LookupError as exc:  # a live source's spool no longer holds the span (a bug, not the input's)
+            return str(exc), Reason.OTHER
         shortfall = _shortfall(encoded, item.span, item.job.meta.fps)
         if shortfall:
             return shortfall, Reason.INCOMPLETE

@@ -418,11 +418,11 @@ class Daemon:
 
     def _live(self) -> LiveStats:
         channels = {self.candidates.name: (len(self.candidates), self.candidates.capacity)}
-        detector = DetectorStats()
+        detector, live = DetectorStats(), None
         if self._pipe is not None:
             stats = self._pipe.statistics()
             channels.update({name: (c.depth, c.capacity) for name, c in stats.channels.items()})
-            detector = stats.detector or detector
+            detector, live = stats.detector or detector, stats.decoder
         watcher = self._watcher.statistics() if self._watcher is not None else {}
         ledger: dict[str, tuple[int, int]] = (
             {c.state: (c.sources, c.clips) for c in self.ledger.summary()} if self._ledger else {}
@@ -434,6 +434,8 @@ class Daemon:
             watcher_pending=watcher.get("pending", 0),
             watcher_probes=watcher.get("probes", 0),
             ledger=ledger,
+            live_lag_s=live.lag_s if live is not None else 0.0,
+            live_spool_bytes=live.spool_bytes if live is not None else 0,
         )
 
     def _banner(self, server: MetricsServer | None) -> str:

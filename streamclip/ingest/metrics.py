@@ -34,6 +34,8 @@ class LiveStats(msgspec.Struct, frozen=True, kw_only=True):
     watcher_pending: int = 0
     watcher_probes: int = 0
     ledger: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)  # state -> (sources, clips)
+    live_lag_s: float = 0.0  # the worst lag behind live of the stream sources being read
+    live_spool_bytes: int = 0
 
 
 class Metrics:
@@ -94,6 +96,12 @@ class _LiveCollector:
         yield GaugeMetricFamily("streamclip_detector_batch_size", "Mean windows per forward pass", value=mean)
         yield GaugeMetricFamily("streamclip_watch_pending", "Files waiting to settle", value=stats.watcher_pending)
         yield CounterMetricFamily("streamclip_watch_probes", "Settled files probed", value=stats.watcher_probes)
+        yield GaugeMetricFamily(
+            "streamclip_live_lag_seconds", "Worst lag behind live of the streams being read", value=stats.live_lag_s
+        )
+        yield GaugeMetricFamily(
+            "streamclip_live_spool_bytes", "Bytes the live sources' spools hold on disk", value=stats.live_spool_bytes
+        )
         sources = GaugeMetricFamily("streamclip_ledger_sources", "Sources in the ledger by state", labels=["state"])
         clips = GaugeMetricFamily("streamclip_ledger_clips", "Clips in the ledger by source state", labels=["state"])
         for state, (count, clip_count) in stats.ledger.items():

@@ -1,0 +1,131 @@
+"""The spool: a live source's packets on local disk, in short MPEG-TS segments, until no clip needs them.
+
+The reader (an ffmpeg child) writes `seg000000.ts`, `seg000001.ts`, … and appends each one to a
+CSV list when it is finished. `Spool.poll` picks the finished ones up in order and counts their
+video packets, which numbers their frames (the decoder decodes every packet to one frame and
+drops none before the first keyframe, the reader having dropped those). Segments are deleted
+from the front as soon as no clip can still need them (`delete_before`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamclip import ffmpeg
+from streamclip.live.argv import SEGMENT_LIST, count_packets_argv
+
+COUNT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One finished spool segment: frames `[first_frame, first_frame + frames)` of the stream."""
+
+    index: int
+    path: Path
+    first_frame: int
+    frames: int
+    size: int
+    arrived_at: float  # time.monotonic() when it was seen finished
+
+    @property
+    def end_frame(self) -> int:
+        return self.first_frame + self.frames
+
+
+class Spool:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.segments: list[Segment] = []  # finished and not deleted yet, in order
+        self.frames = 0  # frames in every finished segment so far (deleted ones included)
+        self.finished = 0  # segments finished so far
+        self.peak_bytes = 0
+        self._names: set[str] = set()
+
+    async def poll(self) -> list[Segment]:
+        """The segments finished since the last call, counted and in order."""
+        new: list[Segment] = []
+        for name in self._listed()[self.finished :]:
+            new.append(await self._add(self.folder / name))
+        self.note_size()
+        return new
+
+    async def finish_partial(self) -> list[Segment]:
+        """After the reader is gone: a segment it was writing when stopped, if it holds any frame."""
+        new = await self.poll()
+        for path in sorted(self.folder.glob("seg*.ts")):
+            if path.name not in self._names:
+                new.append(await self._add(path))
+        return [segment for segment in new if segment.frames or self._drop(segment)]
+
+    def covering(self, start_frame: int, end_frame: int) -> list[Segment]:
+        """The finished segments holding frames `[start_frame, end_frame)`, in order."""
+        found = [s for s in self.segments if s.first_frame < end_frame and s.end_frame > start_frame]
+        if not found or found[0].first_frame > start_frame or found[-1].end_frame < end_frame:
+            raise LookupError(f"frames {start_frame}-{end_frame} are not in the spool (already deleted?)")
+        return found
+
+    def delete_before(self, frame: int, *, up_to_index: int) -> int:
+        """Delete the segments that end at or before `frame` and whose index is below `up_to_index`
+        (those the decoder has read); returns how many were deleted."""
+        keep = [s for s in self.segments if s.end_frame > frame or s.index >= up_to_index]
+        for segment in self.segments:
+            if segment not in keep:
+                segment.path.unlink(missing_ok=True)
+        deleted = len(self.segments) - len(keep)
+        self.segments = keep
+        return deleted
+
+    def bytes_on_disk(self) -> int:
+        """The spool's size now: finished segments and the one being written."""
+        total = 0
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.folder):
+                with contextlib.suppress(FileNotFoundError):
+                    total += entry.stat().st_size if entry.name.endswith(".ts") else 0
+        return total
+
+    def note_size(self) -> int:
+        size = self.bytes_on_disk()
+        self.peak_bytes = max(self.peak_bytes, size)
+        return size
+
+    def remove(self) -> None:
+        """The source is done and its clips too: the whole spool goes."""
+        self.segments = []
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _listed(self) -> list[str]:
+        try:
+            text = (self.folder / SEGMENT_LIST).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        lines = text.split("\n")[:-1]  # the last line is complete only once its newline is written
+        return [line.split(",", 1)[0] for line in lines if line]
+
+    async def _add(self, path: Path) -> Segment:
+        frames = await _count_frames(path)
+        size = path.stat().st_size if path.exists() else 0
+        segment = Segment(self.finished, path, self.frames, frames, size, time.monotonic())
+        self.finished += 1
+        self.frames += frames
+        self.segments.append(segment)
+        self._names.add(path.name)
+        return segment
+
+    def _drop(self, segment: Segment) -> bool:
+        segment.path.unlink(missing_ok=True)
+        self.segments.remove(segment)
+        return False
+
+
+async def _count_frames(path: Path) -> int:
+    done = await ffmpeg.run(count_packets_argv(ffmpeg.ffprobe_binary(), path), timeout_s=COUNT_TIMEOUT_S, check=False)
+    numbers = [int(word) for word in done.stdout.decode("ascii", "replace").split() if word.isdigit()]
+    return numbers[0] if numbers else 0

@@ -1,0 +1,442 @@
+"""Live sources read once (streamclip.live): a TCP listener, an SRT listener, live HLS over HTTP and
+stdin (the CLI), with real ffmpeg senders in real time (`-re`) on 127.0.0.1, and their faults.
+
+Every sender is held after the first scenes until the test has seen the first clip, so "the
+first clip is out before the sender finishes" holds by construction; the spans must equal (±1
+frame) those of a split of the same content saved as a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import media
+import psutil
+import pytest
+from live_senders import HeldSender, free_port, http_folder, packet_offset, wait_bound, wait_file
+
+import streamclip
+from streamclip import ffmpeg
+from streamclip.config import LiveConfig, PipelineConfig, load_config
+from streamclip.errors import Reason
+from streamclip.live.argv import source_input
+from streamclip.live.session import LiveSession
+from streamclip.live.spool import Segment
+from streamclip.sources import redact
+from streamclip.stats import DecoderStats
+from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+
+# 40 + 40 + 40 + 80 frames at 25 fps (8 s), keyframes every 12 frames so spool segments are ~0.5 s.
+SCENES = [("testsrc2", 1.6), ("color=c=red", 1.6), ("mandelbrot", 1.6), ("smptebars", 3.2)]
+HOLD_AT_FRAME = 190  # the senders wait here until the first clip is out (inside the last scene)
+SETTINGS = ["spans.min_length_s=1.0", "spans.crop_s=0.2", "live.segment_s=0.5", "live.read_timeout_s=20"]
+TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def live_media(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
+    folder = tmp_path_factory.mktemp("live-media")
+    return media.make_cut_video(
+        folder / "scenes.ts", scenes=SCENES, audio=True, extra_out_args=["-g", "12", "-f", "mpegts"]
+    )
+
+
+def live_config(*more: str) -> PipelineConfig:
+    return load_config("default", [*SETTINGS, *more])
+
+
+@pytest.fixture(scope="module")
+def reference_spans(live_media: media.CutVideo, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, int]]:
+    """The spans of the same content split as a file."""
+    out = tmp_path_factory.mktemp("live-reference")
+    events = asyncio.run(streamclip.split([live_media.path], out, live_config()))
+    return sorted(spans_of(events))
+
+
+def spans_of(events: list[Event]) -> list[tuple[int, int]]:
+    return [(e.clip.span.start_frame, e.clip.span.end_frame) for e in events if isinstance(e, ClipReady)]
+
+
+def assert_same_spans(got: list[tuple[int, int]], want: list[tuple[int, int]]) -> None:
+    assert len(got) == len(want), (got, want)
+    for (start, end), (ref_start, ref_end) in zip(sorted(got), want, strict=True):
+        assert abs(start - ref_start) <= 1, (got, want)
+        assert abs(end - ref_end) <= 1, (got, want)
+
+
+def assert_playable(events: list[Event]) -> None:
+    for event in events:
+        if isinstance(event, ClipReady):
+            assert event.clip.ok, event.clip.errors
+            assert event.clip.path
+            frames = media.decodable_frames(event.clip.path)
+            assert frames == event.clip.span.end_frame - event.clip.span.start_frame
+
+
+async def held_run(pipe: streamclip.Pipeline, sender: HeldSender, source: str) -> list[Event]:
+    """Feed the sender up to HOLD_AT_FRAME, wait for the first clip (the sender still held), then
+    release it; all events until the source's end."""
+    await sender.feed(packet_offset(sender.source, HOLD_AT_FRAME))
+    events: list[Event] = []
+    stream = aiter(pipe)
+    async with asyncio.timeout(TIMEOUT_S):
+        while not any(isinstance(e, ClipReady) for e in events):
+            events.append(await anext(stream))
+    assert isinstance(events[-1], ClipReady), events  # the first event is a clip, not the source's end
+    assert sender.proc is not None
+    assert sender.proc.returncode is None
+    await sender.feed()
+    assert await sender.finish() == 0
+    async with asyncio.timeout(TIMEOUT_S):
+        events += [event async for event in _rest(stream)]
+    assert isinstance(events[-1], VideoDone), events[-1]
+    assert events[-1].source.startswith(redact(source) + "#session=")
+    stats = pipe.statistics().decoder
+    assert stats is not None
+    assert stats.spool_bytes == 0
+    assert stats.live_sources == 0
+    assert 0 < stats.spool_peak_bytes < sender.source.stat().st_size  # segments went as clips were cut
+    assert not list(pipe.workspace.root.glob("live-*"))  # the spool is gone
+    return events
+
+
+async def _rest(stream: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    async for event in stream:
+        yield event
+
+
+async def test_tcp_listener(live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path) -> None:
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}?listen=1"
+    async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
+        await pipe.submit(url)
+        pipe.close_input()
+        await wait_bound(port)
+        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        try:
+            events = await held_run(pipe, sender, url)
+        finally:
+            await sender.kill()
+    assert_same_spans(spans_of(events), reference_spans)
+    assert_playable(events)
+    assert ffmpeg.live_children() == 0
+    record = next((tmp_path / "out" / "processed_videos").rglob("*.json"))
+    data = json.loads(record.read_text())
+    assert data["status"] == "done"
+    assert data["frames_decoded"] == live_media.num_frames
+    assert data["live"]["session_start"]
+    assert data["live"]["first_data_utc"]
+
+
+async def test_srt_listener(live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path) -> None:
+    port = free_port()
+    url = f"srt://127.0.0.1:{port}?mode=listener"
+    async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
+        await pipe.submit(url)
+        pipe.close_input()
+        await wait_bound(port, udp=True)
+        sender = HeldSender(
+            live_media.path, ["-f", "mpegts", f"srt://127.0.0.1:{port}?mode=caller&linger=2"]
+        )  # linger: send all before closing
+        await sender.start()
+        try:
+            events = await held_run(pipe, sender, url)
+        finally:
+            await sender.kill()
+    assert_same_spans(spans_of(events), reference_spans)
+    assert_playable(events)
+
+
+async def test_live_hls_over_http(
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    playlist = folder / "live.m3u8"
+    hls = ["-f", "hls", "-hls_time", "0.5", "-hls_list_size", "0", "-hls_segment_filename", str(folder / "s%04d.ts")]
+    with http_folder(folder) as port:
+        url = f"http://127.0.0.1:{port}/live.m3u8"
+        async with streamclip.open_pipeline(live_config("live.hls_live_start_index=0"), tmp_path / "out") as pipe:
+            sender = HeldSender(live_media.path, [*hls, str(playlist)])
+            await sender.start()
+            try:
+                # up to the hold at once (the sender probes 5 s of input before it writes anything)
+                await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
+                await wait_file(playlist)
+                await pipe.submit(url)
+                pipe.close_input()
+                events = await held_run(pipe, sender, url)
+            finally:
+                await sender.kill()
+    assert_same_spans(spans_of(events), reference_spans)
+    assert_playable(events)
+
+
+# ---------------------------------------------------------------------------------------------
+# stdin through the CLI, ended by SIGINT in the middle of a scene
+
+
+async def test_stdin_cli_sigint_closes_the_scene_in_progress(
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    """`sender | streamclip split - …`; SIGINT once the held sender's frames are spooled (inside the
+    last scene): the clips of the scenes before are the file's, the scene in progress is closed at
+    the last frame read and its clip written, exit 0, nothing left behind."""
+    out = tmp_path / "out"
+    read_end, write_end = os.pipe()
+    sets = [f"--set={setting}" for setting in SETTINGS]
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamclip", "-v", "split", "-", "-o", str(out), "--events", "jsonl", "--no-progress",
+        *sets, stdin=read_end, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    sender = HeldSender(live_media.path, ["-f", "mpegts", "pipe:1"], stdout=write_end)
+    await sender.start()
+    os.close(read_end)
+    os.close(write_end)
+    spooled = asyncio.Event()
+    logs = asyncio.create_task(_read_log(cli, spooled, at_least=160))
+    try:
+        await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
+        assert cli.stdout is not None
+        lines: list[dict[str, object]] = []
+        async with asyncio.timeout(TIMEOUT_S):
+            while not lines or lines[-1]["event"] != "clip":
+                lines.append(json.loads(await cli.stdout.readline()))
+            assert sender.proc is not None
+            assert sender.proc.returncode is None  # the first clip is out while the sender is held
+            await spooled.wait()  # the frames before the hold are read: we are inside the last scene
+            cli.send_signal(signal.SIGINT)
+            lines += [json.loads(line) for line in (await cli.stdout.read()).decode().splitlines()]
+            status = await cli.wait()
+            err = await logs
+    finally:
+        if cli.returncode is None:
+            cli.kill()
+            await cli.wait()
+        await sender.kill()
+    assert status == 0, err
+    assert lines[-1]["event"] == "video_done"
+    assert str(lines[-1]["source"]).startswith("stdin#session=")
+    spans = sorted(tuple(line["frames"]) for line in lines if line["event"] == "clip")  # type: ignore[arg-type]
+    assert_same_spans(spans[:-1], reference_spans[:-1])  # the scenes that ended before the signal
+    record = json.loads(next((out / "processed_videos").rglob("*.json")).read_text())
+    last_read = record["frames_decoded"]
+    crop = 5  # 0.2 s at 25 fps
+    assert 160 <= last_read <= HOLD_AT_FRAME
+    assert abs(spans[-1][0] - reference_spans[-1][0]) <= 1
+    assert spans[-1][1] == last_read - crop  # the scene in progress, closed at the last frame read
+    assert not list(out.glob(".streamclip-work*"))
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
+    for line in lines:
+        if line["event"] == "clip":
+            assert media.decodable_frames(str(line["path"])) > 0
+
+
+async def _read_log(cli: asyncio.subprocess.Process, spooled: asyncio.Event, *, at_least: int) -> str:
+    """The CLI's stderr; `spooled` is set once its debug log says frames up to `at_least` are spooled."""
+    assert cli.stderr is not None
+    seen: list[str] = []
+    while line := (await cli.stderr.readline()).decode(errors="replace"):
+        seen.append(line)
+        found = re.search(r"spooled frames \[\d+, (\d+)\)", line)
+        if found and int(found[1]) >= at_least:
+            spooled.set()
+    return "".join(seen[-50:])
+
+
+async def test_stdin_closed_before_any_video(tmp_path: Path) -> None:
+    """A pipe that closes before sending anything: one failed source, a reason, exit 1."""
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamclip", "split", "-", "-o", str(tmp_path / "out"), "--no-progress",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(TIMEOUT_S):
+        _, err = await done.communicate()
+    assert done.returncode == 1
+    assert "FAILED stdin#session=" in err.decode()
+    assert "no video received" in err.decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults, through the API
+
+
+async def run_source(url: str, tmp_path: Path, *settings: str) -> list[Event]:
+    async with streamclip.open_pipeline(live_config(*settings), tmp_path / "out") as pipe:
+        await pipe.submit(url)
+        pipe.close_input()
+        async with asyncio.timeout(TIMEOUT_S):
+            events = [event async for event in pipe]
+        assert not list(pipe.workspace.root.glob("live-*"))
+    assert ffmpeg.live_children() == 0
+    return events
+
+
+async def test_refused_connection_fails_with_a_reason(tmp_path: Path) -> None:
+    [event] = await run_source(f"tcp://127.0.0.1:{free_port()}", tmp_path)
+    assert isinstance(event, VideoFailed)
+    assert event.kind == Reason.UNREACHABLE
+    assert "Connection refused" in event.reason
+
+
+async def test_source_that_never_sends_times_out(tmp_path: Path) -> None:
+    [event] = await run_source(f"tcp://127.0.0.1:{free_port()}?listen=1", tmp_path, "live.read_timeout_s=1.5")
+    assert isinstance(event, VideoFailed)
+    assert event.kind == Reason.TIMEOUT
+    assert "sent nothing for 1.5 s" in event.reason
+
+
+async def test_garbage_is_not_a_video(tmp_path: Path) -> None:
+    port = free_port()
+
+    async def send_garbage() -> None:
+        await wait_bound(port)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(os.urandom(400_000))
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    sending = asyncio.create_task(send_garbage())
+    [event] = await run_source(f"tcp://127.0.0.1:{port}?listen=1", tmp_path)
+    await sending
+    assert isinstance(event, VideoFailed)
+    assert event.kind == Reason.NOT_A_VIDEO
+    assert "no video received" in event.reason
+
+
+async def test_sender_vanishing_mid_scene_keeps_the_clips(
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    """The sender is killed after the first clip, wherever it is: the clips written stay, those of
+    the scenes it finished are the file's, the scene it was in is closed at the last frame read."""
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}?listen=1"
+    async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
+        await pipe.submit(url)
+        pipe.close_input()
+        await wait_bound(port)
+        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
+        events: list[Event] = []
+        stream = aiter(pipe)
+        async with asyncio.timeout(TIMEOUT_S):
+            while not any(isinstance(e, ClipReady) for e in events):
+                events.append(await anext(stream))
+            await sender.kill()  # gone without a word
+            events += [event async for event in _rest(stream)]
+        assert not list(pipe.workspace.root.glob("live-*"))
+    assert ffmpeg.live_children() == 0
+    ends = [e for e in events if isinstance(e, VideoDone | VideoFailed)]
+    assert len(ends) == 1
+    assert ends[0] is events[-1]
+    clips = [e.clip for e in events if isinstance(e, ClipReady)]
+    assert all(c.path and Path(c.path).is_file() for c in clips)
+    last_read = json.loads(next((tmp_path / "out" / "processed_videos").rglob("*.json")).read_text())["frames_decoded"]
+    crop = 5
+    finished = [span for span in reference_spans if span[1] + crop + 10 < last_read]  # scenes it finished sending
+    spans = sorted((c.span.start_frame, c.span.end_frame) for c in clips)
+    assert_same_spans(spans[: len(finished)], finished)
+    assert all(end <= last_read - crop for _, end in spans)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ends and limits
+
+
+async def unheld_tcp_run(
+    path: Path, tmp_path: Path, *settings: str, duration_s: float | None = None
+) -> tuple[list[Event], DecoderStats]:
+    """A TCP listener fed by a real-time sender that is not held; all events, statistics checked."""
+    port = free_port()
+    async with streamclip.open_pipeline(live_config(*settings), tmp_path / "out") as pipe:
+        await pipe.submit(f"tcp://127.0.0.1:{port}?listen=1", duration_s=duration_s)
+        pipe.close_input()
+        await wait_bound(port)
+        sender = HeldSender(path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        finishing = asyncio.create_task(sender.feed_all_and_finish())
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                events = [event async for event in pipe]
+        finally:
+            await sender.kill()
+            await finishing
+        stats = pipe.statistics().decoder
+        assert stats is not None
+        assert not list(pipe.workspace.root.glob("live-*"))
+    assert ffmpeg.live_children() == 0
+    return events, stats
+
+
+async def test_duration_ends_the_source(live_media: media.CutVideo, tmp_path: Path) -> None:
+    events, _ = await unheld_tcp_run(live_media.path, tmp_path, duration_s=3.0)
+    done = events[-1]
+    assert isinstance(done, VideoDone)
+    assert done.metadata is not None
+    assert abs(done.metadata.num_frames - 75) <= 2  # 3 s at 25 fps, then the source ends cleanly
+
+
+async def test_a_scene_outgrowing_the_spool_is_closed_at_the_limit(tmp_path: Path) -> None:
+    """One 10 s scene (~260 kB), no maximum clip length, a spool limit of 300 kB: nothing of the
+    scene can be deleted before its clip, so the spool grows until it reaches half the limit; there
+    the scene is closed (counted), its clip written and its segments freed, and the scene goes on."""
+    one_scene = media.make_cut_video(
+        tmp_path / "one.ts", scenes=[("testsrc2", 10.0)], extra_out_args=["-g", "12", "-f", "mpegts"]
+    )
+    assert one_scene.path.stat().st_size > 200_000  # the scene is bigger than the spool
+    events, stats = await unheld_tcp_run(one_scene.path, tmp_path, "spans.max_length_s=0", "live.spool_max_mb=0.3")
+    done = events[-1]
+    assert isinstance(done, VideoDone), done
+    assert stats.scenes_cut_at_spool_limit >= 1
+    assert stats.spool_peak_bytes <= 300_000
+    clips = [e.clip for e in events if isinstance(e, ClipReady)]
+    assert len(clips) >= 2
+    assert all(clip.ok for clip in clips)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts
+
+
+def test_lag_is_measured_and_warned_past_max_lag(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Lag = now minus when the segment of the newest decoded frame was complete on disk."""
+    session = LiveSession("tcp://127.0.0.1:9", LiveConfig(max_lag_s=2.0), tmp_path)
+    arrived = time.monotonic() - 5.0
+    session.spool.segments.append(Segment(0, tmp_path / "seg000000.ts", 0, 25, 1000, arrived))
+    session.spool.frames, session.frames_decoded = 25, 10
+    assert 5.0 <= session.lag_s() < 6.0
+    with caplog.at_level(logging.WARNING):
+        session._check_lag()
+        session._check_lag()  # once per episode, not once per check
+    assert caplog.text.count("behind live (live.max_lag_s = 2)") == 1
+
+
+def test_network_sources_never_get_the_file_protocol() -> None:
+    for url in ("http://h/live.m3u8", "srt://h:1", "tcp://h:1", "udp://h:1", "rtmp://h/a", "rtsp://h/s"):
+        argv = source_input(url, LiveConfig())
+        allowed = argv[argv.index("-protocol_whitelist") + 1].split(",")
+        assert "file" not in allowed, url
+    assert source_input("-", LiveConfig())[-2:] == ["-i", "pipe:0"]
+
+
+async def test_a_full_spool_fails_the_source(live_media: media.CutVideo, tmp_path: Path) -> None:
+    """A limit below the detector's look-ahead (75 frames, ~75 kB here): the source fails with
+    that reason instead of filling the disk; nothing is left behind."""
+    events, stats = await unheld_tcp_run(live_media.path, tmp_path, "live.spool_max_mb=0.02")
+    failed = events[-1]
+    assert isinstance(failed, VideoFailed)
+    assert failed.kind == Reason.SPOOL_FULL
+    assert "live.spool_max_mb" in failed.reason
+    assert stats.spool_bytes == 0
