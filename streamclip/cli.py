@@ -25,6 +25,7 @@ from streamclip.config import PipelineConfig, RayConfig, available_profiles, loa
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
+from streamclip.live.follow import can_follow
 from streamclip.output import check_output_folder
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
@@ -66,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--ray-actors", type=int, default=0, metavar="N", help="pipelines on Ray (0: as many as fit)")
     split.add_argument(
         "--ray-in-flight", type=int, default=2, metavar="N", help="videos each Ray pipeline holds at once (default 2)"
+    )
+    split.add_argument(
+        "--follow",
+        action="store_true",
+        help="read files still being written as they grow (MPEG-TS, Matroska/WebM, FLV, fragmented MP4); "
+        "each is finished once it has not grown for --follow-idle seconds",
+    )
+    split.add_argument(
+        "--follow-idle", type=float, metavar="SECONDS", help="with --follow: limits.follow_idle_s (default 10)"
     )
     split.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
     split.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
@@ -133,8 +143,11 @@ def _profiles() -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    config = load_config(args.profile, args.overrides)
+    idle = [f"limits.follow_idle_s={args.follow_idle}"] if args.follow_idle is not None else []
+    config = load_config(args.profile, [*args.overrides, *idle])
     ray = _ray_config(args)
+    if args.follow and (ray is not None or config.spans.mode != "scene"):
+        raise UsageError("--follow needs the scene detector on one machine (not --ray, not fixed stride)")
     found = expand_inputs(args.inputs, exclude=[args.output])
     for folder in found.skipped:  # once per folder, not per file in it
         print(f"streamclip: skipping {folder}: a streamclip output folder", file=sys.stderr)
@@ -144,7 +157,9 @@ def _split(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     check_output_folder(args.output)
     show_progress = sys.stderr.isatty() and not args.no_progress
-    summary = asyncio.run(_run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray))
+    summary = asyncio.run(
+        _run_split(config, args.output, [*videos, *missing], args.events, show_progress, ray, follow=args.follow)
+    )
     summary.print(sys.stderr)
     return EXIT_FAILED if summary.failed or summary.failed_clips else EXIT_OK
 
@@ -200,12 +215,14 @@ async def _run_split(
     events: str | None,
     show_progress: bool,
     ray: RayConfig | None = None,
+    *,
+    follow: bool = False,
 ) -> Summary:
     summary = Summary()
     progress = Progress(len(videos), enabled=show_progress)
     pipe: EventPipeline
     async with open_pipeline(config, output, ray=ray) as pipe:
-        feeder = asyncio.create_task(_feed(pipe, videos))
+        feeder = asyncio.create_task(_feed(pipe, videos, follow=follow))
         refresher = asyncio.create_task(keep_refreshing(progress, pipe)) if show_progress else None
         try:
             with progress:
@@ -222,10 +239,11 @@ async def _run_split(
     return summary
 
 
-async def _feed(pipe: EventPipeline, videos: list[VideoInput]) -> None:
+async def _feed(pipe: EventPipeline, videos: list[VideoInput], *, follow: bool = False) -> None:
     try:
         for video in videos:
-            await pipe.submit(video.path, rel=video.rel)
+            grows = follow and await asyncio.to_thread(can_follow, video.path)
+            await pipe.submit(video.path, rel=video.rel, follow=grows)
     finally:
         pipe.close_input()
 

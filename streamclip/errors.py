@@ -29,6 +29,7 @@ class Reason(enum.StrEnum):
     TOOL_ERROR = "tool_error"  # ffprobe/ffmpeg failed for another reason
     WORKER_LOST = "worker_lost"  # a Ray worker died while holding the video
     CRASH_LOOP = "crash_loop"  # the daemon died on this file again and again
+    SOURCE_CHANGED = "source_changed"  # a followed (growing) file was truncated or replaced while read
     OTHER = "other"
 
 

@@ -28,6 +28,7 @@ from streamclip.config import PipelineConfig
 from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.identity import check_rel
+from streamclip.live.follow import follow_idle_s
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
@@ -89,11 +90,16 @@ class Pipeline:
             ClipWriter(sampled, self.events, cfg, self.output_dir, self.started_at),
         ]
 
-    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
-        """Queue a video (waits while the pipeline is full). `rel` names its record in the output."""
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None, follow: bool = False) -> None:
+        """Queue a video (waits while the pipeline is full). `rel` names its record in the output.
+
+        `follow` reads a file that is still being written as it grows, and finishes it once it has
+        not grown for `limits.follow_idle_s` (MPEG-TS, Matroska/WebM, FLV, fragmented MP4).
+        """
         source = os.path.abspath(os.fspath(path))
         name = check_rel(rel) if rel is not None else Path(source).name
-        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
+        idle_s = follow_idle_s(self.config) if follow else None
+        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name, follow_idle_s=idle_s))
 
     def close_input(self) -> None:
         """No more videos: the event stream ends once every submitted video is done."""

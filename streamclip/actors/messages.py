@@ -22,6 +22,7 @@ class VideoJob:
     id: int
     source: str  # absolute path; part of every clip id
     rel: str  # name under OUT/processed_videos/ (relative to the input root)
+    follow_idle_s: float | None = None  # a growing file, read as it grows until idle this long
     submitted_at: float = field(default_factory=time.monotonic)
     meta: VideoMetadata | None = None
     stop_decoding: asyncio.Event = field(default_factory=asyncio.Event)

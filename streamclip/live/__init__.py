@@ -1,0 +1,1 @@
+"""Sources that are still being written or sent: growing files (`follow`)."""
