@@ -33,12 +33,13 @@ from streamclip.ingest.housekeeping import lock_output, move_aside, remove_clip_
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
 from streamclip.ingest.report import FileOutcome, LineReporter, Outcome
+from streamclip.ingest.streams import StreamSupervisor
 from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.review import LiveReport, resolve_request
 from streamclip.review.serving import byte_range
 from streamclip.runtime.channel import Channel
 from streamclip.stats import DetectorStats
-from streamclip.types import ClipReady, VideoDone, VideoFailed
+from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Daemon:
         self._slots = asyncio.Semaphore(config.max_videos_in_flight)
         self._pipe: EventPipeline | None = None
         self._watcher: Watcher | None = None
+        self._streams: StreamSupervisor | None = None
         self._ledger: Ledger | None = None
         self._crashed = False
         self.review = LiveReport(self.output) if config.report else None
@@ -119,10 +121,14 @@ class Daemon:
         self._watcher = watcher = self._make_watcher()
         server = await self._start_server()
         self.reporter.say(self._banner(server))
+        self._streams = StreamSupervisor(
+            self.config.streams, pipe.submit, self.config.stream_retry(), on_reconnect=self._reconnected
+        )
         tasks = {
             asyncio.create_task(watcher.run(), name="watcher"),
             asyncio.create_task(self._intake(pipe), name="intake"),
             asyncio.create_task(self._consume(pipe), name="events"),
+            asyncio.create_task(self._streams.run(), name="streams"),
         }
         review = asyncio.create_task(self.review.run(), name="review") if self.review is not None else None
         try:
@@ -146,9 +152,11 @@ class Daemon:
         self.metrics.draining.set(1)
         by_name = {task.get_name(): task for task in tasks}
         watcher.stop()
-        for name in ("intake", "watcher"):
+        if self._streams is not None:
+            self._streams.stop()
+        for name in ("intake", "watcher", "streams"):
             by_name[name].cancel()
-        await asyncio.wait([by_name["intake"], by_name["watcher"]])
+        await asyncio.wait([by_name["intake"], by_name["watcher"], by_name["streams"]])
         pipe.close_input()
         events = by_name["events"]
         if self.in_flight and not events.done():
@@ -265,13 +273,33 @@ class Daemon:
 
     async def _consume(self, pipe: EventPipeline) -> None:
         async for event in pipe:
-            if isinstance(event, ClipReady):
+            if self._streams is not None and self._streams.on_event(event):
+                self._stream_event(event)
+            elif isinstance(event, ClipReady):
                 self._clip(event)
             elif isinstance(event, VideoDone):
                 self._video_done(event)
             else:
                 await self._video_failed(event)
             self.reporter.progress(len(self.in_flight))
+
+    def _stream_event(self, event: Event) -> None:
+        """A clip or the end of a session of a `streams` URL: counted and reported, not in the ledger."""
+        if isinstance(event, ClipReady):
+            if event.clip.ok:
+                self.metrics.clips.inc()
+                self.reporter.clip()
+            else:
+                self.metrics.clip_failures.inc()
+            return
+        state: Outcome = "done" if isinstance(event, VideoDone) else "failed"
+        reason = event.note if isinstance(event, VideoDone) else f"[{event.kind}] {event.reason}"
+        self.metrics.videos.labels(outcome=state).inc()
+        self.reporter.finished(FileOutcome(rel=event.source, outcome=state, clips=event.num_clips, seconds=0.0,
+                                           reason=reason))  # fmt: skip
+
+    def _reconnected(self, stream: str) -> None:
+        self.metrics.stream_reconnects.labels(stream=stream).inc()
 
     def _clip(self, event: ClipReady) -> None:
         clip = event.clip
