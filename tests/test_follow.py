@@ -16,17 +16,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import media
 import pytest
+from processes import ledger_rows, running, states, wait_until
 
 import streamclip
 from streamclip import ffmpeg
 from streamclip.config import PipelineConfig, load_config
 from streamclip.errors import Reason
+from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.live.follow import Container, container_of
+from streamclip.runtime.channel import Channel
 from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtestsrc", 3.0), ("cellauto", 3.0)]
@@ -266,3 +270,93 @@ def test_split_follow_cli_and_sigint_mid_file(ts_video: media.CutVideo, tmp_path
     assert Path(first["path"]).is_file()
     assert leftovers(out) == []
     assert str(path) not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# watch/serve with follow = true
+
+
+class Padder:
+    """Keeps a file growing with TS null packets from a thread (for code that is not async)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            with self.path.open("ab") as f:
+                f.write(NULL_PACKET)
+
+    def __enter__(self) -> Padder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+async def test_watcher_starts_a_growing_ts_at_once_and_waits_for_a_classic_mp4(
+    ts_video: media.CutVideo, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    classic = media.make_cut_video(tmp_path / "classic.mp4", scenes=SCENES[:2]).path.read_bytes()
+    mp4, ts = folder / "b.mp4", folder / "a.ts"
+    mp4.write_bytes(classic[: len(classic) // 2])  # mdat first, no moov yet: unreadable until complete
+    ts.write_bytes(ts_video.path.read_bytes()[: hold_offset(ts_video.path, 2.0)])
+    out: Channel[Candidate] = Channel(8, "candidates")
+    watcher = Watcher([folder], out, settle_s=2.0, rescan_s=60, incomplete_wait_s=60, force_polling=True, follow=True)
+    runner = asyncio.create_task(watcher.run())
+    try:
+        with Padder(ts):  # the TS never settles: only following can take it
+            first = await asyncio.wait_for(out.receive(), 30)
+        assert first.path == str(ts)
+        assert first.follow
+        assert watcher._pending[str(mp4)].followable is False  # looked at, and left to settle
+        mp4.write_bytes(classic)  # now complete
+        second = await asyncio.wait_for(out.receive(), 30)
+        assert second.path == str(mp4)
+        assert not second.follow
+        assert not second.error
+    finally:
+        watcher.stop()
+        await runner
+
+
+def test_watch_follow_takes_a_growing_file_then_its_regrowth_reusing_clips(
+    ts_video: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    data, path = ts_video.path.read_bytes(), folder / "live.ts"
+    hold_at = hold_offset(ts_video.path, HOLD_AT_S)
+    path.write_bytes(data[:hold_at])
+    args = ["watch", "--follow", str(folder), "-o", str(out), "--settle-s", "60", "--no-progress"]
+    args += ["--set", "frames.enabled=false", "--set", f"limits.follow_idle_s={IDLE_S}"]
+    with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+        with Padder(path):  # held back until the first clip is out: the file never settles meanwhile
+            wait_until(lambda: list((out / "clips").glob("*.mp4")), "the first clip", daemon, 60)
+        # it stops growing: finished after follow_idle_s
+        wait_until(lambda: states(out).get("live.ts") == "done", "the first pass done", daemon, 60)
+        first = {p.name: p.stat().st_mtime_ns for p in (out / "clips").glob("*.mp4")}
+        with path.open("ab") as f:
+            f.write(data[hold_at:])  # it grows again
+        size = path.stat().st_size
+
+        def second_pass_done() -> bool:
+            row = ledger_rows(out).get(str(path), {})
+            return row.get("state") == "done" and row.get("size") == size
+
+        wait_until(second_pass_done, "the second pass done", daemon, 60)
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
+    record = json.loads((out / "processed_videos" / "live.ts.json").read_text())
+    assert record["frames_decoded"] == ts_video.num_frames
+    assert record["num_total_clips"] == len(reference_spans)
+    clips = {p.name: p.stat().st_mtime_ns for p in (out / "clips").glob("*.mp4")}
+    kept = [name for name in first if clips.get(name) == first[name]]
+    assert len(kept) >= len(first) - 1  # all but the clip of the scene open where it stopped: reused
+    assert leftovers(out) == [] or all(p.is_relative_to(out / ".streamclip") for p in leftovers(out))

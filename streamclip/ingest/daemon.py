@@ -29,6 +29,7 @@ from streamclip.config import PipelineConfig
 from streamclip.errors import BAD_INPUT, ConfigError, Reason, StreamclipError
 from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, settings_hash
 from streamclip.ingest.fingerprint import fingerprint
+from streamclip.ingest.growing import grew_again, read_to
 from streamclip.ingest.housekeeping import lock_output, move_aside, remove_clip_outputs, remove_stale_work
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
@@ -51,6 +52,7 @@ MAX_ATTEMPTS = 3  # a source the daemon died on this many times is quarantined (
 class _InFlight(msgspec.Struct, kw_only=True):
     rel: str
     found_at: float  # monotonic: when the intake took the settled file
+    follow: bool = False  # taken while still growing, read as it grows
     clip_failure: Reason | None = None  # the kind of its first failed clip
 
 
@@ -218,11 +220,11 @@ class Daemon:
             await self._set_aside(path, candidate.rel, candidate.error, candidate.kind)
             return
         await self._slots.acquire()
-        self.in_flight[path] = _InFlight(rel=candidate.rel, found_at=found_at)
+        self.in_flight[path] = _InFlight(rel=candidate.rel, found_at=found_at, follow=candidate.follow)
         self.metrics.in_flight.set(len(self.in_flight))
         self.ledger.start(path)
         try:
-            await pipe.submit(path, rel=candidate.rel)
+            await pipe.submit(path, rel=candidate.rel, follow=candidate.follow)
         except BaseException:
             self._release(path)
             raise
@@ -252,9 +254,12 @@ class Daemon:
         if row is not None and row.same_work(content, self.settings) and row.state == "done":
             return self._skip("done")
         if row is not None and not row.same_work(content, self.settings) and row.clips:
-            removed = remove_clip_outputs(self.output, ledger.clips_of(path))
-            ledger.forget_clips(path)
-            log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
+            if grew_again(row, candidate, self.settings, follow=self.config.follow):
+                log.info("%s grew again: processed again, reusing its clips", path)
+            else:
+                removed = remove_clip_outputs(self.output, ledger.clips_of(path))
+                ledger.forget_clips(path)
+                log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
         twin = None if candidate.error else ledger.twin_of(path, content, self.settings)
         ledger.queue(path, size=candidate.size, mtime_ns=candidate.mtime_ns, fingerprint=content,
                      settings_hash=self.settings)  # fmt: skip
@@ -278,6 +283,7 @@ class Daemon:
             elif isinstance(event, ClipReady):
                 self._clip(event)
             elif isinstance(event, VideoDone):
+                await self._followed_to_end(event)
                 self._video_done(event)
             else:
                 await self._video_failed(event)
@@ -300,6 +306,20 @@ class Daemon:
 
     def _reconnected(self, stream: str) -> None:
         self.metrics.stream_reconnects.labels(stream=stream).inc()
+
+    async def _followed_to_end(self, event: VideoDone) -> None:
+        """A followed file is finished at the size it was read to: its row stands for that content,
+        so the watcher's next look at it (settled, unchanged) skips it; one that grew since is
+        processed again."""
+        flight = self.in_flight.get(event.source)
+        if flight is None or not flight.follow or event.metadata is None:
+            return
+        try:
+            size, mtime_ns, content = await asyncio.to_thread(read_to, event.source)
+        except OSError:
+            return
+        if size == event.metadata.size:
+            self.ledger.update_content(event.source, size=size, mtime_ns=mtime_ns, fingerprint=content)
 
     def _clip(self, event: ClipReady) -> None:
         clip = event.clip
@@ -367,9 +387,12 @@ class Daemon:
             self._release(path)
 
     def _release(self, path: str) -> None:
-        if self.in_flight.pop(path, None) is not None:
+        flight = self.in_flight.pop(path, None)
+        if flight is not None:
             self._slots.release()
         self.metrics.in_flight.set(len(self.in_flight))
+        if flight is not None and flight.follow:
+            self.recheck_after.add(path)  # finished where it stopped growing: it may grow again
         if path in self.recheck_after and self._watcher is not None:
             self.recheck_after.discard(path)
             self._watcher.recheck(path)
@@ -384,7 +407,7 @@ class Daemon:
             self.roots, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
             incomplete_wait_s=self.config.incomplete_wait_s, exclude=exclude,
             probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
-            symlinks=self.config.symlinks,
+            symlinks=self.config.symlinks, follow=self.config.follow and self.pipeline_config.spans.mode == "scene",
         )  # fmt: skip
 
     def _already_handled(self, path: str, size: int, mtime_ns: int) -> bool:

@@ -117,8 +117,10 @@ class StreamSupervisor:
         return True
 
     async def run(self) -> None:
-        """Keep every stream open until `stop()`."""
+        """Keep every stream open until `stop()` (with no stream, just wait for it: the daemon
+        treats a part that returns early as a failure)."""
         if not self.streams:
+            await self._stopping.wait()
             return
         async with asyncio.TaskGroup() as group:
             for stream in self.streams:
