@@ -46,10 +46,25 @@ def ts_video(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
 
 
 @pytest.fixture(scope="module")
-def reference_spans(ts_video: media.CutVideo, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, int]]:
-    """The spans of a split of the complete file."""
-    events = asyncio.run(streamclip.split([ts_video.path], tmp_path_factory.mktemp("ref"), config()))
-    return sorted(clip_frames(events))
+def reference(ts_video: media.CutVideo, tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
+    """The events of a split of the complete file."""
+    return asyncio.run(streamclip.split([ts_video.path], tmp_path_factory.mktemp("ref"), config()))
+
+
+@pytest.fixture(scope="module")
+def reference_spans(reference: list[Event]) -> list[tuple[int, int]]:
+    return sorted(clip_frames(reference))
+
+
+def test_every_clip_of_a_complete_ts_file_is_cut(reference: list[Event]) -> None:
+    """ffmpeg 5.1 seeks in MPEG-TS to the keyframe after the target: the last clip (its span
+    starts 0.48 s after the last keyframe) used to come out empty."""
+    clips = [e.clip for e in reference if isinstance(e, ClipReady)]
+    assert len(clips) == 5
+    for clip in clips:
+        assert clip.ok, clip.errors
+        assert clip.path is not None
+        assert abs(media.decodable_frames(clip.path) - (clip.span.end_frame - clip.span.start_frame)) <= 1
 
 
 def config(*overrides: str) -> PipelineConfig:

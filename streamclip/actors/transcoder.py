@@ -17,7 +17,6 @@ from streamclip.actors.source import frames_missing
 from streamclip.config import LimitsConfig, TranscodeConfig
 from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, output_failed, stderr_summary
 from streamclip.ffargs import transcode_argv
-from streamclip.live.follow import SEEK_BACK_S
 from streamclip.output import clip_path, finished_clip
 from streamclip.probe import probe
 from streamclip.rules import clip_uuid
@@ -95,7 +94,7 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
                 item.job.meta, item.span.start_s, item.span.end_s, scratch,
                 encoder=cfg.encoder, threads=self.encoder_threads, input_threads=self.input_threads, preset=cfg.preset,
                 use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
-                seek_back_s=SEEK_BACK_S if item.job.follow_idle_s is not None else 0.0,
+                seek_back_s=item.job.seek_back_s,
             )  # fmt: skip
             done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
             if output_failed(done.stderr):  # ffmpeg may exit 0 after its writes failed (a full disk)

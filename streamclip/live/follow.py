@@ -34,9 +34,10 @@ from streamclip.ffmpeg import Completed
 from streamclip.probe import probe
 from streamclip.types import VideoMetadata
 
-# ffmpeg 5.1's MPEG-TS seek lands on the first keyframe *after* the target, so a clip cut from a
-# followed file seeks this far before its span and drops the rest exactly (output-side -ss). A
-# source whose keyframes are further apart makes a clip come out short, and the transcoder says so.
+# ffmpeg 5.1's MPEG-TS seek lands on the first keyframe *after* the target (a clip starting
+# between keyframes came out short, or empty), so a clip of an MPEG-TS or followed source seeks
+# this far before its span and drops the rest exactly (output-side -ss). A source whose keyframes
+# are further apart makes a clip come out short, and the transcoder says so.
 SEEK_BACK_S = 10.0
 CHECK_EVERY_S = 0.25  # how often a followed file is looked at for truncation or replacement
 _TS_PACKET = 188
@@ -117,6 +118,17 @@ def _iso_bmff_kind(handle: Any) -> Container:
             return Container.MP4
         offset += length
     return Container.UNKNOWN
+
+
+async def seek_back_s(path: str, *, followed: bool) -> float:
+    """How far before a span its clip is cut from (`SEEK_BACK_S` for MPEG-TS and followed files)."""
+    if followed:
+        return SEEK_BACK_S
+    try:
+        container = await asyncio.to_thread(container_of, path)
+    except OSError:
+        return 0.0
+    return SEEK_BACK_S if container is Container.MPEGTS else 0.0
 
 
 async def probe_growing(path: str, *, timeout_s: float, idle_s: float) -> VideoMetadata:
