@@ -26,6 +26,7 @@ from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.live.command import LiveInput, live_inputs, stop_live_on_signals, submit_live
+from streamclip.live.follow import can_follow
 from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
 from streamclip.review import command as review_command
@@ -76,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--ray-actors", type=int, default=0, metavar="N", help="pipelines on Ray (0: as many as fit)")
     split.add_argument(
         "--ray-in-flight", type=int, default=2, metavar="N", help="videos each Ray pipeline holds at once (default 2)"
+    )
+    split.add_argument(
+        "--follow",
+        action="store_true",
+        help="read files still being written as they grow (MPEG-TS, Matroska/WebM, FLV, fragmented MP4); "
+        "each is finished once it has not grown for --follow-idle seconds",
+    )
+    split.add_argument(
+        "--follow-idle", type=float, metavar="SECONDS", help="with --follow: limits.follow_idle_s (default 10)"
     )
     split.add_argument("--events", choices=["jsonl"], help="print one JSON object per event on stdout")
     split.add_argument(
@@ -146,8 +156,11 @@ def _profiles() -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    config = load_config(args.profile, args.overrides)
+    idle = [f"limits.follow_idle_s={args.follow_idle}"] if args.follow_idle is not None else []
+    config = load_config(args.profile, [*args.overrides, *idle])
     ray = _ray_config(args)
+    if args.follow and (ray is not None or config.spans.mode != "scene"):
+        raise UsageError("--follow needs the scene detector on one machine (not --ray, not fixed stride)")
     live, given = live_inputs(args.inputs, ray is not None, args.duration)
     local = [text for text in given if not remote.is_remote(text)]
     found = expand_inputs(local, exclude=[args.output] if isinstance(args.output, Path) else [])
@@ -167,7 +180,7 @@ def _split(args: argparse.Namespace) -> int:
     show_progress = sys.stderr.isatty() and not args.no_progress
     streamed = [LiveInput(url, args.duration) for url in live]
     inputs: list[VideoInput | RemoteInput | LiveInput] = [*videos, *missing, *streamed]
-    summary = asyncio.run(_run_split(config, args.output, inputs, args.events, show_progress, ray))
+    summary = asyncio.run(_run_split(config, args.output, inputs, args.events, show_progress, ray, follow=args.follow))
     summary.print(sys.stderr)
     return EXIT_FAILED if summary.failed or summary.failed_clips or problems else EXIT_OK
 
@@ -223,12 +236,14 @@ async def _run_split(
     events: str | None,
     show_progress: bool,
     ray: RayConfig | None = None,
+    *,
+    follow: bool = False,
 ) -> Summary:
     summary = Summary()
     progress = Progress(len(videos), enabled=show_progress)
     pipe: EventPipeline
     async with open_pipeline(config, output, ray=ray) as pipe:
-        feeder = asyncio.create_task(_feed(pipe, videos))
+        feeder = asyncio.create_task(_feed(pipe, videos, follow=follow))
         refresher = asyncio.create_task(keep_refreshing(progress, pipe)) if show_progress else None
         if any(isinstance(video, LiveInput) for video in videos):
             stop_live_on_signals(pipe)
@@ -247,11 +262,16 @@ async def _run_split(
     return summary
 
 
-async def _feed(pipe: EventPipeline, videos: Sequence[VideoInput | RemoteInput | LiveInput]) -> None:
+async def _feed(
+    pipe: EventPipeline, videos: Sequence[VideoInput | RemoteInput | LiveInput], *, follow: bool = False
+) -> None:
     try:
         for video in videos:
             if isinstance(video, LiveInput):
                 await submit_live(pipe, video)
+            elif isinstance(video, VideoInput):
+                grows = follow and await asyncio.to_thread(can_follow, video.path)
+                await pipe.submit(video.path, rel=video.rel, follow=grows)
             else:
                 await pipe.submit(video.path, rel=video.rel)
     finally:

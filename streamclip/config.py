@@ -74,6 +74,7 @@ class LimitsConfig(msgspec.Struct, **_STRICT):
     floor_s: float = 60.0  # every transcode / frame extraction gets at least this long
     per_media_s: float = 30.0  # plus this much per second of media it processes
     decode_idle_s: float = 120.0  # a decoder that writes nothing this long while read is killed
+    follow_idle_s: float = 10.0  # a followed (growing) file is finished once it has not grown this long
 
     def for_media(self, duration_s: float) -> float:
         return self.floor_s + self.per_media_s * max(duration_s, 0.0)
@@ -168,6 +169,8 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
                 raise ConfigError(f"channels.{section} must be at least 1 (no unbounded queues)")
         if self.transcode.encoder_threads < 0 or self.detector.torch_threads < 0:
             raise ConfigError("transcode.encoder_threads and detector.torch_threads must be >= 0 (0: derived)")
+        if self.limits.follow_idle_s <= 0:
+            raise ConfigError("limits.follow_idle_s must be > 0")
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             raise ConfigError("resources.cpus must be > 0 and resources.gpus >= 0")
         _check_detector(self.detector)

@@ -33,6 +33,7 @@ class Reason(enum.StrEnum):
     CRASH_LOOP = "crash_loop"  # the daemon died on this file again and again
     UNREACHABLE = "unreachable"  # a live source refused the connection, or could not be opened
     SPOOL_FULL = "spool_full"  # a live source's spool reached live.spool_max_mb (the pipeline fell behind)
+    SOURCE_CHANGED = "source_changed"  # a followed (growing) file was truncated or replaced while read
     OTHER = "other"
 
 

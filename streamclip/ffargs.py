@@ -29,19 +29,32 @@ def file_url(path: str | os.PathLike[str]) -> str:
     return "file:" + os.path.abspath(os.fspath(path))
 
 
-def local_input(path: str | os.PathLike[str]) -> list[str]:
-    """`-i file:<path>` for a local file, limited to the file protocol and single-file demuxers."""
+def local_input(path: str | os.PathLike[str], *, follow_idle_s: float | None = None) -> list[str]:
+    """`-i file:<path>` for a local file, limited to the file protocol and single-file demuxers.
+
+    `follow_idle_s` reads a growing file as it grows (`-follow 1`: at its end the file protocol
+    waits for more) and ends it once it has not grown for that long (`-rw_timeout`, in µs). It is
+    read as not seekable (`-seekable 0`): else the MPEG-TS demuxer reads to the end of the file to
+    estimate its duration before the first frame, and never gets there while the file grows.
+    """
     formats = single_file_demuxers()
     limits = ["-format_whitelist", ",".join(sorted(formats))] if formats else []
-    return ["-protocol_whitelist", "file", *limits, "-i", file_url(path)]
+    follow = [] if follow_idle_s is None else ["-follow", "1", "-seekable", "0", "-rw_timeout", _micros(follow_idle_s)]
+    return ["-protocol_whitelist", "file", *limits, *follow, "-i", file_url(path)]
 
 
-def source_input(path: str) -> list[str]:
+def _micros(seconds: float) -> str:
+    return str(max(int(seconds * 1_000_000), 1))
+
+
+def source_input(path: str, *, follow_idle_s: float | None = None) -> list[str]:
     """`local_input`, or for an `s3://` / `http(s)://` source the URL ffmpeg reads its byte ranges
     from (`streamclip.storage.remote`)."""
     from streamclip.storage import remote
 
-    return remote.ffmpeg_input(path) if remote.is_remote(path) else local_input(path)
+    if remote.is_remote(path):
+        return remote.ffmpeg_input(path)
+    return local_input(path, follow_idle_s=follow_idle_s)
 
 
 def _seconds(value: float) -> str:
@@ -52,18 +65,21 @@ def _base() -> list[str]:
     return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
 
-def decode_argv(meta: VideoMetadata, *, hwaccel: bool = False, threads: int = 1) -> list[str]:
+def decode_argv(
+    meta: VideoMetadata, *, hwaccel: bool = False, threads: int = 1, follow_idle_s: float | None = None
+) -> list[str]:
     """First video stream -> 48x27 RGB24 at constant rate `meta.fps` on stdout.
 
     The explicit `-fps_mode cfr -r fps` keeps frame index i at time i/fps on variable-frame-rate
     sources (a bare rawvideo pipe duplicates frames to a guessed rate). `hwaccel` decodes on an
     NVIDIA GPU (NVDEC through ffmpeg's `-hwaccel cuda`; frames come back to host memory to scale).
+    `follow_idle_s` reads a growing file (see `local_input`).
     """
     return [
         *_base(),
         *(["-hwaccel", "cuda"] if hwaccel else []),
         "-threads", str(threads),
-        *source_input(meta.path),
+        *source_input(meta.path, follow_idle_s=follow_idle_s),
         "-map", "0:v:0",
         "-filter_threads", str(threads),
         "-fps_mode", "cfr",
@@ -87,16 +103,23 @@ def transcode_argv(
     preset: str = "",
     use_input_bit_rate: bool = False,
     use_hwaccel: bool = False,
+    seek_back_s: float = 0.0,
 ) -> list[str]:
     """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading.
 
     `input_threads` decode the source, `threads` run the encoder (see `streamclip.threads`).
+    `seek_back_s` seeks the input that far before the span and cuts the rest exactly on the
+    output side, for inputs whose seek may land *after* the target (see `live.follow`).
     """
     argv = _base()
     if use_hwaccel:
         argv += ["-hwaccel", "cuda"]
-    argv += ["-threads", str(input_threads), "-ss", _seconds(start_s), "-to", _seconds(end_s)]
+    seek_s = max(start_s - seek_back_s, 0.0)
+    window = ["-to", _seconds(end_s)] if seek_s == start_s else []
+    argv += ["-threads", str(input_threads), "-ss", _seconds(seek_s), *window]
     argv += [*source_input(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
+    if not window:
+        argv += ["-ss", _seconds(start_s - seek_s), "-t", _seconds(end_s - start_s)]
     argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
     if preset:
         argv += ["-preset", preset]

@@ -29,6 +29,7 @@ from streamclip.detector import ShotModel
 from streamclip.hardware import check_encoder, resolve_hardware
 from streamclip.identity import check_rel
 from streamclip.live import LiveSession, is_live
+from streamclip.live.follow import follow_idle_s
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
@@ -96,10 +97,17 @@ class Pipeline:
         ]
 
     async def submit(
-        self, path: str | os.PathLike[str], *, rel: str | None = None, duration_s: float | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        rel: str | None = None,
+        follow: bool = False,
+        duration_s: float | None = None,
     ) -> None:
         """Queue a video (waits while the pipeline is full). `rel` names its record in the output.
 
+        `follow` reads a local file that is still being written as it grows, and finishes it once it
+        has not grown for `limits.follow_idle_s` (MPEG-TS, Matroska/WebM, FLV, fragmented MP4).
         "-" (stdin) and stream URLs (srt://, rtmp://, rtsp://, udp://, tcp://, http(s)://….m3u8) are
         read once, live, for at most `duration_s` seconds if given (`streamclip.live`)."""
         given = os.fspath(path)
@@ -111,9 +119,12 @@ class Pipeline:
             return
         if duration_s is not None:
             raise ValueError("duration_s applies to live sources (stdin, network streams) only")
+        if follow and remote.is_remote(given):
+            raise ValueError("follow applies to local files only")
         source = remote.source_id(given)  # an s3:// or http(s):// URL without its secrets, or an absolute path
         name = check_rel(rel) if rel is not None else remote.default_rel(source)
-        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name))
+        idle_s = follow_idle_s(self.config) if follow else None
+        await self.jobs.send(VideoJob(id=next(self._ids), source=source, rel=name, follow_idle_s=idle_s))
 
     def stop_live(self) -> None:
         """End every live source now, as if its sender had stopped: the scene in progress is closed

@@ -38,10 +38,11 @@ _MOOV_MISSING = "moov atom not found"
 _LISTS_OF_FILES = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat", "a concat list"), (b"<?xml", "an XML manifest"))
 
 
-async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> VideoMetadata:
+async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0, growing: bool = False) -> VideoMetadata:
     """Describe a source video, or raise `SourceError` saying why it cannot be used.
 
-    An ffprobe that runs past `timeout_s` is killed and raises `FFmpegError`.
+    An ffprobe that runs past `timeout_s` is killed and raises `FFmpegError`. A `growing` file (one
+    being written, followed) may have no duration yet: its first seconds must give the rest.
     """
     given = os.fspath(path)
     check = remote.check if remote.is_remote(given) else _check_file  # s3://, http(s):// (streamclip.storage)
@@ -62,7 +63,7 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> Vid
         info = json.loads(done.stdout.decode("utf-8", "replace"))
     except json.JSONDecodeError:
         raise SourceError(abspath, "not a video file ffprobe can read: unparseable output") from None
-    return metadata_from_ffprobe(abspath, size, info)
+    return metadata_from_ffprobe(abspath, size, info, growing=growing)
 
 
 def probe_sync(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> VideoMetadata:
@@ -70,8 +71,9 @@ def probe_sync(path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> Vide
     return asyncio.run(probe(path, timeout_s=timeout_s))
 
 
-def metadata_from_ffprobe(path: str, size: int, info: dict[str, Any]) -> VideoMetadata:
-    """Build VideoMetadata from ffprobe's `-show_format -show_streams` JSON (pure)."""
+def metadata_from_ffprobe(path: str, size: int, info: dict[str, Any], *, growing: bool = False) -> VideoMetadata:
+    """Build VideoMetadata from ffprobe's `-show_format -show_streams` JSON (pure); a `growing` file
+    without a duration yet gets 0 (its frames are counted as they are decoded)."""
     streams: list[dict[str, Any]] = info.get("streams") or []
     fmt: dict[str, Any] = info.get("format") or {}
     video = _first_video_stream(streams)
@@ -83,6 +85,8 @@ def metadata_from_ffprobe(path: str, size: int, info: dict[str, Any]) -> VideoMe
     if not 0 < fps <= MAX_FPS:
         raise SourceError(path, f"frame rate {fps:g} is zero or absurd", Reason.UNUSABLE_STREAM)
     duration_s = _positive_float(video.get("duration")) or _positive_float(fmt.get("duration"))
+    if duration_s is None and growing:
+        duration_s = 0.0
     if duration_s is None:
         raise SourceError(path, "unknown or zero duration", Reason.UNUSABLE_STREAM)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)

@@ -180,7 +180,7 @@ class BreakingPipeline:
     def __init__(self) -> None:
         self.submitted = asyncio.Event()
 
-    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None, follow: bool = False) -> None:
         self.submitted.set()
 
     def close_input(self) -> None:

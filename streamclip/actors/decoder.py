@@ -18,6 +18,7 @@ from streamclip.actors.source import frames_missing, probe_job
 from streamclip.config import DecodeConfig, LimitsConfig
 from streamclip.errors import FFmpegError, Reason, StreamclipError, stderr_summary
 from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
+from streamclip.live import follow as followed
 from streamclip.live.decode import decode_live
 from streamclip.live.session import live_statistics
 from streamclip.runtime.channel import Channel
@@ -82,10 +83,20 @@ class Decoder(VideoPool[DecoderOut]):
 
     async def _decode(self, job: VideoJob) -> VideoEnd | None:
         assert job.meta is not None
+        follow = job.follow_idle_s
         try:
-            argv = decode_argv(job.meta, hwaccel=self.config.backend == "nvdec", threads=self.threads)
-            async with ffmpeg.stream(argv, idle_timeout_s=self.limits.decode_idle_s) as child:
-                await self._pump(job, child)
+            argv = decode_argv(
+                job.meta, hwaccel=self.config.backend == "nvdec", threads=self.threads, follow_idle_s=follow
+            )
+            idle_s = self.limits.decode_idle_s + (follow or 0.0)  # a followed file may be silent that long
+            async with ffmpeg.stream(argv, idle_timeout_s=idle_s) as child:
+                if follow is None:
+                    await self._pump(job, child)
+                else:
+                    watched = followed.FollowedFile(job.source)
+                    changed = await followed.watch_pump(self._pump(job, child), watched)
+                    if changed is not None:  # the child is killed on leaving the block
+                        return VideoEnd(job, error=changed, kind=Reason.SOURCE_CHANGED)
                 if job.stop_decoding.is_set():
                     return None  # enough clips: the child is killed on leaving the block
                 done = await child.finish()
@@ -93,6 +104,10 @@ class Decoder(VideoPool[DecoderOut]):
             return VideoEnd(job, error=f"decoding stalled after {job.frames_decoded} frames: {exc}", kind=exc.kind)
         except StreamclipError as exc:  # no ffmpeg to run: this video fails, the pipeline goes on
             return VideoEnd(job, error=str(exc), kind=exc.kind)
+        except OSError as exc:  # a followed file gone before it could be looked at
+            return VideoEnd(job, error=f"the file cannot be followed: {exc}", kind=Reason.MISSING)
+        if follow is not None:
+            return followed.check_finished(job, done, watched.size)
         return _check_complete(job, done)
 
     async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:

@@ -26,6 +26,8 @@ class VideoJob:
     id: int
     source: str  # absolute path; part of every clip id
     rel: str  # name under OUT/processed_videos/ (relative to the input root)
+    follow_idle_s: float | None = None  # a growing file, read as it grows until idle this long
+    seek_back_s: float = 0.0  # clips are cut seeking this far before their span (see live.follow)
     submitted_at: float = field(default_factory=time.monotonic)
     meta: VideoMetadata | None = None
     stop_decoding: asyncio.Event = field(default_factory=asyncio.Event)

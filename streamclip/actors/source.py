@@ -6,6 +6,7 @@ import time
 
 from streamclip.actors.messages import VideoEnd, VideoJob
 from streamclip.errors import FFmpegError, SourceError, StreamclipError
+from streamclip.live.follow import probe_growing, seek_back_s
 from streamclip.probe import probe
 
 
@@ -22,7 +23,11 @@ async def probe_job(job: VideoJob, *, timeout_s: float) -> VideoEnd | None:
     """Fill `job.meta`; on failure return the `VideoEnd` that reports why."""
     started = time.monotonic()
     try:
-        job.meta = await probe(job.source, timeout_s=timeout_s)
+        if job.follow_idle_s is None:
+            job.meta = await probe(job.source, timeout_s=timeout_s)
+        else:
+            job.meta = await probe_growing(job.source, timeout_s=timeout_s, idle_s=job.follow_idle_s)
+        job.seek_back_s = await seek_back_s(job.source, followed=job.follow_idle_s is not None)
     except SourceError as exc:
         return VideoEnd(job, error=exc.reason, kind=exc.kind)
     except FFmpegError as exc:

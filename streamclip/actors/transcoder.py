@@ -113,6 +113,7 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
                     item.job.meta, item.span.start_s, item.span.end_s, scratch,
                     encoder=cfg.encoder, threads=self.encoder_threads, input_threads=self.input_threads,
                     preset=cfg.preset, use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
+                    seek_back_s=item.job.seek_back_s,
                 )  # fmt: skip
             done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
             if output_failed(done.stderr):  # ffmpeg may exit 0 after its writes failed (a full disk)

@@ -60,6 +60,9 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     watch.add_argument("--metrics-address", default="", metavar="HOST:PORT", help="serve /metrics and /healthz")
     watch.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
     watch.add_argument("--report", action="store_true", help="keep the review site OUT/report/ current")
+    watch.add_argument(
+        "--follow", action="store_true", help="start growing files (TS, MKV/WebM, FLV, fragmented MP4) while written"
+    )
 
     serve_cmd = commands.add_parser("serve", help="run the ingest daemon from a TOML config")
     serve_cmd.add_argument("--config", required=True, type=Path, help="serve config (see examples/serve.toml)")
@@ -101,6 +104,7 @@ def _watch_config(args: argparse.Namespace) -> ServeConfig:
             report=args.report,
             symlinks=args.symlinks,
             ledger=os.path.abspath(args.ledger) if args.ledger else "",
+            follow=args.follow,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -16,7 +16,9 @@ import msgspec
 
 from streamclip.config import PipelineConfig, RayConfig, _explain, load_config
 from streamclip.errors import ConfigError
+from streamclip.ingest.streams import StreamRetry
 from streamclip.ingest.watcher import SymlinkPolicy
+from streamclip.sources import classify, url_scheme
 
 LEDGER_DIR = ".streamclip"  # inside the output folder; not the pipeline's `.streamclip-work-*`
 LEDGER_NAME = "ledger.sqlite"
@@ -43,6 +45,14 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # A [ray] table runs the pipeline on a Ray cluster; max_videos_in_flight then counts for the
     # whole cluster (actors x ray.max_videos_in_flight keeps every pipeline busy).
     ray: RayConfig | None = None
+    # Growing files (MPEG-TS, Matroska/WebM, FLV, fragmented MP4) are started as soon as their first
+    # seconds probe, and finished once they have not grown for the profile's limits.follow_idle_s.
+    follow: bool = False
+    # Stream URLs kept open: each is submitted again after a session ends (streamclip.ingest.streams).
+    streams: list[str] = msgspec.field(default_factory=list)
+    stream_retry_s: float = 1.0  # the first wait before reopening; doubled after each session ...
+    stream_retry_max_s: float = 60.0  # ... up to this
+    stream_reset_after_s: float = 60.0  # a session that ran this long resets the wait to stream_retry_s
 
     def __post_init__(self) -> None:
         if not self.watch:
@@ -59,6 +69,18 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError("output is an s3:// prefix: set ledger to a local file (the daemon's ledger stays local)")
         if self.output.lower().startswith("s3://") and self.report:
             raise ValueError("report: the review site needs a local output folder (output is an s3:// prefix)")
+        self.stream_retry()  # checks the stream_* keys
+        for url in self.streams:
+            if url_scheme(url) is None:
+                raise ValueError(
+                    f"streams: {url!r} is not a URL (srt://, rtmp://, rtsp://, udp://, tcp://, http(s)://)"
+                )
+            classify(url)  # an unknown scheme is refused, naming the URL without its secrets
+
+    def stream_retry(self) -> StreamRetry:
+        return StreamRetry(
+            retry_s=self.stream_retry_s, retry_max_s=self.stream_retry_max_s, reset_after_s=self.stream_reset_after_s
+        )
 
     @property
     def ledger_path(self) -> Path:

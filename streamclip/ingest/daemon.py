@@ -30,10 +30,12 @@ from streamclip.config import PipelineConfig
 from streamclip.errors import BAD_INPUT, ConfigError, Reason, StreamclipError
 from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, settings_hash
 from streamclip.ingest.fingerprint import fingerprint
+from streamclip.ingest.growing import grew_again, read_to
 from streamclip.ingest.housekeeping import lock_output, move_aside, remove_clip_outputs, remove_stale_work
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
 from streamclip.ingest.report import FileOutcome, LineReporter, Outcome
+from streamclip.ingest.streams import StreamSupervisor
 from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.review import LiveReport, resolve_request
 from streamclip.review.serving import byte_range
@@ -42,7 +44,7 @@ from streamclip.stats import DetectorStats
 from streamclip.storage import s3
 from streamclip.storage.outputs import S3Output
 from streamclip.storage.poller import PrefixPoller, Watchers, Watching, object_fingerprint
-from streamclip.types import ClipReady, VideoDone, VideoFailed
+from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ MAX_ATTEMPTS = 3  # a source the daemon died on this many times is quarantined (
 class _InFlight(msgspec.Struct, kw_only=True):
     rel: str
     found_at: float  # monotonic: when the intake took the settled file
+    follow: bool = False  # taken while still growing, read as it grows
     clip_failure: Reason | None = None  # the kind of its first failed clip
 
 
@@ -79,6 +82,7 @@ class Daemon:
         self._slots = asyncio.Semaphore(config.max_videos_in_flight)
         self._pipe: EventPipeline | None = None
         self._watcher: Watching | None = None
+        self._streams: StreamSupervisor | None = None
         self._ledger: Ledger | None = None
         self._crashed = False
         self.review = LiveReport(self.output) if config.report and not self.output_url else None
@@ -127,10 +131,14 @@ class Daemon:
         self._watcher = watcher = self._make_watcher()
         server = await self._start_server()
         self.reporter.say(self._banner(server))
+        self._streams = StreamSupervisor(
+            self.config.streams, pipe.submit, self.config.stream_retry(), on_reconnect=self._reconnected
+        )
         tasks = {
             asyncio.create_task(watcher.run(), name="watcher"),
             asyncio.create_task(self._intake(pipe), name="intake"),
             asyncio.create_task(self._consume(pipe), name="events"),
+            asyncio.create_task(self._streams.run(), name="streams"),
         }
         review = asyncio.create_task(self.review.run(), name="review") if self.review is not None else None
         try:
@@ -154,9 +162,11 @@ class Daemon:
         self.metrics.draining.set(1)
         by_name = {task.get_name(): task for task in tasks}
         watcher.stop()
-        for name in ("intake", "watcher"):
+        if self._streams is not None:
+            self._streams.stop()
+        for name in ("intake", "watcher", "streams"):
             by_name[name].cancel()
-        await asyncio.wait([by_name["intake"], by_name["watcher"]])
+        await asyncio.wait([by_name["intake"], by_name["watcher"], by_name["streams"]])
         pipe.close_input()
         events = by_name["events"]
         if self.in_flight and not events.done():
@@ -218,11 +228,11 @@ class Daemon:
             await self._set_aside(path, candidate.rel, candidate.error, candidate.kind)
             return
         await self._slots.acquire()
-        self.in_flight[path] = _InFlight(rel=candidate.rel, found_at=found_at)
+        self.in_flight[path] = _InFlight(rel=candidate.rel, found_at=found_at, follow=candidate.follow)
         self.metrics.in_flight.set(len(self.in_flight))
         self.ledger.start(path)
         try:
-            await pipe.submit(path, rel=candidate.rel)
+            await pipe.submit(path, rel=candidate.rel, follow=candidate.follow)
         except BaseException:
             self._release(path)
             raise
@@ -252,9 +262,12 @@ class Daemon:
         if row is not None and row.same_work(content, self.settings) and row.state == "done":
             return self._skip("done")
         if row is not None and not row.same_work(content, self.settings) and row.clips:
-            removed = self._remove_clip_outputs(ledger.clips_of(path))
-            ledger.forget_clips(path)
-            log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
+            if grew_again(row, candidate, self.settings, follow=self.config.follow):
+                log.info("%s grew again: processed again, reusing its clips", path)
+            else:
+                removed = self._remove_clip_outputs(ledger.clips_of(path))
+                ledger.forget_clips(path)
+                log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
         twin = None if candidate.error else ledger.twin_of(path, content, self.settings)
         ledger.queue(path, size=candidate.size, mtime_ns=candidate.mtime_ns, fingerprint=content,
                      settings_hash=self.settings)  # fmt: skip
@@ -273,13 +286,48 @@ class Daemon:
 
     async def _consume(self, pipe: EventPipeline) -> None:
         async for event in pipe:
-            if isinstance(event, ClipReady):
+            if self._streams is not None and self._streams.on_event(event):
+                self._stream_event(event)
+            elif isinstance(event, ClipReady):
                 self._clip(event)
             elif isinstance(event, VideoDone):
+                await self._followed_to_end(event)
                 self._video_done(event)
             else:
                 await self._video_failed(event)
             self.reporter.progress(len(self.in_flight))
+
+    def _stream_event(self, event: Event) -> None:
+        """A clip or the end of a session of a `streams` URL: counted and reported, not in the ledger."""
+        if isinstance(event, ClipReady):
+            if event.clip.ok:
+                self.metrics.clips.inc()
+                self.reporter.clip()
+            else:
+                self.metrics.clip_failures.inc()
+            return
+        state: Outcome = "done" if isinstance(event, VideoDone) else "failed"
+        reason = event.note if isinstance(event, VideoDone) else f"[{event.kind}] {event.reason}"
+        self.metrics.videos.labels(outcome=state).inc()
+        self.reporter.finished(FileOutcome(rel=event.source, outcome=state, clips=event.num_clips, seconds=0.0,
+                                           reason=reason))  # fmt: skip
+
+    def _reconnected(self, stream: str) -> None:
+        self.metrics.stream_reconnects.labels(stream=stream).inc()
+
+    async def _followed_to_end(self, event: VideoDone) -> None:
+        """A followed file is finished at the size it was read to: its row stands for that content,
+        so the watcher's next look at it (settled, unchanged) skips it; one that grew since is
+        processed again."""
+        flight = self.in_flight.get(event.source)
+        if flight is None or not flight.follow or event.metadata is None:
+            return
+        try:
+            size, mtime_ns, content = await asyncio.to_thread(read_to, event.source)
+        except OSError:
+            return
+        if size == event.metadata.size:
+            self.ledger.update_content(event.source, size=size, mtime_ns=mtime_ns, fingerprint=content)
 
     def _clip(self, event: ClipReady) -> None:
         clip = event.clip
@@ -347,9 +395,12 @@ class Daemon:
             self._release(path)
 
     def _release(self, path: str) -> None:
-        if self.in_flight.pop(path, None) is not None:
+        flight = self.in_flight.pop(path, None)
+        if flight is not None:
             self._slots.release()
         self.metrics.in_flight.set(len(self.in_flight))
+        if flight is not None and flight.follow:
+            self.recheck_after.add(path)  # finished where it stopped growing: it may grow again
         if path in self.recheck_after and self._watcher is not None:
             self.recheck_after.discard(path)
             self._watcher.recheck(path)
@@ -375,7 +426,7 @@ class Daemon:
             self.roots, self.candidates, settle_s=self.config.settle_s, rescan_s=self.config.rescan_s,
             incomplete_wait_s=self.config.incomplete_wait_s, exclude=exclude,
             probe_timeout_s=self.pipeline_config.limits.probe_timeout_s, known=self._already_handled,
-            symlinks=self.config.symlinks,
+            symlinks=self.config.symlinks, follow=self.config.follow and self.pipeline_config.spans.mode == "scene",
         )  # fmt: skip
 
     def _remove_clip_outputs(self, clip_ids: list[str]) -> int:

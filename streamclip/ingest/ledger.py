@@ -188,6 +188,13 @@ class Ledger:
                 (path, size, mtime_ns, fingerprint, settings_hash, now, now),
             )
 
+    def update_content(self, path: str, *, size: int, mtime_ns: int, fingerprint: str) -> None:
+        """A followed file was read to this size: that is the content its row stands for now."""
+        self._db.execute(
+            "UPDATE sources SET size = ?, mtime_ns = ?, fingerprint = ?, updated_at = ? WHERE path = ?",
+            (size, mtime_ns, fingerprint, time.time(), path),
+        )
+
     def start(self, path: str) -> None:
         now = time.time()
         self._db.execute(

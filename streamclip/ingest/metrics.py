@@ -60,6 +60,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS_S,
             registry=r,
         )
+        self.stream_reconnects = Counter(
+            "streamclip_stream_reconnects", "Sessions of a serve.toml stream opened again", ["stream"], registry=r
+        )
         self.in_flight = Gauge("streamclip_videos_in_flight", "Sources submitted and not finished", registry=r)
         self.draining = Gauge("streamclip_draining", "1 while the daemon drains before exiting", registry=r)
         for outcome in ("done", "failed", "quarantined"):  # listed at 0 from the start

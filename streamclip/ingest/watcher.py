@@ -13,6 +13,12 @@ handed on once per (size, mtime, inode); `recheck` makes the watcher look at it 
 `known` callback recognises (the daemon asks its ledger: done with this size and mtime) is not
 probed at all, so a restart over a large folder costs a walk, not a probe per file.
 
+With `follow`, a file that is still changing is handed on at once (`Candidate.follow`) when it is
+a container readable while written (MPEG-TS, Matroska/WebM, FLV, fragmented MP4: told by its
+content) and its first seconds probe; a classic MP4 still waits to settle. It is not handed on
+as growing again until it has settled once (then as a complete file, which the daemon skips if
+it was read to that size).
+
 Symlinks follow one policy on file events and on rescans alike (`symlinks`): "inside" (the
 default) takes a link only when its target lies inside a watched folder, "never" takes no link,
 "follow" takes every link (and walks into linked folders). A linked folder is walked only under
@@ -36,6 +42,7 @@ import watchfiles
 
 from streamclip.errors import Reason, SourceError, StreamclipError
 from streamclip.inputs import is_video_name
+from streamclip.live.follow import FOLLOWABLE, Container, container_of
 from streamclip.probe import probe
 from streamclip.runtime.channel import Channel, ReceiverClosed
 
@@ -56,12 +63,15 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     mtime_ns: int
     error: str = ""
     kind: Reason = Reason.OTHER  # why, when `error` is set
+    follow: bool = False  # still growing: to be read as it grows (`follow = true`)
 
 
 class _Pending(msgspec.Struct, kw_only=True):
     signature: tuple[int, int, int]  # size, mtime_ns, inode
     since: float  # when the signature was last seen to change
     probe_at: float
+    follow_at: float = 0.0  # with `follow`: when to look at it again as a growing file
+    followable: bool | None = None  # with `follow`: False for a classic MP4 (waits to settle)
 
 
 def is_candidate_name(path: Path, root: Path) -> bool:
@@ -96,6 +106,7 @@ class Watcher:
         force_polling: bool | None = None,
         known: Callable[[str, int, int], bool] | None = None,
         symlinks: SymlinkPolicy = "inside",
+        follow: bool = False,
     ) -> None:
         self.roots = [Path(os.path.abspath(root)) for root in roots]
         self.symlinks = symlinks
@@ -111,6 +122,8 @@ class Watcher:
         self.tick_s = max(0.05, min(settle_s / 4, 0.5))
         self._stop = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
+        self.follow = follow
+        self._following: set[str] = set()  # handed on while growing: not again until settled
         self._handed: dict[str, tuple[int, int, int]] = {}
         self._rescan_now = asyncio.Event()
         self.scans = 0
@@ -125,6 +138,7 @@ class Watcher:
     def recheck(self, path: str) -> None:
         """Look at `path` again even if it was handed on unchanged (at the next rescan tick)."""
         self._handed.pop(path, None)
+        self._following.discard(path)
         self._rescan_now.set()
 
     async def run(self) -> None:
@@ -178,8 +192,37 @@ class Watcher:
             self._observe(path, signature)
         now = time.monotonic()
         for path, pending in list(self._pending.items()):
-            if now >= pending.probe_at and not self._stop.is_set():
+            if self._stop.is_set():
+                break
+            if now >= pending.probe_at:
                 await self._try(path, pending)
+            elif self._may_follow(path, pending, now):
+                await self._try_growing(path, pending)
+
+    def _may_follow(self, path: str, pending: _Pending, now: float) -> bool:
+        if not self.follow or path in self._following or pending.followable is False:
+            return False
+        return now >= pending.follow_at
+
+    async def _try_growing(self, path: str, pending: _Pending) -> None:
+        """With `follow`: hand on a file still being written once it is a container readable while
+        written and its first seconds probe; a classic MP4 is left to settle."""
+        container = await asyncio.to_thread(_container, path)
+        pending.follow_at = time.monotonic() + self.settle_s / 2
+        if container is Container.MP4:
+            pending.followable = False
+            return
+        if container not in FOLLOWABLE or (await self._probe(path, growing=True))[0]:
+            return  # not (yet) recognisable, or its first seconds do not probe yet: look again later
+        signature = _signature(path)
+        if signature is None:
+            return
+        size, mtime_ns, _ = signature
+        del self._pending[path]
+        self._handed[path] = signature
+        self._following.add(path)
+        await self.outbox.send(Candidate(path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, follow=True))
+        self.handed_on += 1
 
     async def _try(self, path: str, pending: _Pending) -> None:
         error, kind = await self._probe(path)
@@ -194,13 +237,14 @@ class Watcher:
         candidate = Candidate(path=path, rel=self._rel(path), size=size, mtime_ns=mtime_ns, error=error, kind=kind)
         del self._pending[path]
         self._handed[path] = pending.signature
+        self._following.discard(path)  # settled: the next growth may be followed again
         await self.outbox.send(candidate)
         self.handed_on += 1
 
-    async def _probe(self, path: str) -> tuple[str, Reason]:
+    async def _probe(self, path: str, *, growing: bool = False) -> tuple[str, Reason]:
         self.probes += 1
         try:
-            await probe(path, timeout_s=self.probe_timeout_s)
+            await probe(path, timeout_s=self.probe_timeout_s, growing=growing)
         except SourceError as exc:
             return exc.reason, exc.kind
         except StreamclipError as exc:  # a hung or failed ffprobe, or none to run
@@ -211,6 +255,7 @@ class Watcher:
         if signature is None:
             self._pending.pop(path, None)
             self._handed.pop(path, None)
+            self._following.discard(path)
             return
         if self._handed.get(path) == signature:
             self._pending.pop(path, None)
@@ -222,6 +267,8 @@ class Watcher:
         if pending is None or pending.signature != signature:
             now = time.monotonic()
             self._pending[path] = _Pending(signature=signature, since=now, probe_at=now + self.settle_s)
+            if pending is not None and pending.signature[2] == signature[2]:  # the same file, grown
+                self._pending[path].follow_at, self._pending[path].followable = pending.follow_at, pending.followable
 
     # -- file events --------------------------------------------------------------------------------
 
@@ -311,6 +358,13 @@ def _signature(path: str) -> tuple[int, int, int] | None:
     if not stat.S_ISREG(st.st_mode):
         return None
     return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _container(path: str) -> Container:
+    try:
+        return container_of(path)
+    except OSError:
+        return Container.UNKNOWN
 
 
 def _stat_all(paths: list[str]) -> dict[str, tuple[int, int, int] | None]:

@@ -105,8 +105,10 @@ class RayPipeline:
 
     # -- the Pipeline interface ---------------------------------------------------------------
 
-    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None) -> None:
+    async def submit(self, path: str | os.PathLike[str], *, rel: str | None = None, follow: bool = False) -> None:
         """Queue a video (waits while `channels.jobs` videos wait for a worker)."""
+        if follow:
+            raise ValueError("following a growing file is not supported on Ray: run it on one machine")
         if self._input_closed:
             raise RuntimeError("submit after close_input()")
         given = os.fspath(path)
