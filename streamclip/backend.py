@@ -21,6 +21,9 @@ class EventPipeline(Protocol):
 
     def close_input(self) -> None: ...
 
+    def stop_live(self) -> None:
+        """End every live source (stdin, network stream) as if its sender had stopped."""
+
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
     def statistics(self) -> PipelineStats: ...

@@ -23,6 +23,7 @@ import media
 import psutil
 import pytest
 from live_senders import HeldSender, free_port, http_folder, packet_offset, wait_bound, wait_file
+from processes import running, wait_until
 
 import streamclip
 from streamclip import ffmpeg
@@ -440,3 +441,58 @@ async def test_a_full_spool_fails_the_source(live_media: media.CutVideo, tmp_pat
     assert failed.kind == Reason.SPOOL_FULL
     assert "live.spool_max_mb" in failed.reason
     assert stats.spool_bytes == 0
+
+
+async def test_serve_streams_only_sigterm_closes_the_scene_in_progress(
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    """`serve` with `streams` and no watched folder; SIGTERM while the held sender is inside the
+    last scene: the session ends at once (not at the drain timeout) with the scene in progress
+    closed and its clip written, one `done` record, exit 0, nothing left behind."""
+    port = free_port()
+    out = tmp_path / "out"
+    sets = ", ".join(f'"{setting}"' for setting in SETTINGS)
+    lines = [
+        'output = "out"',
+        f'streams = ["tcp://127.0.0.1:{port}?listen=1"]',
+        'metrics_address = ""',
+        "drain_timeout_s = 120.0",  # a drain that waited for the timeout would fail the time bound below
+        f"set = [{sets}]",
+    ]
+    (tmp_path / "serve.toml").write_text("\n".join(lines) + "\n")
+    log = tmp_path / "serve.log"
+    with running(["-v", "serve", "--config", "serve.toml"], tmp_path, log) as daemon:
+        await wait_bound(port)
+        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        try:
+            await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
+            metas = out / "metas" / "v0"
+            await asyncio.to_thread(wait_until, lambda: list(metas.glob("*.json")), "the first clip", daemon, TIMEOUT_S)
+            assert sender.proc is not None
+            assert sender.proc.returncode is None  # held: the first clip came out mid-stream
+            # the frames before the hold are read: we are inside the last scene
+            await asyncio.to_thread(wait_until, lambda: spooled_up_to(log) >= 160, "frames spooled", daemon, TIMEOUT_S)
+            status, took_s = await asyncio.to_thread(daemon.stop, signal.SIGTERM, 60.0)
+        finally:
+            await sender.kill()
+    assert status == 0, daemon.stderr
+    assert took_s < 60, daemon.stderr
+    records = list((out / "processed_videos").rglob("*.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "done", record
+    assert str(record["video"]).startswith(f"tcp://127.0.0.1:{port}?listen=1#session=")
+    spans = sorted(tuple(json.loads(meta.read_text())["frame_span"]) for meta in (out / "metas" / "v0").glob("*.json"))
+    last_read = record["frames_decoded"]
+    assert 160 <= last_read <= HOLD_AT_FRAME
+    assert_same_spans(spans[:-1], reference_spans[:-1])  # type: ignore[arg-type]
+    assert abs(spans[-1][0] - reference_spans[-1][0]) <= 1
+    assert spans[-1][1] == last_read - 5  # the scene in progress, closed at the last frame read (0.2 s crop)
+    assert not list(out.glob(".streamclip-work*"))
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
+
+
+def spooled_up_to(log: Path) -> int:
+    """The end of the frames a `-v` log says are spooled."""
+    return max(map(int, re.findall(r"spooled frames \[\d+, (\d+)\)", log.read_text())), default=0)

@@ -27,7 +27,7 @@ LEDGER_NAME = "ledger.sqlite"
 class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The settings of `streamclip serve`, top-level keys of its TOML file (`watch` builds one too)."""
 
-    watch: list[str]
+    watch: list[str] = msgspec.field(default_factory=list)  # folders; may be empty when `streams` is set
     output: str
     profile: str = "default"
     overrides: list[str] = msgspec.field(name="set", default_factory=list)
@@ -55,8 +55,10 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     stream_reset_after_s: float = 60.0  # a session that ran this long resets the wait to stream_retry_s
 
     def __post_init__(self) -> None:
-        if not self.watch:
-            raise ValueError("watch: at least one folder is needed")
+        if not self.watch and not self.streams:
+            raise ValueError("watch: at least one folder (or a streams URL) is needed")
+        if self.streams and self.ray is not None:
+            raise ValueError("streams are read once, on this machine: not with a [ray] table")
         if not self.output:
             raise ValueError("output: an output folder is needed")
         if self.max_videos_in_flight < 1 or self.candidates < 1:
@@ -87,7 +89,13 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return Path(self.ledger) if self.ledger else default_ledger(Path(self.output))
 
     def pipeline_config(self) -> PipelineConfig:
-        return load_config(self.profile, self.overrides)
+        """The profile with `set` applied; each stream holds a decoder for as long as it runs, so
+        `decode.max_videos` grows by one per stream (the watched files keep their share)."""
+        config = load_config(self.profile, self.overrides)
+        if not self.streams:
+            return config
+        decode = msgspec.structs.replace(config.decode, max_videos=config.decode.max_videos + len(self.streams))
+        return msgspec.structs.replace(config, decode=decode)
 
 
 def default_ledger(output: Path) -> Path:

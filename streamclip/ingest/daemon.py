@@ -164,6 +164,7 @@ class Daemon:
         watcher.stop()
         if self._streams is not None:
             self._streams.stop()
+        pipe.stop_live()  # a stream's scene in progress is closed at its last frame and its clip written
         for name in ("intake", "watcher", "streams"):
             by_name[name].cancel()
         await asyncio.wait([by_name["intake"], by_name["watcher"], by_name["streams"]])

@@ -124,6 +124,9 @@ class RayPipeline:
         self._input_closed = True
         self._wakeup.set()
 
+    def stop_live(self) -> None:
+        """Nothing to stop: live sources are read on one machine, never submitted to Ray."""
+
     def __aiter__(self) -> AsyncIterator[Event]:
         return until_end(self.events, self.runner)  # the dispatcher's error, if it failed, at the end
 
