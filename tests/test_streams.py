@@ -221,3 +221,18 @@ def test_serve_keeps_a_stream_open_across_two_senders(sent_video: media.CutVideo
     assert all(source.startswith(f"tcp://127.0.0.1:{port}?listen=1#session=") for source in sources)
     clip_sources = {json.loads(meta.read_text())["source_video"] for meta in (out / "metas" / "v0").glob("*.json")}
     assert clip_sources == set(sources)  # clips from both sessions
+
+
+def test_serve_config_streams_without_folders_and_their_decoders(tmp_path: Path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text('output = "out"\nstreams = ["tcp://127.0.0.1:9000?listen=1", "srt://127.0.0.1:9001"]\n')
+    config = load_serve_config(path)
+    assert config.watch == []
+    default = ServeConfig(watch=["in"], output="out").pipeline_config()
+    assert config.pipeline_config().decode.max_videos == default.decode.max_videos + 2  # a decoder per stream
+    path.write_text('output = "out"\n')
+    with pytest.raises(ConfigError, match="at least one folder"):
+        load_serve_config(path)
+    path.write_text('output = "out"\nstreams = ["tcp://127.0.0.1:9000"]\n[ray]\naddress = "local"\n')
+    with pytest.raises(ConfigError, match="not with a \\[ray\\] table"):
+        load_serve_config(path)
