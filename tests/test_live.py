@@ -9,11 +9,13 @@ frame) those of a split of the same content saved as a file.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -496,3 +498,38 @@ async def test_serve_streams_only_sigterm_closes_the_scene_in_progress(
 def spooled_up_to(log: Path) -> int:
     """The end of the frames a `-v` log says are spooled."""
     return max(map(int, re.findall(r"spooled frames \[\d+, (\d+)\)", log.read_text())), default=0)
+
+
+async def test_timestamp_jumps_forward_and_back_are_not_fatal(tmp_path: Path) -> None:
+    """A stream whose timestamps jump 1000 s ahead, then back to 0 (a restarted encoder, a spliced
+    feed): every frame is counted once, in order, and the clips fall at the content's cuts."""
+    part, data = jumping_stream(tmp_path)
+    out = tmp_path / "out"
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streamclip", "split", "-", "-o", str(out), "--events", "jsonl", "--no-progress",
+        "--set=spans.min_length_s=1.0", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(TIMEOUT_S):
+        stdout, stderr = await cli.communicate(data)
+    assert cli.returncode == 0, stderr.decode()
+    lines = [json.loads(line) for line in stdout.decode().splitlines()]
+    assert lines[-1]["event"] == "video_done"
+    record = json.loads(next((out / "processed_videos").rglob("*.json")).read_text())
+    assert record["frames_decoded"] == 3 * part.num_frames
+    crop = 12  # 0.5 s at 25 fps
+    cuts = [0, 75, 150, 225, 300, 375, 450]
+    spans = [tuple(line["frames"]) for line in lines if line["event"] == "clip"]
+    assert_same_spans(spans, [(a + crop, b - crop) for a, b in itertools.pairwise(cuts)])  # type: ignore[arg-type]
+    for line in lines[:-1]:
+        assert media.decodable_frames(str(line["path"])) == line["frames"][1] - line["frames"][0]
+
+
+def jumping_stream(folder: Path) -> tuple[media.CutVideo, bytes]:
+    """Two 75-frame scenes as MPEG-TS, three times: at 0 s, 1000 s ahead, and back at 0 s."""
+    scenes = [("testsrc2", 3.0), ("mandelbrot", 3.0)]
+    part = media.make_cut_video(folder / "part.ts", scenes=scenes, extra_out_args=["-g", "12", "-f", "mpegts"])
+    ahead = folder / "ahead.ts"
+    argv = [media.FFMPEG, "-v", "error", "-i", str(part.path), "-c", "copy", "-output_ts_offset", "1000"]
+    subprocess.run([*argv, "-f", "mpegts", str(ahead)], check=True, timeout=60)
+    return part, part.path.read_bytes() + ahead.read_bytes() + part.path.read_bytes()
