@@ -33,7 +33,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -166,15 +166,9 @@ class Watcher:
     # -- the loop: rescans and settling -------------------------------------------------------------
 
     async def _tick_loop(self) -> None:
-        next_scan = 0.0
-        while not self._stop.is_set():
-            if time.monotonic() >= next_scan or self._rescan_now.is_set():
-                self._rescan_now.clear()
-                await self._scan()
-                next_scan = time.monotonic() + self.rescan_s
-            await self._settle()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.tick_s)
+        await tick_loop(
+            self._stop, self._rescan_now, self._scan, self._settle, rescan_s=self.rescan_s, tick_s=self.tick_s
+        )
 
     async def _scan(self) -> None:
         found = await asyncio.to_thread(self._walk_all)
@@ -369,3 +363,22 @@ def _container(path: str) -> Container:
 
 def _stat_all(paths: list[str]) -> dict[str, tuple[int, int, int] | None]:
     return {path: _signature(path) for path in paths}
+
+
+Step = Callable[[], Awaitable[None]]
+
+
+async def tick_loop(
+    stop: asyncio.Event, rescan_now: asyncio.Event, scan: Step, settle: Step, *, rescan_s: float, tick_s: float
+) -> None:
+    """Until `stop`: `scan` every `rescan_s` (or at once when `rescan_now` is set), and `settle` every
+    `tick_s` (the folder watcher and the S3 prefix poller share this loop)."""
+    next_scan = 0.0
+    while not stop.is_set():
+        if time.monotonic() >= next_scan or rescan_now.is_set():
+            rescan_now.clear()
+            await scan()
+            next_scan = time.monotonic() + rescan_s
+        await settle()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), tick_s)

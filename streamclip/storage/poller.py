@@ -15,7 +15,6 @@ not a probe per object; a replaced object (new ETag) is processed again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 import msgspec
 
 from streamclip.errors import Reason, SourceError, StreamclipError
-from streamclip.ingest.watcher import TEMP_SUFFIXES, Candidate
+from streamclip.ingest.watcher import TEMP_SUFFIXES, Candidate, tick_loop
 from streamclip.probe import probe
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.storage import remote, s3
@@ -118,16 +117,10 @@ class PrefixPoller:
                 "list_errors": self.list_errors}  # fmt: skip
 
     async def run(self) -> None:
-        next_scan = 0.0
         try:
-            while not self._stop.is_set():
-                if time.monotonic() >= next_scan or self._rescan_now.is_set():
-                    self._rescan_now.clear()
-                    await self._scan()
-                    next_scan = time.monotonic() + self.rescan_s
-                await self._settle()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.tick_s)
+            await tick_loop(
+                self._stop, self._rescan_now, self._scan, self._settle, rescan_s=self.rescan_s, tick_s=self.tick_s
+            )
         except ReceiverClosed:
             pass  # the daemon is gone: stop quietly
         finally:
