@@ -186,6 +186,9 @@ class BreakingPipeline:
     def close_input(self) -> None:
         pass
 
+    def stop_live(self) -> None:
+        pass
+
     def statistics(self) -> dict[str, Any]:
         return {"channels": {}, "actors": {}}
 
