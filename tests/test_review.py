@@ -8,10 +8,12 @@ Set STREAMCLIP_SCREENSHOTS=DIR to keep the screenshots the browser tests take.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -283,17 +285,12 @@ async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
     live.clip(source, written)
     runner = asyncio.create_task(live.run())
     try:
-        for _ in range(500):
-            if written in page.read_text():
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: written in page.read_text())
         assert f'id="clip-0" data-uuid="{written}"' in page.read_text()
         live.finished(source, rel)  # it has no record in processed_videos/ (not a real video)
         index_file = out / "report" / "index.html"
-        for _ in range(500):
-            if "incoming/new.mp4" not in index_file.read_text():
-                break
-            await asyncio.sleep(0.02)
+        # the index is rewritten, then the page removed: wait for both
+        await eventually(lambda: "incoming/new.mp4" not in index_file.read_text() and not page.exists())
     finally:
         runner.cancel()
         await asyncio.wait([runner])
@@ -301,6 +298,15 @@ async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
     assert 'http-equiv="refresh"' not in index
     assert "incoming/new.mp4" not in index
     assert not page.exists()  # no record: its page went with it
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Wait until `check()` holds: `timeout_s` is a bound for a stuck build, not a speed expected."""
+    async with asyncio.timeout(timeout_s):
+        for _ in itertools.count():
+            if check():
+                return
+            await asyncio.sleep(0.02)
 
 
 def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) -> None:
