@@ -17,6 +17,8 @@ from pathlib import Path
 from streamclip import ffmpeg
 from streamclip.errors import StreamclipError
 from streamclip.ffargs import file_url
+from streamclip.sources import scrub
+from streamclip.storage import remote
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +29,25 @@ JPEG_QUALITY = "6"  # ffmpeg's -q:v for mjpeg: 2 best .. 31 worst; 6 keeps a 320
 TIMEOUT_S = 60.0
 
 
-def _argv(source: Path, at_s: float, width: int, target: Path) -> list[str]:
+Source = Path | str  # a local file, or an `s3://` / `http(s)://` object read through a (presigned) URL
+
+
+def _input(source: Source) -> list[str]:
+    if isinstance(source, str) and remote.is_remote(source):
+        return remote.ffmpeg_input(source)  # presigned here, never logged: errors name `source`
+    return ["-i", file_url(source)]
+
+
+def _argv(source: Source, at_s: float, width: int, target: Path) -> list[str]:
     return [
         ffmpeg.ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error",
-        "-ss", f"{max(at_s, 0.0):.3f}", "-i", file_url(source),
+        "-ss", f"{max(at_s, 0.0):.3f}", *_input(source),
         "-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={width}:-2",
         "-q:v", JPEG_QUALITY, "-f", "image2", "-y", str(target),
     ]  # fmt: skip
 
 
-async def grab_frame(source: Path, at_s: float, width: int, target: Path) -> bool:
+async def grab_frame(source: Source, at_s: float, width: int, target: Path) -> bool:
     """One frame of `source` at `at_s` as a JPEG at `target`; False (logged) when ffmpeg cannot."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp.jpg")
@@ -47,17 +58,17 @@ async def grab_frame(source: Path, at_s: float, width: int, target: Path) -> boo
         os.replace(tmp, target)
         return True
     except StreamclipError as exc:
-        log.info("review: no frame of %s at %.2f s: %s", source, at_s, exc)
+        log.info("review: no frame of %s at %.2f s: %s", source, at_s, scrub(str(exc)))
         return False
     finally:
         tmp.unlink(missing_ok=True)
 
 
-async def poster(clip_file: Path, duration_s: float, target: Path) -> bool:
-    """The middle frame of a clip file (made only when `target` is missing)."""
+async def poster(clip_file: Source, duration_s: float, target: Path) -> bool:
+    """The middle frame of a clip file or object (made only when `target` is missing)."""
     if target.is_file():
         return True
-    if not clip_file.is_file():
+    if isinstance(clip_file, Path) and not clip_file.is_file():
         return False
     return await grab_frame(clip_file, duration_s / 2, POSTER_WIDTH, target)
 
