@@ -86,11 +86,12 @@ def test_report_of_an_s3_output_is_written_under_report_and_matches_the_local_on
     assert len(page_spans(html)) == len(clips)
 
 
-def test_a_kept_cache_downloads_only_what_changed_and_a_folder_refuses_it(
+def test_an_s3_source_gets_its_strip_and_a_kept_cache_downloads_no_clip(
     server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
     video = media.make_cut_video(tmp_path / "w.mp4", scenes=SCENES[:2]).path
-    assert split_cli([str(video), "-o", "s3://out/kept"], aws_env).returncode == 0
+    obstore.put(bucket(server, "media"), "forreport/w.mp4", video)
+    assert split_cli(["s3://media/forreport/", "-o", "s3://out/kept"], aws_env).returncode == 0
     cache = tmp_path / "cache"
     first = report_cli("s3://out/kept/", aws_env, "--cache", str(cache))
     assert first.returncode == 0, first.stderr
@@ -99,6 +100,9 @@ def test_a_kept_cache_downloads_only_what_changed_and_a_folder_refuses_it(
     markers = list((cache / "clips").glob("*.mp4"))
     assert markers
     assert all(m.stat().st_size < 100 for m in markers)  # the clips are never downloaded
+    strip = list((cache / "report" / "media").glob("*/strip-*.jpg"))  # read from the source object
+    assert len(strip) == 10
+    assert all(f.read_bytes()[:3] == b"\xff\xd8\xff" for f in strip)
     again = report_cli("s3://out/kept", aws_env, "--cache", str(cache))
     assert "(0 page(s) made, 1 unchanged, 2 file(s) uploaded)" in again.stderr  # the index and .state.json
 

@@ -39,6 +39,7 @@ from streamclip.review.model import (
     records_stat,
     set_aside_by_daemon,
 )
+from streamclip.storage import remote
 from streamclip.workspace import write_atomic
 
 REPORT_DIR = "report"
@@ -186,7 +187,8 @@ async def _media(
     strip: list[tuple[float, str]] = []
     if entry.duration_s and entry.status != IN_PROGRESS:
         folder = root / "media" / entry.slug
-        made = await thumbs.strip(Path(entry.source), entry.duration_s, folder, limit)
+        video: thumbs.Source = entry.source if remote.is_remote(entry.source) else Path(entry.source)
+        made = await thumbs.strip(video, entry.duration_s, folder, limit)
         strip = [(t, f"../media/{entry.slug}/{f.name}") for t, f in made]
     return {"posters": posters, "clips": clips, "strip": strip}
 

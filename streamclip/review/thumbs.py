@@ -78,16 +78,15 @@ def strip_times(duration_s: float, count: int = STRIP_FRAMES) -> list[float]:
     return [duration_s * (k + 0.5) / count for k in range(count)]
 
 
-async def strip(source: Path, duration_s: float, folder: Path, limit: asyncio.Semaphore) -> list[tuple[float, Path]]:
+async def strip(source: Source, duration_s: float, folder: Path, limit: asyncio.Semaphore) -> list[tuple[float, Path]]:
     """The strip of `source` in `folder` (remade when the source changed): (time, file) pairs."""
     times = strip_times(duration_s)
     files = [folder / f"strip-{k:02d}.jpg" for k in range(len(times))]
     stamp = folder / ".source"
-    try:
-        st = source.stat()
-    except OSError:
+    version = await asyncio.to_thread(_version, source)
+    if version is None:  # gone or unreachable: keep what was made
         return [(t, f) for t, f in zip(times, files, strict=True) if f.is_file()]
-    expected = f"{st.st_size}:{st.st_mtime_ns}:{duration_s:.3f}"
+    expected = f"{version}:{duration_s:.3f}"
     if _read(stamp) != expected or not all(f.is_file() for f in files):
 
         async def one(at_s: float, target: Path) -> bool:
@@ -99,6 +98,21 @@ async def strip(source: Path, duration_s: float, folder: Path, limit: asyncio.Se
                 group.create_task(one(at_s, target))
         stamp.write_text(expected)
     return [(t, f) for t, f in zip(times, files, strict=True) if f.is_file()]
+
+
+def _version(source: Source) -> str | None:
+    """What changes when the source does: a file's size and mtime, an object's size and ETag (a
+    HEAD), an HTTP(S) file's size; None when it cannot be read (blocking)."""
+    if isinstance(source, str) and remote.is_remote(source):
+        try:
+            return remote.version(source)
+        except StreamclipError:
+            return None
+    try:
+        st = Path(source).stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def _read(path: Path) -> str:
