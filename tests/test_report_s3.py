@@ -19,6 +19,8 @@ import s3server
 import test_object_storage as storage_tests
 from test_object_storage import SCENES, bucket, check_no_secret, objects, split_cli
 
+from streamclip.ingest.config import ServeConfig
+
 obstore = pytest.importorskip("obstore", reason="the [s3] extra (obstore) is not installed")
 
 FRAMES = re.compile(r"frames (\d+)\u2013(\d+)")  # an en dash, as the page writes it
@@ -112,3 +114,8 @@ def test_an_s3_source_gets_its_strip_and_a_kept_cache_downloads_no_clip(
     refused = report_cli(str(tmp_path), aws_env, "--cache", str(cache))
     assert refused.returncode == 2
     assert "--cache is for an s3:// output" in refused.stderr
+
+
+def test_serve_with_report_and_an_s3_output_points_to_the_report_command() -> None:
+    with pytest.raises(ValueError, match=r"streamclip report s3://\.\.\.` writes the site into the bucket"):
+        ServeConfig(watch=["s3://media/in/"], output="s3://out/clips", ledger="/var/lib/x.sqlite", report=True)
