@@ -69,6 +69,8 @@ def test_report_of_an_s3_output_is_written_under_report_and_matches_the_local_on
         data = bytes(obstore.get(store, f"site/report/{name}").bytes())
         assert data[:3] == b"\xff\xd8\xff"
         assert len(data) > 500
+    got = obstore.get(store, f"site/report/{pages[0]}")
+    assert got.attributes["Content-Type"] == "text/html; charset=utf-8"  # a browser renders it from the bucket
     head = obstore.head(store, f"site/report/{pages[0]}")
     assert head["size"] == len(html.encode())
     for name in site:
