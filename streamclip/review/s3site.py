@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 MIRRORED = ("processed_videos/", "decisions/", "metas/", f"{REPORT_DIR}/")
 MARKED = "clips/"  # listed only: a marker per object
 MANIFEST = ".mirror.json"
+_TEMP = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.jpg)?")  # write_atomic's and thumbs' names in progress
 Seen = dict[str, list[Any]]  # name under the prefix -> [etag, local size, local mtime_ns]
 
 
@@ -93,7 +95,8 @@ class S3Site:
         import obstore
 
         root = self.cache / REPORT_DIR
-        names = [p.relative_to(self.cache).as_posix() for p in root.rglob("*") if p.is_file() and ".tmp" not in p.name]
+        files = [p for p in root.rglob("*") if p.is_file() and not _TEMP.fullmatch(p.name)]
+        names = [p.relative_to(self.cache).as_posix() for p in files]
         last = {f"{REPORT_DIR}/index.html": 1, f"{REPORT_DIR}/{STATE_FILE}": 2}
         changed = sorted((n for n in names if not self._unchanged(n, None)), key=lambda n: (last.get(n, 0), n))
         for name in changed:
