@@ -70,7 +70,10 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         if self.output.lower().startswith("s3://") and not self.ledger:
             raise ValueError("output is an s3:// prefix: set ledger to a local file (the daemon's ledger stays local)")
         if self.output.lower().startswith("s3://") and self.report:
-            raise ValueError("report: the review site needs a local output folder (output is an s3:// prefix)")
+            raise ValueError(
+                "report: the live review site needs a local output folder (output is an s3:// prefix; "
+                "`streamclip report s3://...` writes the site into the bucket)"
+            )
         self.stream_retry()  # checks the stream_* keys
         for url in self.streams:
             if url_scheme(url) is None:

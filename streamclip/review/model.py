@@ -178,8 +178,8 @@ def _signature(out: Path, entry: VideoEntry, in_flight: InFlight | None) -> str:
     files = [video_record_path(out, entry.rel), decisions_path(out, entry.rel), probabilities_path(out, entry.rel)]
     for card in entry.clips:
         files += [meta_path(out, uuid.UUID(card.uuid)), clip_path(out, uuid.UUID(card.uuid))]
-    files.append(Path(entry.source))
-    parts = [entry.status, *(_stat(path) for path in files)]
+    # named relative to OUT, so a copy of the records elsewhere (the S3 site's cache) signs the same
+    parts = [entry.status, *(_stat(path, out) for path in files), _stat(Path(entry.source))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -188,12 +188,13 @@ def records_stat(out: Path, rel: str) -> str:
     return _stat(video_record_path(out, rel)) + "|" + _stat(decisions_path(out, rel))
 
 
-def _stat(path: Path) -> str:
+def _stat(path: Path, out: Path | None = None) -> str:
+    name = path.relative_to(out) if out is not None else path
     try:
         st = path.stat()
     except OSError:
-        return f"{path}:-"
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+        return f"{name}:-"
+    return f"{name}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _read_json(path: Path) -> dict[str, Any]:

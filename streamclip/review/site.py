@@ -39,6 +39,7 @@ from streamclip.review.model import (
     records_stat,
     set_aside_by_daemon,
 )
+from streamclip.storage import remote
 from streamclip.workspace import write_atomic
 
 REPORT_DIR = "report"
@@ -47,6 +48,7 @@ ASSETS = ("report.css", "report.js")
 FFMPEG_AT_ONCE = 2
 Step = Callable[[str], None]  # told the rel of each video as it is finished
 EntryCache = dict[str, tuple[str, VideoEntry]]  # rel -> (records_stat, entry)
+ClipSource = Callable[[uuid.UUID], thumbs.Source]  # a clip id -> where its poster is grabbed from
 
 
 @dataclass
@@ -99,6 +101,7 @@ async def build_report(
     on_start: Callable[[int], None] | None = None,
     on_step: Step | None = None,
     cache: EntryCache | None = None,
+    clip_source: ClipSource | None = None,
 ) -> ReportResult:
     """Write OUT/report/: the index, and the page of each video whose inputs changed.
 
@@ -107,6 +110,8 @@ async def build_report(
     while videos are in flight. `on_start(n)` and `on_step(rel)` drive a progress display.
     `cache` (kept by the caller between builds) spares re-reading the finished videos outside
     `only` whose records did not change: a live rebuild reads what changed, not the whole output.
+    `clip_source(uuid)` is what a poster is grabbed from (default: the file in OUT/clips/; the S3
+    site passes the clip object's `s3://` URL, read through a presigned URL).
     """
     root = out / REPORT_DIR
     flights = {flight.rel: flight for flight in in_flight}
@@ -122,7 +127,7 @@ async def build_report(
     await asyncio.to_thread(_write_assets, root)
     limit = asyncio.Semaphore(FFMPEG_AT_ONCE)
     for entry in todo:
-        media = await _media(out, root, entry, limit)
+        media = await _media(out, root, entry, limit, clip_source)
         await asyncio.to_thread(_write_page, env, root, entry, media, live)
         state[entry.slug] = f"{version}/{entry.signature}"
         if on_step is not None:
@@ -163,7 +168,9 @@ def _load(
     return entries + set_aside_by_daemon(out, known)
 
 
-async def _media(out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaphore) -> dict[str, Any]:
+async def _media(
+    out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaphore, clip_source: ClipSource | None
+) -> dict[str, Any]:
     """Relative (to the video page) paths of the strip, the posters and the clip files."""
     posters: dict[str, str] = {}
     clips: dict[str, str] = {}
@@ -173,12 +180,15 @@ async def _media(out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaph
         clips[card.uuid] = f"../../clips/{card.uuid}.mp4"
         target = root / "media" / "posters" / f"{card.uuid}.jpg"
         async with limit:
-            if await thumbs.poster(clip_path(out, uuid.UUID(card.uuid)), card.duration_s, target):
+            clip_id = uuid.UUID(card.uuid)
+            source = clip_source(clip_id) if clip_source is not None else clip_path(out, clip_id)
+            if await thumbs.poster(source, card.duration_s, target):
                 posters[card.uuid] = f"../media/posters/{card.uuid}.jpg"
     strip: list[tuple[float, str]] = []
     if entry.duration_s and entry.status != IN_PROGRESS:
         folder = root / "media" / entry.slug
-        made = await thumbs.strip(Path(entry.source), entry.duration_s, folder, limit)
+        video: thumbs.Source = entry.source if remote.is_remote(entry.source) else Path(entry.source)
+        made = await thumbs.strip(video, entry.duration_s, folder, limit)
         strip = [(t, f"../media/{entry.slug}/{f.name}") for t, f in made]
     return {"posters": posters, "clips": clips, "strip": strip}
 

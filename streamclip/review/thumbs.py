@@ -17,6 +17,8 @@ from pathlib import Path
 from streamclip import ffmpeg
 from streamclip.errors import StreamclipError
 from streamclip.ffargs import file_url
+from streamclip.sources import scrub
+from streamclip.storage import remote
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +29,25 @@ JPEG_QUALITY = "6"  # ffmpeg's -q:v for mjpeg: 2 best .. 31 worst; 6 keeps a 320
 TIMEOUT_S = 60.0
 
 
-def _argv(source: Path, at_s: float, width: int, target: Path) -> list[str]:
+Source = Path | str  # a local file, or an `s3://` / `http(s)://` object read through a (presigned) URL
+
+
+def _input(source: Source) -> list[str]:
+    if isinstance(source, str) and remote.is_remote(source):
+        return remote.ffmpeg_input(source)  # presigned here, never logged: errors name `source`
+    return ["-i", file_url(source)]
+
+
+def _argv(source: Source, at_s: float, width: int, target: Path) -> list[str]:
     return [
         ffmpeg.ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error",
-        "-ss", f"{max(at_s, 0.0):.3f}", "-i", file_url(source),
+        "-ss", f"{max(at_s, 0.0):.3f}", *_input(source),
         "-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={width}:-2",
         "-q:v", JPEG_QUALITY, "-f", "image2", "-y", str(target),
     ]  # fmt: skip
 
 
-async def grab_frame(source: Path, at_s: float, width: int, target: Path) -> bool:
+async def grab_frame(source: Source, at_s: float, width: int, target: Path) -> bool:
     """One frame of `source` at `at_s` as a JPEG at `target`; False (logged) when ffmpeg cannot."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp.jpg")
@@ -47,17 +58,17 @@ async def grab_frame(source: Path, at_s: float, width: int, target: Path) -> boo
         os.replace(tmp, target)
         return True
     except StreamclipError as exc:
-        log.info("review: no frame of %s at %.2f s: %s", source, at_s, exc)
+        log.info("review: no frame of %s at %.2f s: %s", source, at_s, scrub(str(exc)))
         return False
     finally:
         tmp.unlink(missing_ok=True)
 
 
-async def poster(clip_file: Path, duration_s: float, target: Path) -> bool:
-    """The middle frame of a clip file (made only when `target` is missing)."""
+async def poster(clip_file: Source, duration_s: float, target: Path) -> bool:
+    """The middle frame of a clip file or object (made only when `target` is missing)."""
     if target.is_file():
         return True
-    if not clip_file.is_file():
+    if isinstance(clip_file, Path) and not clip_file.is_file():
         return False
     return await grab_frame(clip_file, duration_s / 2, POSTER_WIDTH, target)
 
@@ -67,16 +78,15 @@ def strip_times(duration_s: float, count: int = STRIP_FRAMES) -> list[float]:
     return [duration_s * (k + 0.5) / count for k in range(count)]
 
 
-async def strip(source: Path, duration_s: float, folder: Path, limit: asyncio.Semaphore) -> list[tuple[float, Path]]:
+async def strip(source: Source, duration_s: float, folder: Path, limit: asyncio.Semaphore) -> list[tuple[float, Path]]:
     """The strip of `source` in `folder` (remade when the source changed): (time, file) pairs."""
     times = strip_times(duration_s)
     files = [folder / f"strip-{k:02d}.jpg" for k in range(len(times))]
     stamp = folder / ".source"
-    try:
-        st = source.stat()
-    except OSError:
+    version = await asyncio.to_thread(_version, source)
+    if version is None:  # gone or unreachable: keep what was made
         return [(t, f) for t, f in zip(times, files, strict=True) if f.is_file()]
-    expected = f"{st.st_size}:{st.st_mtime_ns}:{duration_s:.3f}"
+    expected = f"{version}:{duration_s:.3f}"
     if _read(stamp) != expected or not all(f.is_file() for f in files):
 
         async def one(at_s: float, target: Path) -> bool:
@@ -88,6 +98,21 @@ async def strip(source: Path, duration_s: float, folder: Path, limit: asyncio.Se
                 group.create_task(one(at_s, target))
         stamp.write_text(expected)
     return [(t, f) for t, f in zip(times, files, strict=True) if f.is_file()]
+
+
+def _version(source: Source) -> str | None:
+    """What changes when the source does: a file's size and mtime, an object's size and ETag (a
+    HEAD), an HTTP(S) file's size; None when it cannot be read (blocking)."""
+    if isinstance(source, str) and remote.is_remote(source):
+        try:
+            return remote.version(source)
+        except StreamclipError:
+            return None
+    try:
+        st = Path(source).stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def _read(path: Path) -> str:

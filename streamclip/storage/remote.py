@@ -83,6 +83,22 @@ def check(given: str) -> tuple[str, int, bytes]:
     return _check_http(source)
 
 
+def version(source: str) -> str:
+    """What changes when a remote file does: '<size>:<ETag>' of an object (one HEAD), '<size>' of an
+    HTTP(S) file; SourceError when it cannot be read."""
+    if not s3.is_s3(source):
+        return str(check(source)[1])
+    import obstore
+
+    where = s3.parse(source)
+    try:
+        head = obstore.head(s3.store(where.bucket), where.key)
+    except Exception as exc:
+        error = s3.storage_error(exc, source, otherwise=Reason.OTHER)
+        raise SourceError(source, error.reason, error.kind) from None
+    return f"{head['size']}:{head['e_tag'] or ''}"
+
+
 def _check_object(source: str) -> tuple[str, int, bytes]:
     import obstore
 
