@@ -98,6 +98,16 @@ def read_json(server: s3server.S3Server, name: str, key: str) -> Any:
     return json.loads(bytes(obstore.get(bucket(server, name), key).bytes()))
 
 
+def serves_reads(server: s3server.S3Server, name: str, prefix: str) -> bool:
+    """Every object under `prefix` can be listed and read back."""
+    try:
+        for key in objects(server, name, prefix):
+            obstore.get(bucket(server, name), f"{prefix}/{key}").bytes()
+    except Exception:  # any error means "not yet": the wait is bounded
+        return False
+    return True
+
+
 def split_cli(args: list[str], env: dict[str, str], timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "streamclip", "split", *args, "--events", "jsonl", "--no-progress"]
     argv += [arg for setting in SETTINGS for arg in ("--set", setting)]
@@ -257,6 +267,8 @@ def test_a_server_gone_mid_run_fails_cleanly_and_a_rerun_finishes_what_is_missin
             run.communicate(timeout=30)
         if server.process.poll() is not None:
             server.start_again()
+    # The restarted gateway answers before its volume serves reads (a GET was a 500 under load).
+    wait_until(lambda: serves_reads(server, "out", "gone"), "the restarted server to serve its objects", None)
     assert run.returncode == 1, stderr
     failed = [json.loads(line) for line in stdout.splitlines() if '"errors":{"write"' in line]
     assert len(failed) == 2, stdout
