@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +19,10 @@ import pytest
 
 import streamclip
 from streamclip import ffmpeg
+from streamclip.actors import shot_detector
 from streamclip.config import PipelineConfig, load_config
 from streamclip.detector import cuda_available
+from streamclip.engine import shared_engine
 from streamclip.ffargs import decode_argv
 from streamclip.rules import clip_uuid, fixed_stride_spans, sample_frame_indices, scene_spans
 from streamclip.stats import PipelineStats
@@ -244,18 +247,30 @@ def release(fifo: Path, count: int) -> None:
 async def test_videos_interleave_and_the_detector_batches_across_them(
     long_video: media.CutVideo, other_short_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both decoders are held until both have started, then let go at once: neither video can run
-    alone first because the other's decoder was slower to start (as happened on a loaded machine);
-    from then on they take turns on the full frames channel."""
+    """Both decoders are held until both have started, then let go at once, and the detector does
+    not start until both are waiting in line on the full one-item frames channel: from then on the
+    channel serves them in turn, so neither video can run alone first because its decoder or the
+    detector's model load was quicker (as happened on loaded machines), and a batch is run only when
+    full (no time-out) or at a video's end."""
     gate = tmp_path / "gate.fifo"
     monkeypatch.setenv("STREAMCLIP_FFMPEG", str(decoders_held(gate, tmp_path)))
-    cfg = config("detector.batch_windows=4", "detector.max_wait_ms=500", "decode.max_videos=2")
+    detector_may_start = threading.Event()
+
+    def held_engine(settings: Any) -> Any:
+        detector_may_start.wait(timeout=120)
+        return shared_engine(settings)
+
+    monkeypatch.setattr(shot_detector, "shared_engine", held_engine)
+    cfg = config("detector.batch_windows=4", "detector.max_wait_ms=600000", "decode.max_videos=2", "channels.frames=1")
     async with streamclip.open_pipeline(cfg, tmp_path / "out") as pipe:
         for path in (long_video.path, other_short_video.path):
             await pipe.submit(path)
         pipe.close_input()
         await _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2)
         release(gate, 2)
+        frames = next(channel for channel in pipe.channels if channel.name == "frames")
+        await _until(lambda: len(frames._blocked) == 2)  # both decoders wait in line, a chunk in hand
+        detector_may_start.set()
         events = [event async for event in pipe]
         detector = pipe.statistics().detector
     assert detector is not None
