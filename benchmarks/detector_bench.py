@@ -43,8 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamclip import ffmpeg
-from streamclip.detector import (
+from streamclip.detector.network import (
     NATIVE_BF16_FLAGS,
     STEP,
     WindowBuilder,
@@ -52,6 +51,7 @@ from streamclip.detector import (
     cpu_flags,
     fast_network,
 )
+from streamclip.ffmpeg import children
 
 THRESHOLD = 0.4
 PACKAGE = "package forward (predict_frames, B=1)"
@@ -70,7 +70,7 @@ def package_video() -> Path:
 
 
 def decode(argv_input: list[str], count: int) -> np.ndarray:
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", *argv_input, "-frames:v", str(count),
+    argv = [children.ffmpeg_binary(), "-v", "error", *argv_input, "-frames:v", str(count),
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "48x27", "pipe:"]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, check=True).stdout
     return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3).copy()
@@ -171,7 +171,7 @@ def onnx_runtime(module: Any, threads: int) -> Predict:
 
 def openvino_predict(xml: Path, precision: str, threads: int) -> Predict:
     """The openvino engine's compiled model, returning logits like the other variants (one window per request)."""
-    from streamclip.engine import OpenVINOEngine
+    from streamclip.detector.engines import OpenVINOEngine
 
     engine = OpenVINOEngine(str(xml), precision, threads)
     request = engine._request
@@ -183,7 +183,7 @@ def openvino_predict(xml: Path, precision: str, threads: int) -> Predict:
 
 
 def openvino_variants(threads: int) -> dict[str, tuple[Predict, int]]:
-    from streamclip import models
+    from streamclip.detector import models
 
     found: dict[str, tuple[Predict, int]] = {}
     precisions = ["fp32", "bf16", "int8"] if cpu_flags() & NATIVE_BF16_FLAGS else ["fp32", "int8"]
@@ -196,7 +196,7 @@ def openvino_variants(threads: int) -> dict[str, tuple[Predict, int]]:
 def time_preparation() -> None:
     import tempfile
 
-    from streamclip import models
+    from streamclip.detector import models
 
     with tempfile.TemporaryDirectory() as cache:
         for kind in models.KINDS:
@@ -229,25 +229,25 @@ def calibration_study(sizes: list[int], threads: int) -> None:
     import nncf
     import openvino as ov
 
-    from streamclip import calibration, model_export
+    from streamclip.detector import calibration, export
 
     videos = {"music video": decode(["-i", str(package_video())], 1_000_000), "cuts": cut_video_frames(1000)}
     net = _construct_network("cpu")
     refs = {k: run_windows(torch_predict(SingleHead(net).eval()), v, 4) for k, v in videos.items()}
     sources = {
-        "synthesised (streamclip.calibration)": lambda n: calibration.calibration_windows(n),
+        "synthesised (streamclip.detector.calibration)": lambda n: calibration.calibration_windows(n),
         "lavfi cut video": lambda n: [w[None] for w in windows_of(cut_video_frames(50 * n + 50))][:n],
         "the music video itself": lambda n: [w[None] for w in windows_of(videos["music video"])][::3][:n],
     }
     print("\n| calibration data | windows | quantise s | max abs dp (music, cuts) | decisions changed (music, cuts) |")
     print("|---|---:|---:|---|---|")
     with tempfile.TemporaryDirectory() as folder:
-        fp32 = model_export.export_fp32(Path(folder))
+        fp32 = export.export_fp32(Path(folder))
         for label, make in sources.items():
             for size in sizes:
                 data = make(size)
                 started = time.perf_counter()
-                with model_export._quiet():
+                with export._quiet():
                     quantized = nncf.quantize(fp32.clone(), nncf.Dataset(data), subset_size=len(data))
                 took = time.perf_counter() - started
                 compiled = ov.Core().compile_model(

@@ -58,18 +58,18 @@ async def _every_frame(self: Any, path: str, info: Any) -> Any:
     """The extractor before `select`: every frame decoded, converted and piped, the samples kept."""
     import numpy as np
 
-    from streamclip import ffmpeg
-    from streamclip.ffargs import file_url
+    from streamclip.ffmpeg import children
+    from streamclip.ffmpeg.argv import file_url
 
     height, width = self.config.target_res or (info.height, info.width)
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-i", file_url(path), "-map", "0:v:0", "-fps_mode", "cfr",
+    argv = [children.ffmpeg_binary(), "-v", "error", "-i", file_url(path), "-map", "0:v:0", "-fps_mode", "cfr",
             "-r", repr(info.framerate), "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]  # fmt: skip
-    from streamclip.rules import sample_frame_indices
+    from streamclip.contract.rules import sample_frame_indices
 
     bound = info.num_frames * 2 + 16
     wanted = {i for r in self.config.target_fps for i in sample_frame_indices(bound, info.framerate, r)}
     kept, count = {}, 0
-    async with ffmpeg.stream(argv, idle_timeout_s=600) as child:
+    async with children.stream(argv, idle_timeout_s=600) as child:
         while len(data := await child.read_exactly(height * width * 3)) == height * width * 3:
             last = np.frombuffer(data, np.uint8).reshape(height, width, 3)
             if count in wanted:
@@ -98,7 +98,7 @@ def split_cpu(mode: str, video: Path) -> float:
 
 def second_output_cpu(video: Path, seconds: float) -> tuple[float, float]:
     """One 10-s clip transcoded alone, and with a second output of its sampled frames (2 fps)."""
-    from streamclip.ffmpeg import ffmpeg_binary
+    from streamclip.ffmpeg.children import ffmpeg_binary
 
     with tempfile.TemporaryDirectory(dir=CACHE) as out:
         base = [ffmpeg_binary(), "-v", "error", "-threads", "1", "-ss", "0", "-to", "10", "-i", str(video),

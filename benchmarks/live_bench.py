@@ -33,7 +33,7 @@ import psutil
 
 import streamclip
 from streamclip.config import PipelineConfig, load_config
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 
 SCENES_360 = [("testsrc2", 4.0), ("mandelbrot", 4.0), ("smptebars", 5.0), ("rgbtestsrc", 4.0), ("cellauto", 4.0),
               ("testsrc", 4.0), ("color=c=navy", 4.0), ("life=s=640x360:mold=10:ratio=0.1", 4.0)]  # fmt: skip
@@ -42,7 +42,7 @@ SCENES_720 = [("mandelbrot", 9.0), ("testsrc2", 6.0), ("cellauto", 4.0), ("smpte
 
 
 def cpu_flags_line() -> str:
-    from streamclip.detector import cpu_flags
+    from streamclip.detector.network import cpu_flags
 
     wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
     return f"{os.cpu_count()} CPUs, " + (" ".join(f for f in wanted if f in cpu_flags()) or "none of avx2/avx512/amx")

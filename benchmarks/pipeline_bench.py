@@ -40,14 +40,14 @@ from typing import Any
 import numpy as np
 
 import streamclip
-from streamclip import ffmpeg
 from streamclip.actors.frame_extractor import FrameExtractor
 from streamclip.config import PipelineConfig, load_config
-from streamclip.ffargs import decode_argv, transcode_argv
-from streamclip.rules import scene_spans
+from streamclip.contract.rules import scene_spans
+from streamclip.contract.types import EncodedClipInfo
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import decode_argv, transcode_argv
 from streamclip.runtime.channel import Channel
-from streamclip.types import EncodedClipInfo
-from streamclip.workspace import Workspace
+from streamclip.storage.workspace import Workspace
 
 CACHE = Path(__file__).parent / ".cache"
 SCENES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "life", "testsrc", "yuvtestsrc"]
@@ -82,7 +82,7 @@ def make_video(path: Path, *, seconds: float, size: str, fps: int = 25, seed: in
     joined = "".join(f"[v{i}]" for i in range(index))
     graph = f"{chains}{joined}concat=n={index}:v=1:a=0[v]"
     audio = ["-f", "lavfi", "-t", f"{seconds}", "-i", "sine=frequency=300:sample_rate=44100"]
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-y", *inputs, *audio, "-filter_complex", graph,
+    argv = [children.ffmpeg_binary(), "-v", "error", "-y", *inputs, *audio, "-filter_complex", graph,
             "-map", "[v]", "-map", f"{index}:a", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac",
             "-shortest", str(path)]  # fmt: skip
     subprocess.run(argv, check=True)
@@ -92,7 +92,7 @@ def make_video(path: Path, *, seconds: float, size: str, fps: int = 25, seed: in
 def cut_video(src: Path, path: Path, seconds: float) -> Path:
     if not path.exists():
         argv = [
-            ffmpeg.ffmpeg_binary(),
+            children.ffmpeg_binary(),
             "-v",
             "error",
             "-y",
@@ -147,8 +147,8 @@ async def run_whole_video(video: Path, out: Path) -> dict[str, Any]:
     config = bench_config()
     started = time.monotonic()
     data = video.read_bytes()  # Curator keeps the source bytes in memory
-    meta = await streamclip.probe(video)
-    frames = np.frombuffer((await ffmpeg.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
+    meta = await streamclip.ffmpeg.probe(video)
+    frames = np.frombuffer((await children.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
     probabilities = await asyncio.to_thread(_detect, frames, config)
     spans = _spans(probabilities, meta.fps, config)
     work = Path(tempfile.mkdtemp(dir=out))
@@ -190,7 +190,7 @@ async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, wo
     async def one(index: int, start: int, end: int) -> Path:
         path = work / f"{index}.mp4"
         async with slots:
-            await ffmpeg.run(transcode_argv(meta, start / meta.fps, end / meta.fps, str(path)), timeout_s=600)
+            await children.run(transcode_argv(meta, start / meta.fps, end / meta.fps, str(path)), timeout_s=600)
         return path
 
     return list(await asyncio.gather(*(one(i, s, e) for i, (s, e) in enumerate(spans))))
@@ -199,7 +199,7 @@ async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, wo
 async def _frames(clip: Path) -> dict[str, Any]:
     """The pipeline's own frame sampling (default profile: `sequence` at 2 fps) on one clip."""
     config = bench_config()
-    meta = await streamclip.probe(clip)
+    meta = await streamclip.ffmpeg.probe(clip)
     info = EncodedClipInfo.from_metadata(meta)
     workspace = Workspace(clip.parent)
     try:
@@ -212,11 +212,11 @@ async def _frames(clip: Path) -> dict[str, Any]:
 async def run_stages(video: Path, out: Path) -> dict[str, Any]:
     """Each stage alone on the same video and spans; CPU-seconds of each (process + children)."""
     config = bench_config()
-    meta = await streamclip.probe(video)
+    meta = await streamclip.ffmpeg.probe(video)
     stages: dict[str, float] = {}
 
     before = usage()["cpu_s"]
-    frames = np.frombuffer((await ffmpeg.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
+    frames = np.frombuffer((await children.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
     stages["decode"] = usage()["cpu_s"] - before
 
     before = usage()["cpu_s"]
@@ -301,7 +301,7 @@ def measure_scenedetect_defaults(video: Path) -> dict[str, Any]:
 
 def versus_scenedetect(video: Path, rounds: int) -> None:
     """Paired rounds, alternating which runs first; ratios per round and their median."""
-    from streamclip.models import cached_model
+    from streamclip.detector.models import cached_model
 
     config = bench_config()
     if config.detector.engine == "openvino":
@@ -411,7 +411,7 @@ def compare_settings(video: Path, rounds: int, settings: dict[str, list[str]]) -
 
 
 def cpu_flags_line() -> str:
-    from streamclip.detector import cpu_flags
+    from streamclip.detector.network import cpu_flags
 
     wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
     return f"{os.cpu_count()} CPUs, " + (" ".join(f for f in wanted if f in cpu_flags()) or "none of avx2/avx512/amx")

@@ -2,17 +2,14 @@
 
 from streamclip.api import Pipeline, open_pipeline, split
 from streamclip.config import PipelineConfig, available_profiles, load_config
-from streamclip.engine import shot_probabilities
-from streamclip.errors import ConfigError, FFmpegError, ModelError, SourceError, StreamclipError
-from streamclip.probe import probe, probe_sync
-from streamclip.rules import (
+from streamclip.contract.rules import (
     clip_uuid,
     fixed_stride_spans,
     middle_index,
     sample_frame_indices,
     scene_spans,
 )
-from streamclip.types import (
+from streamclip.contract.types import (
     Clip,
     ClipReady,
     ClipStats,
@@ -23,6 +20,9 @@ from streamclip.types import (
     VideoFailed,
     VideoMetadata,
 )
+from streamclip.detector.engines import shot_probabilities
+from streamclip.errors import ConfigError, FFmpegError, ModelError, SourceError, StreamclipError
+from streamclip.ffmpeg.probe import probe, probe_sync
 
 __version__ = "0.1.0"
 

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, overload
 
 from streamclip.backend import EventPipeline
 from streamclip.config import PipelineConfig, RayConfig, load_config
-from streamclip.detector import ShotModel
+from streamclip.contract.types import Event
+from streamclip.detector.network import ShotModel
 from streamclip.local import Pipeline, open_local_pipeline
 from streamclip.storage.outputs import output_url
-from streamclip.types import Event
 
 if TYPE_CHECKING:
     from streamclip.ray.driver import RayPipeline

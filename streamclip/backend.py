@@ -9,8 +9,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from streamclip.stats import PipelineStats
-from streamclip.types import Event
+from streamclip.contract.stats import PipelineStats
+from streamclip.contract.types import Event
 
 
 @runtime_checkable

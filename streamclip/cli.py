@@ -19,22 +19,22 @@ from typing import Any, NoReturn, TextIO
 
 import msgspec
 
-from streamclip import model_commands
 from streamclip.api import EventPipeline, open_pipeline
 from streamclip.config import PipelineConfig, RayConfig, available_profiles, load_config
+from streamclip.contract.types import Clip, ClipReady, Event, VideoDone, VideoFailed
+from streamclip.detector import commands as model_commands
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
+from streamclip.ffmpeg.probe import probe_sync
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
 from streamclip.live.command import LiveInput, live_inputs, stop_live_on_signals, submit_live
 from streamclip.live.follow import can_follow
-from streamclip.probe import probe_sync
 from streamclip.progress import Progress, keep_refreshing
 from streamclip.review import command as review_command
 from streamclip.sources import redact
 from streamclip.storage import remote
 from streamclip.storage.outputs import check_output, output_url
 from streamclip.storage.remote import RemoteInput
-from streamclip.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -23,7 +23,7 @@ class DecodeConfig(msgspec.Struct, **_STRICT):
 class DetectorConfig(msgspec.Struct, **_STRICT):
     threshold: float = 0.4
     device: str = "cpu"
-    # "torch": the reference (and the GPU path); "openvino": CPU, from a cached model (streamclip.models)
+    # "torch": the reference (and the GPU path); "openvino": CPU, from a cached model (streamclip.detector.models)
     engine: Literal["torch", "openvino"] = "openvino"
     # torch: fp32, fast, bf16; openvino: fp32, bf16, int8 (bf16 only where the CPU computes it natively)
     precision: Literal["fp32", "fast", "bf16", "int8"] = "fp32"
@@ -177,7 +177,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
 
 
 def _check_detector(detector: DetectorConfig) -> None:
-    from streamclip.engine import combination_error  # light: no torch, no openvino
+    from streamclip.detector.engines import combination_error  # light: no torch, no openvino
 
     problem = combination_error(detector.engine, detector.precision, detector.device)
     if problem:

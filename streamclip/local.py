@@ -25,20 +25,20 @@ from streamclip.actors.span_builder import SpanBuilder
 from streamclip.actors.stride_spanner import StrideSpanner
 from streamclip.actors.transcoder import Transcoder, TranscoderIn
 from streamclip.config import PipelineConfig
-from streamclip.detector import ShotModel
-from streamclip.hardware import check_encoder, resolve_hardware
-from streamclip.identity import check_rel
+from streamclip.contract.identity import check_rel
+from streamclip.contract.stats import PipelineStats, pipeline_stats
+from streamclip.contract.types import Event
+from streamclip.detector.network import ShotModel
+from streamclip.ffmpeg.hardware import check_encoder, resolve_hardware
+from streamclip.ffmpeg.threads import plan_threads
 from streamclip.live import LiveSession, is_live
 from streamclip.live.follow import follow_idle_s
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
-from streamclip.stats import PipelineStats, pipeline_stats
 from streamclip.storage import remote, s3
 from streamclip.storage.outputs import open_output
-from streamclip.threads import plan_threads
-from streamclip.types import Event
-from streamclip.workspace import Workspace
+from streamclip.storage.workspace import Workspace
 
 
 class Pipeline:

@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichProgress
 
 from streamclip.backend import EventPipeline
-from streamclip.stats import PipelineStats
-from streamclip.types import ClipReady, Event
+from streamclip.contract.stats import PipelineStats
+from streamclip.contract.types import ClipReady, Event
 
 
 async def keep_refreshing(progress: Progress, pipe: EventPipeline, every_s: float = 0.5) -> None:

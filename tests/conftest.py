@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import media
 
-from streamclip import models
+from streamclip.detector import models
 
 # ---------------------------------------------------------------------------------------------
 # The OpenVINO detector models: prepared once per test session, in a folder of the session

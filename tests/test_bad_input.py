@@ -27,12 +27,13 @@ import numpy as np
 import pytest
 
 import streamclip
-from streamclip import cli, ffmpeg
+from streamclip import cli
 from streamclip.actors import transcoder
 from streamclip.config import PipelineConfig, load_config
+from streamclip.contract.rules import clip_uuid
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import FFmpegError, Reason
-from streamclip.rules import clip_uuid
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+from streamclip.ffmpeg import children
 
 STRIDE = [
     "spans.mode='fixed_stride'",
@@ -155,7 +156,7 @@ def api_run(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Run:
     out = tmp_path_factory.mktemp("api") / "out"
     paths = [*sorted(corpus.folder.iterdir()), corpus.missing, corpus.no_videos]
     events = asyncio.run(streamclip.split(paths, out, config(*STRIDE)))
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     return Run(out, events)
 
 
@@ -202,7 +203,7 @@ def leftovers(out: Path) -> list[Path]:
 
 def ffprobe_video(path: str | Path) -> dict[str, Any]:
     """Codec, pixel format, size, rotation and the frames that actually decode."""
-    argv = [ffmpeg.ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_frames", "-of", "json"]
+    argv = [children.ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_frames", "-of", "json"]
     argv += ["-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames:stream_side_data", str(path)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
     return dict(json.loads(done.stdout)["streams"][0])
@@ -232,7 +233,7 @@ def assert_output_is_clean(out: Path, cwd: Path = Path("/")) -> None:
 
 
 def assert_no_child_left() -> None:
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     assert _children() == [], "a child process of this test outlived its pipeline"
 
 
@@ -501,7 +502,7 @@ def first_frame(path: str | Path | None) -> np.ndarray:
 
 
 def _one_frame(input_args: list[str]) -> np.ndarray:
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", *input_args, "-frames:v", "1"]
+    argv = [children.ffmpeg_binary(), "-v", "error", *input_args, "-frames:v", "1"]
     argv += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "160x90", "pipe:1"]
     out = subprocess.run(argv, capture_output=True, timeout=60, check=True).stdout
     return np.frombuffer(out, np.uint8).reshape(90, 160, 3)
@@ -535,9 +536,9 @@ def test_a_hung_encoder_and_a_hung_probe_are_killed_and_reported(
     2 s hangs, and so does the probe of hang.mp4: each is killed, reported, and the rest goes on."""
     hang = tmp_path / "hang.mp4"
     shutil.copyfile(corpus.folder / "good.mp4", hang)
-    fake_ffmpeg = fake_binary(tmp_path, ffmpeg.ffmpeg_binary(), '*" -ss 2.000000 "*" -movflags "*')
+    fake_ffmpeg = fake_binary(tmp_path, children.ffmpeg_binary(), '*" -ss 2.000000 "*" -movflags "*')
     monkeypatch.setenv("STREAMCLIP_FFMPEG", str(fake_ffmpeg))
-    monkeypatch.setenv("STREAMCLIP_FFPROBE", str(fake_binary(tmp_path, ffmpeg.ffprobe_binary(), "*hang.mp4*")))
+    monkeypatch.setenv("STREAMCLIP_FFPROBE", str(fake_binary(tmp_path, children.ffprobe_binary(), "*hang.mp4*")))
     limits = ["limits.probe_timeout_s=2.0", "limits.floor_s=1.0", "limits.per_media_s=0.5"]
     out = tmp_path / "out"
     events = asyncio.run(streamclip.split([corpus.folder / "good.mp4", hang], out, config(*STRIDE, *limits)))
@@ -562,7 +563,7 @@ def test_a_hung_decoder_is_killed_and_reported(
     corpus: Corpus, scene_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """(After `scene_run`: the detector's weights are loaded once per process.)"""
-    fake = fake_binary(tmp_path, ffmpeg.ffmpeg_binary(), '*" -s 48x27 "*')
+    fake = fake_binary(tmp_path, children.ffmpeg_binary(), '*" -s 48x27 "*')
     monkeypatch.setenv("STREAMCLIP_FFMPEG", str(fake))
     out = tmp_path / "out"
     events = asyncio.run(streamclip.split([corpus.folder / "good.mp4"], out, config("limits.decode_idle_s=1.0")))
@@ -599,7 +600,7 @@ def test_an_encoder_failing_on_one_clip_records_it_and_goes_on(corpus: Corpus, t
     clips = run.clips("good.mp4")
     assert [c.index for c in clips] == [0, 1, 2, 3]
     failed = clips[1]
-    assert failed.errors == {"transcode": f"{ffmpeg.ffmpeg_binary()} exited with status 1: invalid level_idc: 99"}
+    assert failed.errors == {"transcode": f"{children.ffmpeg_binary()} exited with status 1: invalid level_idc: 99"}
     assert failed.path is None
     assert failed.encoded is None
     meta = run.meta(failed.uuid)
@@ -630,17 +631,17 @@ def test_cli_summary_counts_the_failed_clip(corpus: Corpus, tmp_path: Path, caps
 
 
 async def test_ffmpeg_error_carries_argv_status_and_stderr_tail(tmp_path: Path) -> None:
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-i", f"file:{tmp_path / 'nope.mp4'}", "-f", "null", "-"]
+    argv = [children.ffmpeg_binary(), "-v", "error", "-i", f"file:{tmp_path / 'nope.mp4'}", "-f", "null", "-"]
     with pytest.raises(FFmpegError) as caught:
-        await ffmpeg.run(argv, timeout_s=30)
+        await children.run(argv, timeout_s=30)
     error = caught.value
     assert (error.argv, error.returncode, error.timed_out) == (argv, 1, False)
     assert "No such file or directory" in error.stderr_tail
     assert str(error) == f"{argv[0]} exited with status 1: {error.stderr_tail.strip()}"
 
-    forever = [ffmpeg.ffmpeg_binary(), "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc", "-f", "null", "-"]
+    forever = [children.ffmpeg_binary(), "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc", "-f", "null", "-"]
     with pytest.raises(FFmpegError) as caught:
-        await ffmpeg.run(forever, timeout_s=1.0)
+        await children.run(forever, timeout_s=1.0)
     assert (caught.value.argv, caught.value.returncode, caught.value.timed_out) == (forever, None, True)
     assert str(caught.value) == f"{forever[0]} timed out and was killed: no result after 1 s"
     assert_no_child_left()
@@ -648,9 +649,9 @@ async def test_ffmpeg_error_carries_argv_status_and_stderr_tail(tmp_path: Path) 
 
 async def test_ffmpeg_error_names_the_cause_not_the_consequence(corpus: Corpus, tmp_path: Path) -> None:
     """ffmpeg prints the cause, then "Error initializing output stream ... maybe incorrect parameters"."""
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-i", f"file:{corpus.folder / 'good.mp4'}"]
+    argv = [children.ffmpeg_binary(), "-v", "error", "-i", f"file:{corpus.folder / 'good.mp4'}"]
     argv += ["-c:v", "libx264", "-level", "99", "-f", "mp4", "-y", str(tmp_path / "x.mp4")]
     with pytest.raises(FFmpegError) as caught:
-        await ffmpeg.run(argv, timeout_s=30)
+        await children.run(argv, timeout_s=30)
     assert "Error initializing output stream" in caught.value.stderr_tail
     assert str(caught.value) == f"{argv[0]} exited with status 1: invalid level_idc: 99"

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from streamclip.calibration import calibration_windows
-from streamclip.model_export import CALIBRATION_WINDOWS
+from streamclip.detector.calibration import calibration_windows
+from streamclip.detector.export import CALIBRATION_WINDOWS
 
 # The bytes the prepared int8 model is calibrated on. numpy keeps PCG64's stream stable and the
 # synthesis is integer arithmetic only; if this changes, every machine's int8 model changes with it.

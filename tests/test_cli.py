@@ -18,7 +18,7 @@ import media
 import pytest
 from processes import leftovers
 
-from streamclip.rules import clip_uuid
+from streamclip.contract.rules import clip_uuid
 
 # Fixed-stride 2 s clips: no decoding, no model, several clips per short video.
 FIXED_2S = [

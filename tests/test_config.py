@@ -9,8 +9,8 @@ import pytest
 
 from streamclip.config import PipelineConfig, available_profiles, config_from_dict, load_config
 from streamclip.errors import ConfigError
-from streamclip.ffmpeg import available_encoders, ffmpeg_binary
-from streamclip.hardware import check_encoder, resolve_hardware
+from streamclip.ffmpeg.children import available_encoders, ffmpeg_binary
+from streamclip.ffmpeg.hardware import check_encoder, resolve_hardware
 
 BUNDLED = {"default", "fixed-stride", "cosmos", "nvidia", "fast-cpu"}
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import streamclip
-from streamclip.decisions import Explained, explain_scene, stride_record
-from streamclip.rules import SceneRules, fixed_stride_spans
+from streamclip.contract.decisions import Explained, explain_scene, stride_record
+from streamclip.contract.rules import SceneRules, fixed_stride_spans
 
 
 def _record(out: Path, rel: str) -> dict:
@@ -116,7 +116,7 @@ def test_explained_scene_keeps_exactly_the_rule_pieces_and_accounts_for_every_fr
 def _decide(probs: list[float], rules: SceneRules, *, failed: bool = False, num_frames: int = 0) -> dict:
     """Run the streaming tracker as the span builder does, then make the record."""
     from streamclip.actors.span_builder import SceneSpanTracker
-    from streamclip.decisions import SceneDecisions, scene_record
+    from streamclip.contract.decisions import SceneDecisions, scene_record
 
     tracker, decisions = SceneSpanTracker(rules), SceneDecisions(rules, 0.5)
     values = np.asarray(probs, np.float32)
@@ -168,8 +168,8 @@ def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
 def test_a_video_explained_keeps_the_rule_spans_and_accounts_for_every_scene_frame(
     mask: list[bool], min_len: int, max_len: int, crop: int, mode: str, whole: bool, limit: int
 ) -> None:
-    from streamclip.decisions import SceneDecisions
-    from streamclip.rules import scene_spans
+    from streamclip.contract.decisions import SceneDecisions
+    from streamclip.contract.rules import scene_spans
 
     rules = SceneRules(min_len=min_len, max_len=max_len, crop=crop, mode=mode, entire_scene_as_clip=whole,
                        limit_clips=limit)  # fmt: skip

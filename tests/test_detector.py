@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import streamclip
-from streamclip.detector import STEP, WindowBuilder, _construct_network
+from streamclip.detector.network import STEP, WindowBuilder, _construct_network
 
 
 def test_matches_the_packages_whole_video_prediction_on_its_real_test_video() -> None:

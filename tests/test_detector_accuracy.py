@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import streamclip
-from streamclip import models
-from streamclip.detector import NATIVE_BF16_FLAGS, cpu_flags
+from streamclip.detector import models
+from streamclip.detector.network import NATIVE_BF16_FLAGS, cpu_flags
 
 THRESHOLD = 0.4
 PRECISIONS = ["fp32", "int8", "bf16"]

@@ -9,8 +9,8 @@ import media
 import numpy as np
 import pytest
 
-from streamclip import ffmpeg
-from streamclip.detector import (
+from streamclip.detector.engines import shot_probabilities
+from streamclip.detector.network import (
     NATIVE_BF16_FLAGS,
     DetectorSettings,
     ShotModel,
@@ -18,7 +18,7 @@ from streamclip.detector import (
     resolve_precision,
     shared_model,
 )
-from streamclip.engine import shot_probabilities
+from streamclip.ffmpeg import children
 
 THRESHOLD = 0.4
 AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma", "f16c"})
@@ -27,7 +27,7 @@ AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma", "f16c"})
 def generated_cut_frames() -> tuple[np.ndarray, list[int]]:
     """120 frames at 48x27: three lavfi scenes of 40 frames, hard cuts at 40 and 80."""
     sources = ["testsrc2", "mandelbrot", "smptebars"]
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error"]
+    argv = [children.ffmpeg_binary(), "-v", "error"]
     for source in sources:
         argv += ["-f", "lavfi", "-t", "1.6", "-i", f"{source}=s=320x180:r=25"]
     graph = "".join(f"[{i}:v]setsar=1[s{i}];" for i in range(3)) + "[s0][s1][s2]concat=n=3:v=1:a=0[v]"
@@ -92,7 +92,7 @@ def test_precision_selection(requested: str, device: str, flags: frozenset[str],
 
 
 def test_refusing_bf16_says_why(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="streamclip.detector"):
+    with caplog.at_level(logging.WARNING, logger="streamclip.detector.network"):
         assert resolve_precision("bf16", "cpu", AVX2_ONLY) == "fp32"
     assert "no native bf16" in caplog.text
     assert NATIVE_BF16_FLAGS & {"avx512_bf16", "amx_bf16"}

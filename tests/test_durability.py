@@ -12,10 +12,10 @@ import media
 import pytest
 
 import streamclip
-from streamclip import workspace
 from streamclip.config import load_config
-from streamclip.output import finished_clip
-from streamclip.types import ClipReady
+from streamclip.contract.types import ClipReady
+from streamclip.storage import workspace
+from streamclip.storage.layout import finished_clip
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", "frames.enabled=false"]
 

@@ -12,9 +12,9 @@ import media
 import numpy as np
 import pytest
 
-from streamclip import models
-from streamclip.detector import DetectorSettings
-from streamclip.engine import OpenVINOEngine, load_engine
+from streamclip.detector import models
+from streamclip.detector.engines import OpenVINOEngine, load_engine
+from streamclip.detector.network import DetectorSettings
 from streamclip.errors import ModelError
 
 
@@ -134,7 +134,7 @@ def test_models_lists_nothing_in_an_empty_cache_and_says_how_to_prepare(tmp_path
 
 
 def test_openvino_takes_ray_s_omp_num_threads_when_no_thread_count_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streamclip.engine import _openvino_threads
+    from streamclip.detector.engines import _openvino_threads
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert (_openvino_threads(0), _openvino_threads(1)) == (3, 1)

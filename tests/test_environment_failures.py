@@ -21,13 +21,13 @@ import pytest
 
 import streamclip
 from streamclip.config import PipelineConfig, load_config
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
 from streamclip.ingest import daemon
 from streamclip.ingest.config import ServeConfig
 from streamclip.ingest.daemon import MAX_ATTEMPTS
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.report import LineReporter
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", "frames.enabled=false"]
 

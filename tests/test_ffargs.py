@@ -17,9 +17,9 @@ import msgspec
 import psutil
 import pytest
 
-from streamclip import ffmpeg
-from streamclip.ffargs import decode_argv, file_url, frames_argv, transcode_argv
-from streamclip.types import VideoMetadata
+from streamclip.contract.types import VideoMetadata
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import decode_argv, file_url, frames_argv, transcode_argv
 
 FRAME_BYTES = 48 * 27 * 3
 
@@ -47,7 +47,7 @@ def values_after(argv: list[str], option: str) -> list[str]:
 
 def test_decode_argv() -> None:
     argv = decode_argv(meta(fps=30000 / 1001))
-    assert argv[0] == ffmpeg.ffmpeg_binary()
+    assert argv[0] == children.ffmpeg_binary()
     assert "-nostdin" in argv
     assert value_after(argv, "-i") == "file:/videos/in.mp4"
     assert value_after(argv, "-map") == "0:v:0"
@@ -76,7 +76,7 @@ async def test_odd_names_decode_for_real(name: str, media_dir: Path) -> None:
     source = media_dir / "odd_names" / name
     source.parent.mkdir(exist_ok=True)
     media.make_cut_video(source, scenes=[("testsrc2", 0.4)])
-    done = await ffmpeg.run(decode_argv(meta(path=str(source))), timeout_s=60)
+    done = await children.run(decode_argv(meta(path=str(source))), timeout_s=60)
     assert len(done.stdout) == 10 * FRAME_BYTES
 
 
@@ -88,19 +88,19 @@ async def test_stream_left_early_with_unread_frames_is_reaped(cut_video: media.C
     """
     argv = decode_argv(meta(path=str(cut_video.path), fps=25.0))
     async with asyncio.timeout(20):
-        async with ffmpeg.stream(argv, idle_timeout_s=30) as child:
+        async with children.stream(argv, idle_timeout_s=30) as child:
             assert len(await child.read_exactly(FRAME_BYTES)) == FRAME_BYTES
             await asyncio.sleep(0.5)  # ffmpeg fills the reader's buffer: reading pauses
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     assert child.proc.returncode is not None
 
 
 _RUN_FOREVER = """
 import asyncio, sys
-from streamclip import ffmpeg
-argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=64x36", "-f", "null", "-"]
+from streamclip.ffmpeg import children
+argv = [children.ffmpeg_binary(), "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=64x36", "-f", "null", "-"]
 async def main():
-    task = asyncio.create_task(ffmpeg.run(argv, timeout_s=600))
+    task = asyncio.create_task(children.run(argv, timeout_s=600))
     await asyncio.sleep(1.0)
     print("running", flush=True)
     await task
@@ -249,12 +249,12 @@ async def test_real_transcode_of_odd_size_10_bit_source(media_dir: Path, tmp_pat
         size="161x91",
         pix_fmt="yuv444p10le",
     ).path
-    from streamclip.probe import probe
+    from streamclip.ffmpeg.probe import probe
 
     source_meta = await probe(source)
     assert (source_meta.width, source_meta.height, source_meta.is_10_bit) == (161, 91, True)
     out = tmp_path / "clip.mp4"
-    await ffmpeg.run(transcode_argv(source_meta, 0.6, 2.6, str(out)), timeout_s=60)
+    await children.run(transcode_argv(source_meta, 0.6, 2.6, str(out)), timeout_s=60)
 
     info = ffprobe_json(out)
     (video,) = [s for s in info["streams"] if s["codec_type"] == "video"]

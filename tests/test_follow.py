@@ -25,13 +25,13 @@ import pytest
 from processes import ledger_rows, running, states, wait_until
 
 import streamclip
-from streamclip import ffmpeg
 from streamclip.config import PipelineConfig, load_config
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
+from streamclip.ffmpeg import children
 from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.live.follow import Container, container_of
 from streamclip.runtime.channel import Channel
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtestsrc", 3.0), ("cellauto", 3.0)]
 HOLD_AT_S = 9.0  # the writer holds back everything after this much of the video (cuts at 3, 6, 9, 12 s)
@@ -203,7 +203,7 @@ async def test_a_growing_file_gives_its_first_clip_before_it_is_written_and_the_
     record = json.loads((tmp_path / "out" / "processed_videos" / "live.ts.json").read_text())
     assert record["status"] == "done"
     assert record["frames_decoded"] == ts_video.num_frames
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     assert leftovers(tmp_path / "out") == []
 
 
@@ -256,7 +256,7 @@ async def test_a_followed_file_truncated_or_replaced_fails_keeping_its_clips(
     assert ("truncated" if change == "truncate" else "replaced") in failed.reason
     assert Path(first.clip.path).is_file()
     assert (tmp_path / "out" / "metas" / "v0" / f"{first.clip.uuid}.json").is_file()
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     assert leftovers(tmp_path / "out") == []
 
 

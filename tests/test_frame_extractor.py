@@ -10,22 +10,22 @@ import msgspec
 import numpy as np
 import pytest
 
-from streamclip import ffmpeg
 from streamclip.actors.frame_extractor import FrameExtractor
 from streamclip.config import FramesConfig, LimitsConfig
-from streamclip.ffargs import file_url
-from streamclip.probe import probe
-from streamclip.rules import middle_index, sample_frame_indices
+from streamclip.contract.rules import middle_index, sample_frame_indices
+from streamclip.contract.types import EncodedClipInfo
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import file_url
+from streamclip.ffmpeg.probe import probe
 from streamclip.runtime.channel import Channel
-from streamclip.types import EncodedClipInfo
-from streamclip.workspace import Workspace
+from streamclip.storage.workspace import Workspace
 
 RATES = [2.0, 1.0, 7.0]
 
 
 def every_frame(path: Path, fps: float, size: tuple[int, int] | None) -> np.ndarray:
     """The plain way: every frame at constant rate `fps`, scaled and converted, piped."""
-    argv = [ffmpeg.ffmpeg_binary(), "-v", "error", "-i", file_url(path), "-map", "0:v:0",
+    argv = [children.ffmpeg_binary(), "-v", "error", "-i", file_url(path), "-map", "0:v:0",
             "-fps_mode", "cfr", "-r", repr(fps), *(["-s", f"{size[1]}x{size[0]}"] if size else []),
             "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]  # fmt: skip
     data = subprocess.run(argv, capture_output=True, check=True, timeout=60).stdout

@@ -15,9 +15,9 @@ import pytest
 
 import streamclip
 from streamclip.config import load_config
-from streamclip.identity import check_rel, unique_rels
+from streamclip.contract.identity import check_rel, unique_rels
+from streamclip.contract.types import VideoDone
 from streamclip.inputs import expand_inputs
-from streamclip.types import VideoDone
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", "frames.enabled=false"]
 

@@ -27,11 +27,11 @@ from processes import ffmpeg_children_mentioning, ledger_rows, leftovers, runnin
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamclip.config import load_config
+from streamclip.contract.rules import clip_uuid, fixed_stride_spans, seconds_to_frame
+from streamclip.ffmpeg.probe import probe_sync
 from streamclip.ingest.config import settings_hash
 from streamclip.ingest.fingerprint import fingerprint
 from streamclip.ingest.ledger import Ledger
-from streamclip.probe import probe_sync
-from streamclip.rules import clip_uuid, fixed_stride_spans, seconds_to_frame
 
 FIXED_1S = [
     'spans.mode="fixed_stride"',

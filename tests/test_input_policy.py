@@ -13,10 +13,10 @@ import pytest
 
 import streamclip
 from streamclip.config import load_config
+from streamclip.contract.types import ClipReady, VideoFailed
 from streamclip.errors import Reason
 from streamclip.ingest.watcher import Candidate, SymlinkPolicy, Watcher
 from streamclip.runtime.channel import Channel, EndOfStream
-from streamclip.types import ClipReady, VideoFailed
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=1.0", "spans.clip_stride_s=1.0", "frames.enabled=false"]
 

@@ -91,3 +91,68 @@ def test_both_backends_implement_the_protocol() -> None:
     assert issubclass(Pipeline, EventPipeline)
     ray_driver = pytest.importorskip("streamclip.ray.driver")
     assert issubclass(ray_driver.RayPipeline, EventPipeline)
+
+
+LOWER_LAYERS = ("streamclip.contract", "streamclip.ffmpeg", "streamclip.detector", "streamclip.runtime")
+UPPER_LAYERS = (
+    "streamclip.api",
+    "streamclip.backend",
+    "streamclip.local",
+    "streamclip.cli",
+    "streamclip.progress",
+    "streamclip.inputs",
+    "streamclip.ingest",
+    "streamclip.ray",
+    "streamclip.review",
+)
+
+
+def in_layer(module: str, layers: tuple[str, ...]) -> bool:
+    return any(module == layer or module.startswith(layer + ".") for layer in layers)
+
+
+def test_lower_layers_import_nothing_from_the_facade_ingest_ray_or_review() -> None:
+    modules = module_names()
+    wrong = {
+        name: sorted(m for m in imports_of(path, modules) if in_layer(m, UPPER_LAYERS))
+        for name, path in modules.items()
+        if in_layer(name, LOWER_LAYERS)
+    }
+    assert {name: found for name, found in wrong.items() if found} == {}
+
+
+def test_the_layer_check_sees_a_wrong_import(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("from streamclip.ingest import daemon\nfrom streamclip.cli import main\n", encoding="utf-8")
+    found = imports_of(module, module_names())
+    assert {m for m in found if in_layer(m, UPPER_LAYERS)} == {"streamclip.ingest.daemon", "streamclip.cli"}
+
+
+def test_the_root_holds_the_facade_and_what_everything_shares() -> None:
+    """New modules go into the folder of their part; the root stays a map a newcomer can read."""
+    root = sorted(path.stem for path in PACKAGE.glob("*.py"))
+    assert root == [
+        "__init__",
+        "__main__",
+        "api",
+        "backend",
+        "cli",
+        "config",
+        "errors",
+        "inputs",
+        "local",
+        "progress",
+        "sources",
+    ]
+
+
+def test_torch_is_imported_only_by_the_detector_network_and_its_export() -> None:
+    importing = set()
+    for name, path in module_names().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "torch" or n.startswith("torch.") for n in names):
+                importing.add(name)
+    assert importing == {"streamclip.detector.network", "streamclip.detector.export"}

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import media
@@ -28,15 +28,15 @@ from live_senders import HeldSender, free_port, http_folder, packet_offset, wait
 from processes import running, wait_until
 
 import streamclip
-from streamclip import ffmpeg
 from streamclip.config import LiveConfig, PipelineConfig, load_config
+from streamclip.contract.stats import DecoderStats
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
+from streamclip.ffmpeg import children
 from streamclip.live.argv import source_input
 from streamclip.live.session import LiveSession
 from streamclip.live.spool import Segment
 from streamclip.sources import redact
-from streamclip.stats import DecoderStats
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 # 40 + 40 + 40 + 80 frames at 25 fps (8 s), keyframes every 12 frames so spool segments are ~0.5 s.
 SCENES = [("testsrc2", 1.6), ("color=c=red", 1.6), ("mandelbrot", 1.6), ("smptebars", 3.2)]
@@ -117,22 +117,46 @@ async def _rest(stream: AsyncIterator[Event]) -> AsyncIterator[Event]:
         yield event
 
 
+async def held_listener_run(
+    url: str,
+    sender_args: list[str],
+    *,
+    media_path: Path,
+    out: Path,
+    ready: Callable[[HeldSender], Awaitable[None]],
+    sender_serves: bool = False,
+    config: PipelineConfig | None = None,
+) -> list[Event]:
+    """`url` read live while a held real-time sender (`ffmpeg ... <sender_args>`) sends `media_path`;
+    every event (`held_run`). The pipeline listens and the sender connects once `ready` returns; or,
+    with `sender_serves`, the sender publishes (HLS) and the pipeline reads once `ready` returns."""
+    async with streamclip.open_pipeline(config or live_config(), out) as pipe:
+        sender = HeldSender(media_path, sender_args)
+        try:
+            if sender_serves:
+                await sender.start()
+                await ready(sender)
+                await pipe.submit(url)
+            else:
+                await pipe.submit(url)
+                await ready(sender)
+                await sender.start()
+            pipe.close_input()
+            return await held_run(pipe, sender, url)
+        finally:
+            await sender.kill()
+
+
 async def test_tcp_listener(live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path) -> None:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}?listen=1"
-    async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
-        await pipe.submit(url)
-        pipe.close_input()
-        await wait_bound(port)
-        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
-        await sender.start()
-        try:
-            events = await held_run(pipe, sender, url)
-        finally:
-            await sender.kill()
+    events = await held_listener_run(
+        url, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"], media_path=live_media.path, out=tmp_path / "out",
+        ready=lambda _: wait_bound(port),
+    )  # fmt: skip
     assert_same_spans(spans_of(events), reference_spans)
     assert_playable(events)
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     record = next((tmp_path / "out" / "processed_videos").rglob("*.json"))
     data = json.loads(record.read_text())
     assert data["status"] == "done"
@@ -144,18 +168,11 @@ async def test_tcp_listener(live_media: media.CutVideo, reference_spans: list[tu
 async def test_srt_listener(live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path) -> None:
     port = free_port()
     url = f"srt://127.0.0.1:{port}?mode=listener"
-    async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
-        await pipe.submit(url)
-        pipe.close_input()
-        await wait_bound(port, udp=True)
-        sender = HeldSender(
-            live_media.path, ["-f", "mpegts", f"srt://127.0.0.1:{port}?mode=caller&linger=2"]
-        )  # linger: send all before closing
-        await sender.start()
-        try:
-            events = await held_run(pipe, sender, url)
-        finally:
-            await sender.kill()
+    caller = f"srt://127.0.0.1:{port}?mode=caller&linger=2"  # linger: send all before closing
+    events = await held_listener_run(
+        url, ["-f", "mpegts", caller], media_path=live_media.path, out=tmp_path / "out",
+        ready=lambda _: wait_bound(port, udp=True),
+    )  # fmt: skip
     assert_same_spans(spans_of(events), reference_spans)
     assert_playable(events)
 
@@ -167,20 +184,18 @@ async def test_live_hls_over_http(
     folder.mkdir()
     playlist = folder / "live.m3u8"
     hls = ["-f", "hls", "-hls_time", "0.5", "-hls_list_size", "0", "-hls_segment_filename", str(folder / "s%04d.ts")]
+
+    async def published(sender: HeldSender) -> None:
+        # up to the hold at once (the sender probes 5 s of input before it writes anything)
+        await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
+        await wait_file(playlist)
+
     with http_folder(folder) as port:
         url = f"http://127.0.0.1:{port}/live.m3u8"
-        async with streamclip.open_pipeline(live_config("live.hls_live_start_index=0"), tmp_path / "out") as pipe:
-            sender = HeldSender(live_media.path, [*hls, str(playlist)])
-            await sender.start()
-            try:
-                # up to the hold at once (the sender probes 5 s of input before it writes anything)
-                await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
-                await wait_file(playlist)
-                await pipe.submit(url)
-                pipe.close_input()
-                events = await held_run(pipe, sender, url)
-            finally:
-                await sender.kill()
+        events = await held_listener_run(
+            url, [*hls, str(playlist)], media_path=live_media.path, out=tmp_path / "out", ready=published,
+            sender_serves=True, config=live_config("live.hls_live_start_index=0"),
+        )  # fmt: skip
     assert_same_spans(spans_of(events), reference_spans)
     assert_playable(events)
 
@@ -281,7 +296,7 @@ async def run_source(url: str, tmp_path: Path, *settings: str) -> list[Event]:
         async with asyncio.timeout(TIMEOUT_S):
             events = [event async for event in pipe]
         assert not list(pipe.workspace.root.glob("live-*"))
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     return events
 
 
@@ -340,7 +355,7 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(
             await sender.kill()  # gone without a word
             events += [event async for event in _rest(stream)]
         assert not list(pipe.workspace.root.glob("live-*"))
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     ends = [e for e in events if isinstance(e, VideoDone | VideoFailed)]
     assert len(ends) == 1
     assert ends[0] is events[-1]
@@ -379,7 +394,7 @@ async def unheld_tcp_run(
         stats = pipe.statistics().decoder
         assert stats is not None
         assert not list(pipe.workspace.root.glob("live-*"))
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     return events, stats
 
 

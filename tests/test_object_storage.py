@@ -27,10 +27,10 @@ from processes import ffmpeg_children_mentioning, running, wait_until
 
 import streamclip
 from streamclip.config import StorageConfig
+from streamclip.contract.types import ClipReady, VideoDone
 from streamclip.ingest.ledger import Ledger
 from streamclip.storage import remote, s3
 from streamclip.storage.outputs import S3Output
-from streamclip.types import ClipReady, VideoDone
 
 obstore = pytest.importorskip("obstore", reason="the [s3] extra (obstore) is not installed")
 

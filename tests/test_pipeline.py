@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 
 import streamclip
-from streamclip import ffmpeg
 from streamclip.actors import shot_detector
 from streamclip.config import PipelineConfig, load_config
-from streamclip.detector import cuda_available
-from streamclip.engine import shared_engine
-from streamclip.ffargs import decode_argv
-from streamclip.rules import clip_uuid, fixed_stride_spans, sample_frame_indices, scene_spans
-from streamclip.stats import PipelineStats
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
+from streamclip.contract.rules import clip_uuid, fixed_stride_spans, sample_frame_indices, scene_spans
+from streamclip.contract.stats import PipelineStats
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
+from streamclip.detector.engines import shared_engine
+from streamclip.detector.network import cuda_available
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import decode_argv
 
 SHORT_SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0)]
 LONG_SCENES = [*SHORT_SCENES, ("rgbtestsrc", 3.0), ("cellauto", 3.0), *SHORT_SCENES]
@@ -67,14 +67,14 @@ def clips_of(events: list[Event]) -> list[streamclip.Clip]:
 
 async def decoded_frames(path: Path) -> np.ndarray:
     """The detector's input, decoded exactly as the Decoder asks ffmpeg for it."""
-    done = await ffmpeg.run(decode_argv(await streamclip.probe(path)), timeout_s=60)
+    done = await children.run(decode_argv(await streamclip.ffmpeg.probe(path)), timeout_s=60)
     out = done.stdout
     return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3)
 
 
 def ffprobe_stream(path: str) -> dict[str, Any]:
     out = subprocess.run(
-        [ffmpeg.ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_frames",
+        [children.ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_frames",
          "-show_entries", "stream=codec_name,pix_fmt,nb_read_frames,width,height:format=duration",
          "-of", "json", path],
         capture_output=True, check=True, text=True,
@@ -152,7 +152,7 @@ async def test_leaving_the_block_early_kills_ffmpeg_and_leaves_no_partial_file(
         async for event in pipe:
             if isinstance(event, ClipReady):
                 break
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     assert _ffmpeg_children() == []
     assert leftovers(tmp_path) == []
     for clip_file in (tmp_path / "clips").glob("*.mp4"):
@@ -229,7 +229,7 @@ def decoders_held(fifo: Path, folder: Path) -> Path:
     script = folder / "held-ffmpeg"
     script.write_text(
         f'#!/bin/sh\ncase " $* " in\n  *" -s 48x27 "*) : > "{folder}/waiting-$$"; read -r _ < "{fifo}" ;;\nesac\n'
-        f'exec "{ffmpeg.ffmpeg_binary()}" "$@"\n'
+        f'exec "{children.ffmpeg_binary()}" "$@"\n'
     )
     script.chmod(0o755)
     return script
@@ -269,7 +269,7 @@ async def test_videos_interleave_and_the_detector_batches_across_them(
         await _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2)
         release(gate, 2)
         frames = next(channel for channel in pipe.channels if channel.name == "frames")
-        await _until(lambda: len(frames._blocked) == 2)  # both decoders wait in line, a chunk in hand
+        await _until(lambda: frames.statistics().senders_waiting == 2)  # both decoders wait in line, a chunk in hand
         detector_may_start.set()
         events = [event async for event in pipe]
         detector = pipe.statistics().detector
@@ -306,7 +306,7 @@ async def test_fixed_stride_spans_and_ids_follow_the_rules(short_video: media.Cu
     assert stats.detector is None
     assert stats.spans is not None
     assert stats.spans.name == "stride_spanner"
-    meta = await streamclip.probe(short_video.path)
+    meta = await streamclip.ffmpeg.probe(short_video.path)
     expected = fixed_stride_spans(meta.duration_s, meta.fps, clip_len_s=2.0, clip_stride_s=2.0, min_clip_length_s=1.0)
     clips = sorted(clips_of(events), key=lambda c: c.index)
     assert [(c.span.start_s, c.span.end_s) for c in clips] == expected
@@ -348,7 +348,7 @@ async def test_a_crashing_actor_surfaces_its_error_once(short_video: media.CutVi
         async with streamclip.open_pipeline(config(), tmp_path, model=BrokenModel()) as pipe:  # type: ignore[arg-type]
             await collect(pipe, short_video.path)
     assert any("shot_detector" in note for note in caught.value.__notes__)
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
     assert leftovers(tmp_path) == []
 
 

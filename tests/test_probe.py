@@ -10,9 +10,9 @@ from typing import Any
 import media
 import pytest
 
-from streamclip import ffmpeg
 from streamclip.errors import FFmpegError, SourceError
-from streamclip.probe import metadata_from_ffprobe, probe, probe_sync
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.probe import metadata_from_ffprobe, probe, probe_sync
 
 # ---------------------------------------------------------------------------------------------
 # Good videos
@@ -95,7 +95,7 @@ async def test_ffprobe_timeout_propagates(cut_video: media.CutVideo) -> None:
         await probe(cut_video.path, timeout_s=1e-4)
     assert caught.value.timed_out
     assert any(str(cut_video.path) in note for note in caught.value.__notes__)
-    assert ffmpeg.live_children() == 0
+    assert children.live_children() == 0
 
 
 # ---------------------------------------------------------------------------------------------

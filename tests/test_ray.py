@@ -26,10 +26,10 @@ from processes import ffmpeg_children_mentioning, leftovers, running, states, wa
 
 import streamclip
 from streamclip.config import PipelineConfig, RayConfig, ResourcesConfig, load_config
+from streamclip.contract.stats import PipelineStats, RayStats
+from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import ConfigError
 from streamclip.ingest.config import load_serve_config
-from streamclip.stats import PipelineStats, RayStats
-from streamclip.types import ClipReady, Event, VideoDone, VideoFailed
 
 ray = pytest.importorskip("ray")
 

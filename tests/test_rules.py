@@ -1,4 +1,4 @@
-"""Tests for streamclip.rules: span rules, clip identity and frame sampling (DESIGN.md section 2)."""
+"""Tests for streamclip.contract.rules: span rules, clip identity and frame sampling (DESIGN.md section 2)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamclip.rules import (
+from streamclip.contract.rules import (
     SceneRules,
     clip_uuid,
     fixed_stride_spans,

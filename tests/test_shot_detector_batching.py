@@ -18,9 +18,9 @@ import numpy.typing as npt
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.actors.shot_detector import DetectorIn, DetectorOut, ShotDetector
 from streamclip.config import DetectorConfig
-from streamclip.detector import FRAME_SHAPE, KEEP, STEP, WINDOW, ShotModel, WindowBuilder
+from streamclip.contract.types import VideoMetadata
+from streamclip.detector.network import FRAME_SHAPE, KEEP, STEP, WINDOW, ShotModel, WindowBuilder
 from streamclip.runtime.channel import Channel
-from streamclip.types import VideoMetadata
 
 
 class FakeModel:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from streamclip.identity import check_rel
+from streamclip.contract.identity import check_rel
 from streamclip.sources import SourceKind, classify, local_path, redact, session_rel, session_source
 
 

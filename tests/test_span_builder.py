@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamclip.actors.span_builder import SceneSpanTracker
-from streamclip.rules import SceneRules, scene_spans
+from streamclip.contract.rules import SceneRules, scene_spans
 
 FPS = [12.5, 23.976, 24.0, 25.0, 29.97, 30.0, 59.94]
 
@@ -82,7 +82,7 @@ def test_earliest_future_start_and_cut_here() -> None:
     """What a live source's spool may delete (nothing a later span can start in), and a scene
     closed where the spool limit says, going on as a new scene."""
     from streamclip.actors.span_builder import SceneSpanTracker
-    from streamclip.rules import SceneRules
+    from streamclip.contract.rules import SceneRules
 
     rules = SceneRules(min_len=2, max_len=0, crop=0, mode="stride", entire_scene_as_clip=True, limit_clips=0)
     tracker = SceneSpanTracker(rules)

@@ -15,8 +15,8 @@ import pytest
 
 from streamclip.config import StorageConfig
 from streamclip.errors import FFmpegError, Reason, SourceError
+from streamclip.ffmpeg.probe import probe
 from streamclip.ingest.config import ServeConfig
-from streamclip.probe import probe
 from streamclip.storage import remote, s3
 
 SIGNED = (

@@ -18,11 +18,11 @@ import media
 import pytest
 from processes import running, wait_until
 
+from streamclip.contract.types import Clip, ClipReady, ClipStats, Span, VideoDone, VideoFailed
 from streamclip.errors import ConfigError, Reason
 from streamclip.ingest.config import ServeConfig, load_serve_config
 from streamclip.ingest.streams import JITTER, Backoff, StreamRetry, StreamSupervisor
 from streamclip.sources import session_source
-from streamclip.types import Clip, ClipReady, ClipStats, Span, VideoDone, VideoFailed
 
 SECRET_URL = "srt://user:hunter2@127.0.0.1:9000?passphrase=topsecret&latency=200"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from streamclip.config import load_config
+from streamclip.contract.types import VideoMetadata
 from streamclip.errors import ConfigError
-from streamclip.ffargs import decode_argv, frame_count_argv, frames_argv, transcode_argv
-from streamclip.threads import Threads, detector_threads, plan_threads
-from streamclip.types import VideoMetadata
+from streamclip.ffmpeg.argv import decode_argv, frame_count_argv, frames_argv, transcode_argv
+from streamclip.ffmpeg.threads import Threads, detector_threads, plan_threads
 
 
 @pytest.mark.parametrize(

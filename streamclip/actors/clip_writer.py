@@ -18,8 +18,12 @@ import numpy as np
 from streamclip.actors.decisions_writer import write_decisions
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
+from streamclip.contract.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
-from streamclip.output import (
+from streamclip.runtime.actor import Actor
+from streamclip.runtime.channel import Channel
+from streamclip.runtime.waiting import in_thread
+from streamclip.storage.layout import (
     clip_path,
     clip_record,
     encode_json,
@@ -27,11 +31,7 @@ from streamclip.output import (
     meta_path,
     video_record_path,
 )
-from streamclip.runtime.actor import Actor
-from streamclip.runtime.channel import Channel
-from streamclip.runtime.waiting import in_thread
 from streamclip.storage.outputs import ROOT, OutputStore
-from streamclip.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 
 WriterIn = ClipItem | VideoEnd
 

@@ -1,11 +1,11 @@
-"""Writing a video's decisions file (`streamclip.decisions` describes the format) when the video ends."""
+"""Writing a video's decisions file (`streamclip.contract.decisions` describes the format) when the video ends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from streamclip.actors.messages import VideoJob
-from streamclip.decisions import (
+from streamclip.contract.decisions import (
     FORMAT_VERSION,
     SceneDecisions,
     decisions_path,
@@ -13,7 +13,7 @@ from streamclip.decisions import (
     probabilities_path,
     scene_record,
 )
-from streamclip.output import encode_json
+from streamclip.storage.layout import encode_json
 from streamclip.storage.outputs import ROOT, OutputStore
 
 

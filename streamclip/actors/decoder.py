@@ -11,13 +11,13 @@ import time
 
 import numpy as np
 
-from streamclip import ffmpeg
 from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
 from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import frames_missing, probe_job
 from streamclip.config import DecodeConfig, LimitsConfig
 from streamclip.errors import FFmpegError, Reason, StreamclipError, stderr_summary
-from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import DETECTOR_HEIGHT, DETECTOR_WIDTH, decode_argv
 from streamclip.live import follow as followed
 from streamclip.live.decode import decode_live
 from streamclip.live.session import live_statistics
@@ -89,7 +89,7 @@ class Decoder(VideoPool[DecoderOut]):
                 job.meta, hwaccel=self.config.backend == "nvdec", threads=self.threads, follow_idle_s=follow
             )
             idle_s = self.limits.decode_idle_s + (follow or 0.0)  # a followed file may be silent that long
-            async with ffmpeg.stream(argv, idle_timeout_s=idle_s) as child:
+            async with children.stream(argv, idle_timeout_s=idle_s) as child:
                 if follow is None:
                     await self._pump(job, child)
                 else:
@@ -110,7 +110,7 @@ class Decoder(VideoPool[DecoderOut]):
             return followed.check_finished(job, done, watched.size)
         return _check_complete(job, done)
 
-    async def _pump(self, job: VideoJob, child: ffmpeg.StreamingChild) -> None:
+    async def _pump(self, job: VideoJob, child: children.StreamingChild) -> None:
         # A live source's frames go on in small chunks: a chunk waits for its last frame to arrive.
         chunk_frames = min(self.config.chunk_frames, LIVE_CHUNK_FRAMES) if job.live else self.config.chunk_frames
         chunk_bytes = FRAME_BYTES * chunk_frames
@@ -137,7 +137,7 @@ class Decoder(VideoPool[DecoderOut]):
         return stats
 
 
-def _check_complete(job: VideoJob, done: ffmpeg.Completed) -> VideoEnd | None:
+def _check_complete(job: VideoJob, done: children.Completed) -> VideoEnd | None:
     """A damaged file can make ffmpeg exit 0 with a fraction of the frames: compare with the probe."""
     assert job.meta is not None
     expected, got = job.meta.num_frames, job.frames_decoded

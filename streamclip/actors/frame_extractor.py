@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, VideoEnd
 from streamclip.actors.pools import PerVideoPool
 from streamclip.config import FramesConfig, LimitsConfig
+from streamclip.contract.rules import middle_index, sample_frame_indices
+from streamclip.contract.types import EncodedClipInfo, FrameArray
 from streamclip.errors import FFmpegError, StreamclipError
-from streamclip.ffargs import frame_count_argv, frames_argv
-from streamclip.rules import middle_index, sample_frame_indices
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import frame_count_argv, frames_argv
 from streamclip.runtime.channel import Channel
-from streamclip.types import EncodedClipInfo, FrameArray
-from streamclip.workspace import Workspace
+from streamclip.storage.workspace import Workspace
 
 ExtractorIn = ClipItem | VideoEnd
 # Above this many samples a clip is decoded whole (an ffmpeg argument holds at most 128 KiB, and
@@ -111,7 +111,7 @@ class FrameExtractor(PerVideoPool[ExtractorIn, ExtractorIn]):
         argv = frames_argv(path, info.framerate, size=self.config.target_res, select=chosen,
                            from_index=tail_from, threads=self.threads, output=scratch)  # fmt: skip
         try:
-            await ffmpeg.run(argv, timeout_s=self.limits.for_media(info.duration_s))
+            await children.run(argv, timeout_s=self.limits.for_media(info.duration_s))
             if os.path.getsize(scratch) < height * width * 3:
                 return np.zeros((0, height, width, 3), np.uint8)
             mapped = np.memmap(scratch, np.uint8, mode="c")
@@ -124,7 +124,7 @@ class FrameExtractor(PerVideoPool[ExtractorIn, ExtractorIn]):
     async def _count(self, path: str, info: EncodedClipInfo) -> int:
         """How many frames the clip has at its constant rate (decoded, not converted)."""
         argv = frame_count_argv(path, info.framerate, threads=self.threads)
-        done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(info.duration_s))
+        done = await children.run(argv, timeout_s=self.limits.for_media(info.duration_s))
         counts = re.findall(rb"^frame=(\d+)$", done.stdout, re.MULTILINE)
         if not counts or int(counts[-1]) == 0:
             raise FFmpegError(argv, done.returncode, done.stderr or "no frame decoded")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from streamclip.decisions import SceneDecisions
+from streamclip.contract.decisions import SceneDecisions
+from streamclip.contract.types import Clip, Span, VideoMetadata
 from streamclip.errors import BAD_INPUT, Reason
-from streamclip.types import Clip, Span, VideoMetadata
 
 if TYPE_CHECKING:
     from streamclip.live.session import LiveSession
@@ -39,7 +39,7 @@ class VideoJob:
     timings_s: dict[str, float] = field(default_factory=dict)
     note: str = ""
     # What the span builder (SceneDecisions) or stride spanner (a finished record) decided, for
-    # OUT/decisions/ (streamclip.decisions).
+    # OUT/decisions/ (streamclip.contract.decisions).
     decisions: SceneDecisions | dict[str, object] | None = None
     live: LiveSession | None = None  # a source read once (stdin, a network stream): its reader and spool
 

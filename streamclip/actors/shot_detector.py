@@ -16,8 +16,8 @@ import numpy as np
 
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.config import DetectorConfig
-from streamclip.detector import STEP, DetectorSettings, Frames, WindowBuilder
-from streamclip.engine import Engine, shared_engine
+from streamclip.detector.engines import Engine, shared_engine
+from streamclip.detector.network import STEP, DetectorSettings, Frames, WindowBuilder
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel, EndOfStream
 

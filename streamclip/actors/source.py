@@ -6,8 +6,8 @@ import time
 
 from streamclip.actors.messages import VideoEnd, VideoJob
 from streamclip.errors import FFmpegError, SourceError, StreamclipError
+from streamclip.ffmpeg.probe import probe
 from streamclip.live.follow import probe_growing, seek_back_s
-from streamclip.probe import probe
 
 
 def frames_missing(got: float, expected: float) -> bool:

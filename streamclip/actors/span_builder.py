@@ -14,11 +14,11 @@ import numpy.typing as npt
 
 from streamclip.actors.messages import ProbChunk, SpanItem, VideoEnd
 from streamclip.config import SpansConfig
-from streamclip.decisions import SceneDecisions
-from streamclip.rules import SceneRules
+from streamclip.contract.decisions import SceneDecisions
+from streamclip.contract.rules import SceneRules
+from streamclip.contract.types import Span
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
-from streamclip.types import Span
 
 FrameSpan = tuple[int, int]
 

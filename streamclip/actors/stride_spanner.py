@@ -6,10 +6,10 @@ from streamclip.actors.messages import SpanItem, VideoEnd, VideoJob
 from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import probe_job
 from streamclip.config import LimitsConfig, SpansConfig
-from streamclip.decisions import stride_record
-from streamclip.rules import fixed_stride_spans, seconds_to_frame
+from streamclip.contract.decisions import stride_record
+from streamclip.contract.rules import fixed_stride_spans, seconds_to_frame
+from streamclip.contract.types import Span
 from streamclip.runtime.channel import Channel
-from streamclip.types import Span
 
 StrideOut = SpanItem | VideoEnd
 

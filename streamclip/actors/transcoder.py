@@ -10,22 +10,22 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from streamclip import ffmpeg
 from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
 from streamclip.actors.pools import PerVideoPool
 from streamclip.actors.source import frames_missing
 from streamclip.config import LimitsConfig, TranscodeConfig
+from streamclip.contract.rules import clip_uuid
+from streamclip.contract.types import Clip, EncodedClipInfo, Span
 from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, output_failed, stderr_summary
-from streamclip.ffargs import transcode_argv
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import transcode_argv
+from streamclip.ffmpeg.probe import probe
 from streamclip.live.cutting import live_clip_argv
-from streamclip.output import clip_path
-from streamclip.probe import probe
-from streamclip.rules import clip_uuid
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.waiting import in_thread
+from streamclip.storage.layout import clip_path
 from streamclip.storage.outputs import ROOT, OutputStore
-from streamclip.types import Clip, EncodedClipInfo, Span
-from streamclip.workspace import Workspace, fsync_file
+from streamclip.storage.workspace import Workspace, fsync_file
 
 TranscoderIn = SpanItem | VideoEnd
 TranscoderOut = ClipItem | VideoEnd
@@ -115,7 +115,7 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
                     preset=cfg.preset, use_input_bit_rate=cfg.use_input_bit_rate, use_hwaccel=cfg.use_hwaccel,
                     seek_back_s=item.job.seek_back_s,
                 )  # fmt: skip
-            done = await ffmpeg.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
+            done = await children.run(argv, timeout_s=self.limits.for_media(item.span.duration_s))
             if output_failed(done.stderr):  # ffmpeg may exit 0 after its writes failed (a full disk)
                 return f"writing the clip failed: {stderr_summary(done.stderr)}", Reason.OUTPUT_IO
             encoded = await _describe(scratch, self.limits.probe_timeout_s)

@@ -1,4 +1,4 @@
-"""File chores of the daemon: its lock, stale work folders, quarantine moves, outdated clips.
+"""File chores of the daemon: its lock, stale work folders, quarantine moves, outdated outputs.
 
 One daemon owns an output folder: it holds an exclusive lock on OUT/.streamclip/daemon.lock for
 its whole life. Holding it, the daemon may remove `.streamclip-work-*` folders left by a killed
@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import IO
 
 from streamclip.errors import StreamclipError
-from streamclip.output import clip_path, frames_path, meta_path
+from streamclip.storage import s3
+from streamclip.storage.layout import clip_path, frames_path, meta_path
+from streamclip.storage.outputs import S3Output
 
 LOCK_NAME = "daemon.lock"
 
@@ -47,6 +49,17 @@ def remove_stale_work(output: Path) -> list[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
+
+
+def remove_outdated_outputs(output: Path | str, clip_ids: list[str]) -> int:
+    """Delete the outputs of `clip_ids` (a source whose content or settings changed) from a local
+    folder or an s3:// output; returns how many files or clips were removed."""
+    if isinstance(output, str) and s3.is_s3(output):
+        store = S3Output(output)
+        for text in clip_ids:
+            store.discard_clip(uuid.UUID(text))
+        return len(clip_ids)
+    return remove_clip_outputs(Path(output), clip_ids)
 
 
 def remove_clip_outputs(output: Path, clip_ids: list[str]) -> int:

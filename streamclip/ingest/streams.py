@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 
+from streamclip.contract.types import Event, VideoDone, VideoFailed
 from streamclip.errors import StreamclipError
 from streamclip.sources import redact
-from streamclip.types import Event, VideoDone, VideoFailed
 
 log = logging.getLogger(__name__)
 

@@ -41,9 +41,9 @@ import msgspec
 import watchfiles
 
 from streamclip.errors import Reason, SourceError, StreamclipError
+from streamclip.ffmpeg.probe import probe
 from streamclip.inputs import is_video_name
 from streamclip.live.follow import FOLLOWABLE, Container, container_of
-from streamclip.probe import probe
 from streamclip.runtime.channel import Channel, ReceiverClosed
 
 log = logging.getLogger(__name__)

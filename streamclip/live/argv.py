@@ -1,4 +1,4 @@
-"""argv builders for live sources (pure functions; `streamclip.ffmpeg` runs them).
+"""argv builders for live sources (pure functions; `streamclip.ffmpeg.children` runs them).
 
 - the reader: reads the source once and stream-copies its first video and audio streams into
   short MPEG-TS segments (the spool), listed in a CSV as each one is finished;
@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamclip.config import LiveConfig
-from streamclip.ffargs import DETECTOR_HEIGHT, DETECTOR_WIDTH, ENCODER_DEFAULT_ARGS
-from streamclip.ffmpeg import ffmpeg_binary
+from streamclip.contract.types import VideoMetadata
+from streamclip.ffmpeg.argv import DETECTOR_HEIGHT, DETECTOR_WIDTH, clip_output_args, ffmpeg_base
 from streamclip.sources import STDIN, url_scheme
-from streamclip.types import VideoMetadata
 
 SEGMENT_PATTERN = "seg%06d.ts"
 SEGMENT_LIST = "segments.csv"
@@ -43,10 +42,6 @@ _PROTOCOLS: dict[str, str] = {
 # out): the reader copies and the decoder decodes, both need only the codecs' parameters, and every
 # second here is latency (and a burst into the spool afterwards).
 SHORT_PROBE = ["-analyzeduration", "1000000", "-probesize", "1000000"]
-
-
-def _base() -> list[str]:
-    return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
 
 def source_input(source: str, config: LiveConfig) -> list[str]:
@@ -74,7 +69,17 @@ def reader_argv(source: str, spool: Path, config: LiveConfig, *, duration_s: flo
     """
     # A short analysis (ffmpeg's default is 5 s of stream, read before anything is written): stream
     # copy only needs the codecs' parameters, and every second here is latency and a burst later.
-    argv = [*_base(), *SHORT_PROBE, *source_input(source, config), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]
+    argv = [
+        *ffmpeg_base(),
+        *SHORT_PROBE,
+        *source_input(source, config),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-c",
+        "copy",
+    ]
     if duration_s is not None:
         argv += ["-t", f"{duration_s:.3f}"]
     argv += [
@@ -93,7 +98,7 @@ def decode_argv(*, threads: int = 1) -> list[str]:
     rate (that of its first segment).
     """
     return [
-        *_base(), "-threads", str(threads), *SHORT_PROBE,
+        *ffmpeg_base(), "-threads", str(threads), *SHORT_PROBE,
         "-protocol_whitelist", "pipe", "-f", "mpegts", "-i", "pipe:0",
         "-map", "0:v:0", "-fps_mode", "passthrough",
         "-s", f"{DETECTOR_WIDTH}x{DETECTOR_HEIGHT}", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1",
@@ -116,20 +121,14 @@ def clip_argv(
     trimmed to the same times (counted from its first sample, so approximate by up to a frame)."""
     fps = meta.fps
     start_s, end_s = first_frame / fps, (first_frame + frames) / fps
-    video = f"trim=start_frame={first_frame}:end_frame={first_frame + frames},setpts=N/({fps!r}*TB)"
-    if meta.width % 2 or meta.height % 2:
-        video += ",scale=trunc(iw/2)*2:trunc(ih/2)*2"
+    trim = f"trim=start_frame={first_frame}:end_frame={first_frame + frames},setpts=N/({fps!r}*TB)"
     audio = f"asetpts=PTS-STARTPTS,atrim=start={start_s:.6f}:end={end_s:.6f},asetpts=PTS-STARTPTS"
     joined = "concat:" + "|".join(str(path) for path in segments)
-    argv = [*_base(), "-threads", "1", "-protocol_whitelist", "file,concat", "-f", "mpegts", "-i", joined]
-    argv += ["-map", "0:v:0", "-map", "0:a:0?", "-vf", video, "-af", audio, "-r", repr(fps)]
-    argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
-    if preset:
-        argv += ["-preset", preset]
-    if meta.pixel_format != "yuv420p":
-        argv += ["-pix_fmt", "yuv420p"]
-    argv += ["-c:a", "aac"]  # trimmed, so re-encoded
-    return [*argv, "-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", "-y", output]
+    argv = [*ffmpeg_base(), "-threads", "1", "-protocol_whitelist", "file,concat", "-f", "mpegts", "-i", joined]
+    argv += ["-map", "0:v:0", "-map", "0:a:0?", "-af", audio, "-r", repr(fps)]
+    # the audio is trimmed, so re-encoded
+    return argv + clip_output_args(meta, output, encoder=encoder, threads=threads, preset=preset,
+                                   video_filters=[trim], audio_codec="aac")  # fmt: skip
 
 
 def count_packets_argv(ffprobe: str, segment: Path) -> list[str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from streamclip.config import TranscodeConfig
+from streamclip.contract.types import Span, VideoMetadata
 from streamclip.live.argv import clip_argv
 from streamclip.live.session import LiveSession
-from streamclip.types import Span, VideoMetadata
 
 
 def live_clip_argv(

@@ -14,15 +14,15 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from streamclip import ffmpeg
 from streamclip.actors.messages import VideoEnd, VideoJob
 from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, stderr_summary
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.probe import probe
 from streamclip.live.argv import decode_argv
 from streamclip.live.session import LiveSession
-from streamclip.probe import probe
 from streamclip.runtime.waiting import wait_out
 
-Pump = Callable[[VideoJob, ffmpeg.StreamingChild], Awaitable[None]]
+Pump = Callable[[VideoJob, children.StreamingChild], Awaitable[None]]
 
 
 async def decode_live(
@@ -59,7 +59,7 @@ async def _decode(
         return VideoEnd(job, error=f"the stream's first seconds cannot be read: {exc}", kind=exc.kind)
     job.meta = msgspec.structs.replace(meta, path=job.source, size=0, num_frames=0, duration_s=0.0)
     try:
-        async with ffmpeg.stream(
+        async with children.stream(
             decode_argv(threads=threads), idle_timeout_s=idle_s, stdin=asyncio.subprocess.PIPE
         ) as child:
             feeder = asyncio.create_task(_feed(session, child), name=f"streamclip-feed-{session.rel}")
@@ -84,7 +84,7 @@ async def _decode(
     return None
 
 
-async def _pump_counting(job: VideoJob, session: LiveSession, child: ffmpeg.StreamingChild, pump: Pump) -> None:
+async def _pump_counting(job: VideoJob, session: LiveSession, child: children.StreamingChild, pump: Pump) -> None:
     watcher = asyncio.create_task(_follow_count(job, session))
     try:
         await pump(job, child)
@@ -104,7 +104,7 @@ async def _follow_count(job: VideoJob, session: LiveSession) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _feed(session: LiveSession, child: ffmpeg.StreamingChild) -> None:
+async def _feed(session: LiveSession, child: children.StreamingChild) -> None:
     """Every finished segment's bytes, in order, into the decoder; then end its input."""
     index = 0
     while (segment := await session.next_segment(index)) is not None:

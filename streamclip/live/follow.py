@@ -29,10 +29,10 @@ import msgspec
 
 from streamclip.actors.messages import VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
+from streamclip.contract.types import VideoMetadata
 from streamclip.errors import Reason, SourceError, stderr_summary
-from streamclip.ffmpeg import Completed
-from streamclip.probe import probe
-from streamclip.types import VideoMetadata
+from streamclip.ffmpeg.children import Completed
+from streamclip.ffmpeg.probe import probe
 
 # ffmpeg 5.1's MPEG-TS seek lands on the first keyframe *after* the target (a clip starting
 # between keyframes came out short, or empty), so a clip of an MPEG-TS or followed source seeks

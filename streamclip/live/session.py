@@ -15,13 +15,13 @@ import logging
 import time
 from pathlib import Path
 
-from streamclip import ffmpeg
 from streamclip.config import LiveConfig
+from streamclip.contract.types import Span
 from streamclip.errors import Reason, stderr_summary
+from streamclip.ffmpeg import children
 from streamclip.live.argv import reader_argv
 from streamclip.live.spool import Segment, Spool
 from streamclip.sources import STDIN, SourceKind, classify, redact, session_rel, session_source
-from streamclip.types import Span
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class LiveSession:
         argv = reader_argv(self.url, self.spool.folder, self.config, duration_s=self.duration_s)
         stdin = 0 if self.url == STDIN else asyncio.subprocess.DEVNULL
         try:
-            async with ffmpeg.stream(argv, idle_timeout_s=self.config.read_timeout_s, stdin=stdin) as child:
+            async with children.stream(argv, idle_timeout_s=self.config.read_timeout_s, stdin=stdin) as child:
                 await self._watch(child)
                 done = await child.finish(timeout_s=STOP_GRACE_S)
             await self._add(await self.spool.finish_partial())
@@ -74,7 +74,7 @@ class LiveSession:
             self.ended = True
             self._changed.set()
 
-    async def _watch(self, child: ffmpeg.StreamingChild) -> None:
+    async def _watch(self, child: children.StreamingChild) -> None:
         last_size, last_growth, stopping_since = -1, time.monotonic(), None
         while child.proc.returncode is None:
             try:
@@ -113,7 +113,7 @@ class LiveSession:
             return self.failure[0]
         return "stopped" if self._stop.is_set() else None
 
-    def _judge(self, done: ffmpeg.Completed) -> None:
+    def _judge(self, done: children.Completed) -> None:
         """Why the source ended, if it is a failure (a sender that stops is the normal end)."""
         if self.failure is not None or self._stop.is_set():
             return

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamclip import ffmpeg
+from streamclip.ffmpeg import children
 from streamclip.live.argv import SEGMENT_LIST, count_packets_argv
 
 COUNT_TIMEOUT_S = 30.0
@@ -126,6 +126,8 @@ class Spool:
 
 
 async def _count_frames(path: Path) -> int:
-    done = await ffmpeg.run(count_packets_argv(ffmpeg.ffprobe_binary(), path), timeout_s=COUNT_TIMEOUT_S, check=False)
+    done = await children.run(
+        count_packets_argv(children.ffprobe_binary(), path), timeout_s=COUNT_TIMEOUT_S, check=False
+    )
     numbers = [int(word) for word in done.stdout.decode("ascii", "replace").split() if word.isdigit()]
     return numbers[0] if numbers else 0

@@ -32,16 +32,16 @@ import ray
 import ray.exceptions
 
 from streamclip.config import PipelineConfig, RayConfig
+from streamclip.contract.identity import check_rel
+from streamclip.contract.stats import PipelineStats, RayStats, WorkerInfo, combine
+from streamclip.contract.types import ClipReady, Event, VideoFailed
 from streamclip.errors import Reason, StreamclipError
-from streamclip.identity import check_rel
 from streamclip.ray.cluster import connect
 from streamclip.ray.watchdog import watch
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
-from streamclip.stats import PipelineStats, RayStats, WorkerInfo, combine
 from streamclip.storage import remote
-from streamclip.types import ClipReady, Event, VideoFailed
 
 log = logging.getLogger("streamclip.ray")
 

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from streamclip.config import PipelineConfig
+from streamclip.contract.stats import PipelineStats
+from streamclip.contract.types import ClipReady, Event
 from streamclip.local import Pipeline, open_local_pipeline
-from streamclip.stats import PipelineStats
 from streamclip.storage import remote
 from streamclip.storage.outputs import output_url
-from streamclip.types import ClipReady, Event
 
 
 class WorkerBroken(RuntimeError):

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamclip.decisions import decisions_path, probabilities_path
-from streamclip.output import clip_path, meta_path, video_record_path
+from streamclip.contract.decisions import decisions_path, probabilities_path
+from streamclip.storage.layout import clip_path, meta_path, video_record_path
 
 log = logging.getLogger(__name__)
 

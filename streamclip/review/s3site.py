@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamclip.errors import UsageError
-from streamclip.output import clip_path
 from streamclip.review.serving import CONTENT_TYPES
 from streamclip.review.site import REPORT_DIR, STATE_FILE, ReportResult, build_report
 from streamclip.storage import s3
-from streamclip.workspace import write_atomic
+from streamclip.storage.layout import clip_path
+from streamclip.storage.workspace import write_atomic
 
 if TYPE_CHECKING:
     from obstore.store import S3Store

@@ -27,7 +27,6 @@ from typing import Any
 
 import jinja2
 
-from streamclip.output import clip_path
 from streamclip.review import thumbs
 from streamclip.review.charts import chart_of
 from streamclip.review.model import (
@@ -40,7 +39,8 @@ from streamclip.review.model import (
     set_aside_by_daemon,
 )
 from streamclip.storage import remote
-from streamclip.workspace import write_atomic
+from streamclip.storage.layout import clip_path
+from streamclip.storage.workspace import write_atomic
 
 REPORT_DIR = "report"
 STATE_FILE = ".state.json"

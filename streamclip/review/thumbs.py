@@ -14,9 +14,9 @@ import os
 import uuid
 from pathlib import Path
 
-from streamclip import ffmpeg
 from streamclip.errors import StreamclipError
-from streamclip.ffargs import file_url
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import file_url
 from streamclip.sources import scrub
 from streamclip.storage import remote
 
@@ -40,7 +40,7 @@ def _input(source: Source) -> list[str]:
 
 def _argv(source: Source, at_s: float, width: int, target: Path) -> list[str]:
     return [
-        ffmpeg.ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error",
+        children.ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error",
         "-ss", f"{max(at_s, 0.0):.3f}", *_input(source),
         "-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={width}:-2",
         "-q:v", JPEG_QUALITY, "-f", "image2", "-y", str(target),
@@ -52,7 +52,7 @@ async def grab_frame(source: Source, at_s: float, width: int, target: Path) -> b
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp.jpg")
     try:
-        await ffmpeg.run(_argv(source, at_s, width, tmp), timeout_s=TIMEOUT_S)
+        await children.run(_argv(source, at_s, width, tmp), timeout_s=TIMEOUT_S)
         if not tmp.is_file() or tmp.stat().st_size == 0:
             return False
         os.replace(tmp, target)

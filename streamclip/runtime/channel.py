@@ -43,6 +43,7 @@ class ChannelStats(msgspec.Struct, frozen=True, kw_only=True):
     send_blocked_s: float
     receive_blocked_s: float
     closed: bool
+    senders_waiting: int = 0  # senders blocked on a full channel right now, each with an item in hand
 
 
 class _BlockedSend(Generic[T]):
@@ -177,6 +178,7 @@ class Channel(Generic[T]):
             send_blocked_s=self._send_blocked_s,
             receive_blocked_s=self._receive_blocked_s,
             closed=self._send_closed,
+            senders_waiting=len(self._blocked),
         )
 
     # -- internals ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Where finished files go: a local folder (as it always was) or an `s3://bucket/prefix`.
 
-Both hold the same layout (`streamclip.output`); names are relative paths (`clips/<uuid>.mp4`),
+Both hold the same layout (`streamclip.storage.layout`); names are relative paths (`clips/<uuid>.mp4`),
 made with the layout's own functions on an empty root (`clip_path(Path(), id)`). Clips are
 encoded in a local work folder either way (`Workspace`) and then put in place:
 
@@ -21,12 +21,19 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from streamclip.contract.identity import record_name, source_hash
+from streamclip.contract.types import EncodedClipInfo
 from streamclip.errors import UsageError
-from streamclip.identity import record_name, source_hash
-from streamclip.output import check_output_folder, clip_path, encoded_info, finished_clip, frames_path, meta_path
 from streamclip.storage import s3
-from streamclip.types import EncodedClipInfo
-from streamclip.workspace import move_atomic, write_atomic
+from streamclip.storage.layout import (
+    check_output_folder,
+    clip_path,
+    encoded_info,
+    finished_clip,
+    frames_path,
+    meta_path,
+)
+from streamclip.storage.workspace import move_atomic, write_atomic
 
 if TYPE_CHECKING:
     from obstore.store import S3Store

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 import msgspec
 
 from streamclip.errors import Reason, SourceError, StreamclipError
+from streamclip.ffmpeg.probe import probe
 from streamclip.ingest.watcher import TEMP_SUFFIXES, Candidate, tick_loop
-from streamclip.probe import probe
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.storage import remote, s3
 

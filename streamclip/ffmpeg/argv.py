@@ -1,4 +1,4 @@
-"""argv builders for every ffmpeg command streamclip runs (pure functions; `ffmpeg.py` runs them).
+"""argv builders for every ffmpeg command streamclip runs (pure functions; `children.py` runs them).
 
 Paths are passed as `file:<absolute path>` so names with a ':' or a leading '-' are never read as
 a protocol or an option, and every local input is opened with `-protocol_whitelist file` and a
@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from streamclip.ffmpeg import ffmpeg_binary, single_file_demuxers
-from streamclip.types import VideoMetadata
+from streamclip.contract.types import VideoMetadata
+from streamclip.ffmpeg.children import ffmpeg_binary, single_file_demuxers
 
 DETECTOR_WIDTH, DETECTOR_HEIGHT = 48, 27
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC.
 MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "opus", "alac", "flac"})
+EVEN_SIZE = "scale=trunc(iw/2)*2:trunc(ih/2)*2"  # what every player takes (4:2:0 needs even sides)
+MP4_TAIL = ["-sn", "-dn", "-movflags", "+faststart", "-f", "mp4"]
 ENCODER_DEFAULT_ARGS: dict[str, list[str]] = {
     "libx264": [],
     "libopenh264": [],
@@ -61,7 +63,8 @@ def _seconds(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _base() -> list[str]:
+def ffmpeg_base() -> list[str]:
+    """The start of every ffmpeg argv: no banner, no stdin, errors only."""
     return [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error"]
 
 
@@ -76,7 +79,7 @@ def decode_argv(
     `follow_idle_s` reads a growing file (see `local_input`).
     """
     return [
-        *_base(),
+        *ffmpeg_base(),
         *(["-hwaccel", "cuda"] if hwaccel else []),
         "-threads", str(threads),
         *source_input(meta.path, follow_idle_s=follow_idle_s),
@@ -107,11 +110,11 @@ def transcode_argv(
 ) -> list[str]:
     """One clip `[start_s, end_s)` of the source, re-encoded to an MP4 that plays while downloading.
 
-    `input_threads` decode the source, `threads` run the encoder (see `streamclip.threads`).
+    `input_threads` decode the source, `threads` run the encoder (see `streamclip.ffmpeg.threads`).
     `seek_back_s` seeks the input that far before the span and cuts the rest exactly on the
     output side, for inputs whose seek may land *after* the target (see `live.follow`).
     """
-    argv = _base()
+    argv = ffmpeg_base()
     if use_hwaccel:
         argv += ["-hwaccel", "cuda"]
     seek_s = max(start_s - seek_back_s, 0.0)
@@ -120,25 +123,36 @@ def transcode_argv(
     argv += [*source_input(meta.path), "-map", "0:v:0", "-map", "0:a:0?"]
     if not window:
         argv += ["-ss", _seconds(start_s - seek_s), "-t", _seconds(end_s - start_s)]
-    argv += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
+    bit_rate_k = (meta.bit_rate_k or 0) if use_input_bit_rate else 0
+    audio = "copy" if (meta.audio_codec or "") in MP4_AUDIO_CODECS else "aac"
+    return argv + clip_output_args(meta, output, encoder=encoder, threads=threads, preset=preset,
+                                   bit_rate_k=bit_rate_k, audio_codec=audio)  # fmt: skip
+
+
+def clip_output_args(
+    meta: VideoMetadata,
+    output: str,
+    *,
+    encoder: str,
+    threads: int,
+    preset: str = "",
+    bit_rate_k: int = 0,
+    video_filters: Sequence[str] = (),
+    audio_codec: str,
+) -> list[str]:
+    """The output side of every clip, from a file or from a live spool: `video_filters` (the live
+    cut's trim chain) then even dimensions, the encoder with its defaults, 8-bit 4:2:0 (10-bit and
+    4:4:4 sources included), and an MP4 that plays while downloading (`+faststart`)."""
+    filters = [*video_filters, *([EVEN_SIZE] if meta.width % 2 or meta.height % 2 else [])]
+    args = ["-vf", ",".join(filters)] if filters else []
+    args += ["-c:v", encoder, *ENCODER_DEFAULT_ARGS.get(encoder, []), "-threads", str(threads)]
     if preset:
-        argv += ["-preset", preset]
-    if use_input_bit_rate and meta.bit_rate_k:
-        argv += ["-b:v", f"{meta.bit_rate_k}k"]
-    argv += _picture_args(meta, encoder)
-    argv += ["-c:a", "copy" if (meta.audio_codec or "") in MP4_AUDIO_CODECS else "aac"]
-    argv += ["-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", "-y", output]
-    return argv
-
-
-def _picture_args(meta: VideoMetadata, encoder: str) -> list[str]:
-    """8-bit 4:2:0 (10-bit and 4:4:4 sources included) at even dimensions, which every player takes."""
-    args: list[str] = []
-    if meta.width % 2 or meta.height % 2:
-        args += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
+        args += ["-preset", preset]
+    if bit_rate_k:
+        args += ["-b:v", f"{bit_rate_k}k"]
     if meta.pixel_format != "yuv420p":
         args += ["-pix_fmt", "yuv420p"]
-    return args
+    return [*args, "-c:a", audio_codec, *MP4_TAIL, "-y", output]
 
 
 def frames_argv(
@@ -162,7 +176,7 @@ def frames_argv(
     if from_index > 0:
         terms = [f"eq(n\\,{index})" for index in sorted(set(select)) if index < from_index]
         graph += ",select=" + _sum([*terms, f"gte(n\\,{from_index})"])
-    argv = [*_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0"]
+    argv = [*ffmpeg_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0"]
     argv += ["-filter_threads", str(threads), "-vf", graph, "-fps_mode", "passthrough"]
     if size is not None:
         height, width = size
@@ -173,7 +187,7 @@ def frames_argv(
 
 def frame_count_argv(clip_path: str, fps: float, *, threads: int = 1) -> list[str]:
     """A clip decoded at constant rate `fps` and discarded; `-progress` prints `frame=N` at the end."""
-    return [*_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0",
+    return [*ffmpeg_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0",
             "-vf", f"fps={fps!r}", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]  # fmt: skip
 
 

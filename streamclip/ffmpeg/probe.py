@@ -1,7 +1,7 @@
 """ffprobe JSON → VideoMetadata, with a reason a person can act on for every unusable source.
 
 `probe` checks the file itself first (missing, directory, unreadable, empty), then runs ffprobe
-through `streamclip.ffmpeg` and hands its JSON to `metadata_from_ffprobe`, a pure function.
+through `streamclip.ffmpeg.children` and hands its JSON to `metadata_from_ffprobe`, a pure function.
 
 Conventions:
 - The video stream is the FIRST video stream that is not an attached picture (cover art).
@@ -24,11 +24,11 @@ import stat
 from fractions import Fraction
 from typing import Any
 
-from streamclip import ffmpeg
+from streamclip.contract.types import VideoMetadata
 from streamclip.errors import FFmpegError, Reason, SourceError
-from streamclip.ffargs import source_input
+from streamclip.ffmpeg import children
+from streamclip.ffmpeg.argv import source_input
 from streamclip.storage import remote
-from streamclip.types import VideoMetadata
 
 MAX_FPS = 1000.0
 # Top-level ISO BMFF boxes a (possibly truncated) MP4/MOV file starts with.
@@ -48,12 +48,12 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0, growin
     check = remote.check if remote.is_remote(given) else _check_file  # s3://, http(s):// (streamclip.storage)
     abspath, size, header = await asyncio.to_thread(check, given)
     argv = [
-        ffmpeg.ffprobe_binary(),
+        children.ffprobe_binary(),
         *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),
         *source_input(abspath),
     ]
     try:
-        done = await ffmpeg.run(argv, timeout_s=timeout_s, check=False)
+        done = await children.run(argv, timeout_s=timeout_s, check=False)
     except FFmpegError as exc:
         exc.add_note(f"while probing {abspath}")
         raise

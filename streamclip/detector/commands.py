@@ -13,7 +13,7 @@ import argparse
 import time
 from typing import Any
 
-from streamclip.models import CachedModel, cache_root, list_cached, model_kind, prepare
+from streamclip.detector.models import CachedModel, cache_root, list_cached, model_kind, prepare
 
 COMMANDS = ("models",)
 

