@@ -181,6 +181,7 @@ def _spans(probabilities: np.ndarray, fps: float, config: PipelineConfig) -> lis
         probabilities > config.detector.threshold, fps,
         min_length_s=rules.min_length_s, max_length_s=rules.max_length_s, max_length_mode=rules.max_length_mode,
         crop_s=rules.crop_s, entire_scene_as_clip=rules.entire_scene_as_clip, limit_clips=rules.limit_clips,
+        scene_edges=rules.scene_edges,
     )  # fmt: skip
 
 

@@ -43,6 +43,10 @@ class SpansConfig(msgspec.Struct, **_STRICT):
     crop_s: float | None = 0.5
     entire_scene_as_clip: bool = True
     limit_clips: int = 0
+    # "curator": scenes as NeMo Curator 1.4.0 forms them, for its clip ids (a video's last frame is in
+    # no scene once it has a transition; a transition at frame 0 closes none); "runs": maximal runs
+    # of non-transition frames (streamclip.contract.rules._scenes)
+    scene_edges: Literal["curator", "runs"] = "curator"
     clip_len_s: float = 10.0
     clip_stride_s: float = 10.0
     min_clip_length_s: float = 2.0

@@ -42,6 +42,7 @@ def test_default_profile_is_curators_defaults() -> None:
     assert spans.max_length_mode == "stride"
     assert spans.entire_scene_as_clip is True
     assert spans.limit_clips == 0
+    assert spans.scene_edges == "curator"
     assert transcode.encoder == "libx264"
     assert (frames.enabled, frames.policies, frames.target_fps) == (True, ["sequence"], [2.0])
     assert frames.write is False
@@ -108,6 +109,12 @@ def test_mistyped_value_names_the_key(tmp_path: Path) -> None:
 def test_value_outside_a_literal_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"transcode\.encoder"):
         load_config(write_profile(tmp_path, '[transcode]\nencoder = "x265"\n'))
+
+
+def test_scene_edges_is_strict() -> None:
+    assert load_config("default", ['spans.scene_edges="runs"']).spans.scene_edges == "runs"
+    with pytest.raises(ConfigError, match=r"spans\.scene_edges"):
+        load_config("default", ['spans.scene_edges="plain"'])
 
 
 def test_invalid_toml(tmp_path: Path) -> None:

@@ -29,12 +29,13 @@ def test_scenes_clips_and_dropped_ranges_of_a_video_with_known_cuts(review_split
     assert (record["status"], record["mode"], record["num_frames"], record["frames_seen"]) == (
         "done", "scenes", total, total)  # fmt: skip
     assert record["rules"] == {"min_len": 50, "max_len": 250, "crop": 12, "max_length_mode": "stride",
-                               "entire_scene_as_clip": True, "limit_clips": 0}  # fmt: skip
+                               "entire_scene_as_clip": True, "limit_clips": 0,
+                               "scene_edges": "curator"}  # fmt: skip
     scenes = [(s["start_frame"], s["end_frame"]) for s in record["scenes"]]
     assert len(scenes) == 4
     for (_, end), cut in zip(scenes, video.cuts, strict=False):
         assert _near(end, cut)
-    assert scenes[-1][1] == total
+    assert scenes[-1][1] == total - 1  # the last frame is in no scene (Curator)
     assert [_near(c["end_frame"], cut) for c, cut in zip(record["cuts"], video.cuts, strict=True)] == [True] * 3
 
     # Every clip on disk is in the record, with its index and uuid, and nothing else is.
@@ -53,10 +54,11 @@ def test_scenes_clips_and_dropped_ranges_of_a_video_with_known_cuts(review_split
         assert dropped["why"]
         assert dropped["margin"] == (dropped["rule"] == "crop")  # here every crop is a clip's margin
     assert by_rule["min_length"] == [scenes[1]]  # the 1.5 s red scene: 12 frames left after the crop
-    assert by_rule["max_length_stride"] == [(scenes[3][0] + 250, total)]  # the 1 s tail of the 11 s scene
+    assert by_rule["max_length_stride"] == [(scenes[3][0] + 250, total - 1)]  # the 1 s tail of the 11 s scene
+    assert by_rule["last_frame"] == [(total - 1, total)]
     assert [s["frame"] for s in record["splits"]] == [scenes[3][0] + 250]
     assert len(by_rule["crop"]) == 6  # both ends of the three clips
-    assert set(by_rule) == {"min_length", "max_length_stride", "crop"}
+    assert set(by_rule) == {"min_length", "max_length_stride", "crop", "last_frame"}
 
     probs = np.load(review_split.output / "decisions" / "scenes.mp4.probs.npy")
     assert probs.dtype == np.float16
@@ -143,10 +145,13 @@ def test_clips_after_the_limit_and_the_frames_never_decoded_are_limit_clips() ->
     probs = [0.0] * 20 + [0.9] + [0.0] * 20 + [0.9] + [0.0] * 20
     record = _decide(probs, SceneRules(min_len=5, limit_clips=1), num_frames=100)
     assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 20)]
-    assert _ranges(record) == [(21, 41, "limit_clips"), (42, 62, "limit_clips"), (62, 100, "limit_clips")]
+    # the last frame seen (61) is in no scene; the decoding stopped after it
+    limited = [(21, 41, "limit_clips"), (42, 61, "limit_clips"), (61, 62, "limit_clips"), (62, 100, "limit_clips")]
+    assert _ranges(record) == limited
     cropped = _decide(probs, SceneRules(min_len=5, crop=2, limit_clips=1), num_frames=62)
     assert [(c["start_frame"], c["end_frame"]) for c in cropped["clips"]] == [(2, 18)]
-    assert _ranges(cropped) == [(0, 2, "crop"), (18, 20, "crop"), (21, 41, "limit_clips"), (42, 62, "limit_clips")]
+    assert _ranges(cropped) == [(0, 2, "crop"), (18, 20, "crop"), (21, 41, "limit_clips"), (42, 61, "limit_clips"),
+                                (61, 62, "limit_clips")]  # fmt: skip
 
 
 def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
@@ -154,6 +159,14 @@ def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
     record = _decide(probs, SceneRules(min_len=5, max_len=10), failed=True, num_frames=80)
     assert [(c["start_frame"], c["end_frame"]) for c in record["clips"]] == [(0, 10), (10, 20), (21, 31), (31, 41)]
     assert _ranges(record) == [(41, 46, "video_failed"), (46, 80, "video_failed")]
+
+
+def _assert_every_frame_accounted_for(explained: Explained, mask: list[bool]) -> None:
+    """Kept and dropped ranges never overlap, and leave out only transition frames outside a scene."""
+    ranges = sorted([*explained.kept, *((s, e) for s, e, _, _ in explained.dropped)])
+    covered = [f for s, e in ranges for f in range(s, e)]
+    assert covered == sorted(set(covered))  # no frame twice
+    assert set(covered) | {f for f, is_cut in enumerate(mask) if is_cut} == set(range(len(mask)))  # none forgotten
 
 
 @given(
@@ -164,22 +177,62 @@ def test_a_video_that_failed_mid_scene_keeps_its_finished_pieces() -> None:
     mode=st.sampled_from(["stride", "truncate"]),
     whole=st.booleans(),
     limit=st.integers(0, 4),
+    edges=st.sampled_from(["curator", "runs"]),
 )
 def test_a_video_explained_keeps_the_rule_spans_and_accounts_for_every_scene_frame(
-    mask: list[bool], min_len: int, max_len: int, crop: int, mode: str, whole: bool, limit: int
+    mask: list[bool], min_len: int, max_len: int, crop: int, mode: str, whole: bool, limit: int, edges: str
 ) -> None:
     from streamclip.contract.decisions import SceneDecisions
-    from streamclip.contract.rules import scene_spans
+    from streamclip.contract.rules import _scenes, scene_spans
 
     rules = SceneRules(min_len=min_len, max_len=max_len, crop=crop, mode=mode, entire_scene_as_clip=whole,
-                       limit_clips=limit)  # fmt: skip
+                       limit_clips=limit, scene_edges=edges)  # fmt: skip
     decisions = SceneDecisions(rules, 0.5)
     decisions.add_probabilities(np.asarray(mask, np.float32))
-    explained, _, cuts = decisions.explain(failed=False, limit_reached=False)
+    explained, scenes, cuts = decisions.explain(failed=False, limit_reached=False)
     expected = scene_spans(mask, 1.0, min_length_s=min_len, max_length_s=max_len, max_length_mode=mode,
-                           crop_s=crop, entire_scene_as_clip=whole, limit_clips=limit)  # fmt: skip
+                           crop_s=crop, entire_scene_as_clip=whole, limit_clips=limit,
+                           scene_edges=edges)  # fmt: skip
     assert explained.kept == expected
-    ranges = sorted([*explained.kept, *((s, e) for s, e, _, _ in explained.dropped)])
-    covered = [f for s, e in ranges for f in range(s, e)]
-    assert covered == [f for f, is_cut in enumerate(mask) if not is_cut]
+    assert scenes == [(s, e) for s, e in _scenes(np.asarray(mask, bool), whole, edges) if e > s]
+    _assert_every_frame_accounted_for(explained, mask)
     assert sum(e - s for s, e in cuts) == sum(mask)
+
+
+@given(
+    mask=st.lists(st.booleans() | st.just(False) | st.just(False), max_size=200),
+    chunk=st.integers(1, 40),
+    cut_every=st.integers(0, 3),
+    failed=st.booleans(),
+    min_len=st.integers(0, 20),
+    max_len=st.integers(0, 40),
+    crop=st.integers(0, 5),
+    mode=st.sampled_from(["stride", "truncate"]),
+    whole=st.booleans(),
+    edges=st.sampled_from(["curator", "runs"]),
+)
+def test_the_record_explains_what_the_streaming_tracker_emitted(
+    mask: list[bool], chunk: int, cut_every: int, failed: bool, min_len: int, max_len: int, crop: int, mode: str,
+    whole: bool, edges: str,
+) -> None:  # fmt: skip
+    """As the span builder runs it: chunks, a live source's cuts at the spool limit after some of
+    them, and an end (or a failure, where nothing closes the open scene)."""
+    from streamclip.actors.span_builder import SceneSpanTracker
+    from streamclip.contract.decisions import SceneDecisions
+
+    rules = SceneRules(min_len=min_len, max_len=max_len, crop=crop, mode=mode, entire_scene_as_clip=whole,
+                       scene_edges=edges)  # fmt: skip
+    tracker, decisions = SceneSpanTracker(rules), SceneDecisions(rules, 0.5)
+    emitted: list[tuple[int, int]] = []
+    for number, start in enumerate(range(0, len(mask), chunk)):
+        values = np.asarray(mask[start : start + chunk], np.float32)
+        decisions.add_probabilities(values)
+        emitted += tracker.push(values > 0.5)
+        if cut_every and number % (cut_every + 1) == cut_every:
+            emitted += tracker.cut_here()
+            decisions.add_forced_cut(tracker.position)
+    if not failed:
+        emitted += tracker.finish()
+    explained, _, _ = decisions.explain(failed=failed, limit_reached=False)
+    assert explained.kept == emitted
+    _assert_every_frame_accounted_for(explained, mask)

@@ -208,8 +208,8 @@ async def test_stdin_cli_sigint_closes_the_scene_in_progress(
     live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
 ) -> None:
     """`sender | streamclip split - …`; SIGINT once the held sender's frames are spooled (inside the
-    last scene): the clips of the scenes before are the file's, the scene in progress is closed at
-    the last frame read and its clip written, exit 0, nothing left behind."""
+    last scene): the clips of the scenes before are the file's, the scene in progress is closed where
+    the frames read end, as a file's last scene, and its clip written, exit 0, nothing left behind."""
     out = tmp_path / "out"
     read_end, write_end = os.pipe()
     sets = [f"--set={setting}" for setting in SETTINGS]
@@ -252,7 +252,8 @@ async def test_stdin_cli_sigint_closes_the_scene_in_progress(
     crop = 5  # 0.2 s at 25 fps
     assert 160 <= last_read <= HOLD_AT_FRAME
     assert abs(spans[-1][0] - reference_spans[-1][0]) <= 1
-    assert spans[-1][1] == last_read - crop  # the scene in progress, closed at the last frame read
+    # the scene in progress, closed as a file's last scene is: before the last frame read, then cropped
+    assert spans[-1][1] == last_read - 1 - crop
     assert not list(out.glob(".streamclip-work*"))
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
     for line in lines:
@@ -337,7 +338,7 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(
     live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
 ) -> None:
     """The sender is killed after the first clip, wherever it is: the clips written stay, those of
-    the scenes it finished are the file's, the scene it was in is closed at the last frame read."""
+    the scenes it finished are the file's, the scene it was in is closed where the frames read end."""
     port = free_port()
     url = f"tcp://127.0.0.1:{port}?listen=1"
     async with streamclip.open_pipeline(live_config(), tmp_path / "out") as pipe:
@@ -505,7 +506,8 @@ async def test_serve_streams_only_sigterm_closes_the_scene_in_progress(
     assert 160 <= last_read <= HOLD_AT_FRAME
     assert_same_spans(spans[:-1], reference_spans[:-1])  # type: ignore[arg-type]
     assert abs(spans[-1][0] - reference_spans[-1][0]) <= 1
-    assert spans[-1][1] == last_read - 5  # the scene in progress, closed at the last frame read (0.2 s crop)
+    # the scene in progress, closed as a file's last scene is: before the last frame read (0.2 s crop)
+    assert spans[-1][1] == last_read - 1 - 5
     assert not list(out.glob(".streamclip-work*"))
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
 

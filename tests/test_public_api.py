@@ -25,12 +25,12 @@ def test_the_rules_have_the_documented_signatures() -> None:
     scene = inspect.signature(streamclip.scene_spans)
     assert list(scene.parameters) == [
         "transitions", "fps", "min_length_s", "max_length_s", "max_length_mode", "crop_s",
-        "entire_scene_as_clip", "limit_clips",
+        "entire_scene_as_clip", "limit_clips", "scene_edges",
     ]  # fmt: skip
     defaults = {k: p.default for k, p in scene.parameters.items() if p.default is not inspect.Parameter.empty}
     assert defaults == {
         "min_length_s": 2.0, "max_length_s": 10.0, "max_length_mode": "stride", "crop_s": 0.5,
-        "entire_scene_as_clip": True, "limit_clips": 0,
+        "entire_scene_as_clip": True, "limit_clips": 0, "scene_edges": "curator",
     }  # fmt: skip
     stride = inspect.signature(streamclip.fixed_stride_spans)
     assert list(stride.parameters) == [

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from streamclip.contract.rules import (
     SceneRules,
+    _scenes,
     clip_uuid,
     fixed_stride_spans,
+    has_scene_boundary,
     middle_index,
     sample_frame_indices,
     scene_spans,
@@ -49,6 +51,33 @@ def mask_with(n: int, transitions: list[int]) -> list[bool]:
 # --- reference implementation, written independently of SceneRules -----------------------------
 
 
+def reference_scenes(mask: list[bool], entire: bool, edges: str) -> list[tuple[int, int]]:
+    """Scenes as NeMo Curator 1.4.0 forms them ("curator"), or plain non-transition runs ("runs")."""
+    n = len(mask)
+    runs = []
+    current = None
+    for i, is_transition in enumerate(mask):
+        if is_transition:
+            if current is not None:
+                runs.append((current, i))
+            current = None
+        elif current is None:
+            current = i
+    if current is not None:
+        runs.append((current, n))
+    if edges == "runs":
+        has_boundary = True in mask
+    else:  # a transition counts only once a scene frame came before it
+        first_scene_frame = mask.index(False) if False in mask else n
+        has_boundary = True in mask[first_scene_frame:]
+    if not has_boundary:
+        return [(0, n)] if entire and (n or edges == "curator") else []
+    if edges == "curator" and not mask[-1]:
+        start, _ = runs.pop()  # the last frame of a video with a transition is in no scene
+        runs.append((start, n - 1))
+    return runs
+
+
 def reference_scene_spans(
     mask: list[bool],
     fps: float,
@@ -58,24 +87,13 @@ def reference_scene_spans(
     crop_s: float | None,
     entire: bool,
     limit: int,
+    edges: str = "curator",
 ) -> list[tuple[int, int]]:
     """Frame-by-frame scene building, then each rule applied step by step."""
     min_len = int(min_s * fps) if min_s else 0
     max_len = int(max_s * fps) if max_s else 0
     crop = int(crop_s * fps) if crop_s else 0
-    scenes = []
-    current = None
-    for i, is_transition in enumerate(mask):
-        if is_transition:
-            if current is not None:
-                scenes.append((current, i))
-            current = None
-        elif current is None:
-            current = i
-    if current is not None:
-        scenes.append((current, len(mask)))
-    if True not in mask:
-        scenes = [(0, len(mask))] if entire and mask else []
+    scenes = reference_scenes(mask, entire, edges)
 
     out = []
     for start, end in scenes:
@@ -110,6 +128,8 @@ def masks(draw: st.DrawFn) -> list[bool]:
     if n == 0:
         return []
     starts = draw(st.lists(st.integers(0, n - 1), max_size=15))
+    if draw(st.booleans()):
+        starts += [0, n - 1][: draw(st.integers(1, 2))]  # transitions at the very start and end
     bursts = draw(st.lists(st.integers(1, 4), min_size=len(starts), max_size=len(starts)))
     marked = {i for s, b in zip(starts, bursts, strict=True) for i in range(s, min(s + b, n))}
     return [i in marked for i in range(n)]
@@ -124,6 +144,7 @@ scene_settings = st.fixed_dictionaries(
         "crop_s": st.sampled_from([None, 0, 0.1, 0.5, 1.0]),
         "entire_scene_as_clip": st.booleans(),
         "limit_clips": st.integers(0, 5),
+        "scene_edges": st.sampled_from(["curator", "runs"]),
     }
 )
 
@@ -132,8 +153,39 @@ scene_settings = st.fixed_dictionaries(
 
 
 def test_worked_example_with_transitions() -> None:
+    # Scenes [0, 299), [301, 600), [601, 899): the last frame, 899, is in no scene (Curator).
     mask = mask_with(900, [299, 300, 600])
-    assert scene_spans(mask, 30.0) == [(15, 284), (316, 585), (616, 885)]
+    assert scene_spans(mask, 30.0) == [(15, 284), (316, 585), (616, 884)]
+    assert scene_spans(mask, 30.0, scene_edges="runs") == [(15, 284), (316, 585), (616, 885)]
+
+
+def test_last_scene_of_a_long_video_strides_to_the_frame_before_the_end() -> None:
+    # One cut at 100; the last scene is [101, 1000): stride pieces 101-401-701-999, each cropped by 15.
+    assert scene_spans(mask_with(1000, [100]), 30.0)[-1] == (716, 984)
+    # 1001 frames: the last piece is a whole 300 frames, [701, 1000).
+    assert scene_spans(mask_with(1001, [100]), 30.0)[-1] == (716, 985)
+
+
+def test_a_transition_at_frame_0_closes_no_scene() -> None:
+    leading = mask_with(300, [0, 1])
+    assert scene_spans(leading, 30.0, max_length_s=None) == [(15, 285)]  # the whole video, the cut included
+    assert scene_spans(leading, 30.0, max_length_s=None, entire_scene_as_clip=False) == []
+    assert scene_spans(leading, 30.0, max_length_s=None, scene_edges="runs") == [(17, 285)]
+    # With another transition later, the first scene starts after the one at frame 0.
+    assert scene_spans(mask_with(300, [0, 1, 150]), 30.0, crop_s=None, min_length_s=None) == [(2, 150), (151, 299)]
+
+
+def test_a_video_ending_inside_a_transition_keeps_its_last_scene_whole() -> None:
+    mask = mask_with(300, [150, 297, 298, 299])
+    assert scene_spans(mask, 30.0, crop_s=None, min_length_s=None) == [(0, 150), (151, 297)]
+
+
+def test_a_last_scene_of_one_frame_is_empty() -> None:
+    mask = mask_with(300, [150, 298])
+    assert scene_spans(mask, 30.0, crop_s=None, min_length_s=None) == [(0, 150), (151, 298)]
+    assert _scenes(np.array(mask), True) == [(0, 150), (151, 298), (299, 299)]  # as Curator returns it
+    # Even with truncation and no crop or minimum, an empty scene gives no (empty) span.
+    assert scene_spans(mask, 30.0, crop_s=None, min_length_s=None, max_length_mode="truncate")[-1] == (151, 298)
 
 
 def test_worked_example_without_transitions() -> None:
@@ -160,7 +212,10 @@ def test_entire_scene_flag_only_matters_without_transitions() -> None:
 
 
 def test_all_transitions() -> None:
-    assert scene_spans([True] * 100, 30.0, min_length_s=0, crop_s=0) == []
+    # Curator: no transition starts after a scene frame, so the whole video is one scene.
+    assert scene_spans([True] * 100, 30.0, min_length_s=0, crop_s=0) == [(0, 100)]
+    assert scene_spans([True] * 100, 30.0, min_length_s=0, crop_s=0, entire_scene_as_clip=False) == []
+    assert scene_spans([True] * 100, 30.0, min_length_s=0, crop_s=0, scene_edges="runs") == []
 
 
 def test_ntsc_settings_in_frames() -> None:
@@ -214,7 +269,7 @@ def test_crop_disabled(crop: float | None) -> None:
 @pytest.mark.parametrize("minimum", [0, None])
 def test_min_disabled_keeps_every_nonempty_span(minimum: float | None) -> None:
     mask = mask_with(20, [1, 3, 4])
-    assert scene_spans(mask, 30.0, min_length_s=minimum, crop_s=None) == [(0, 1), (2, 3), (5, 20)]
+    assert scene_spans(mask, 30.0, min_length_s=minimum, crop_s=None) == [(0, 1), (2, 3), (5, 19)]
 
 
 def test_min_disabled_keeps_short_last_stride() -> None:
@@ -248,6 +303,7 @@ def test_scene_rules_pieces() -> None:
         {"fps": 30.0, "max_length_mode": "chop"},
         {"fps": 30.0, "limit_clips": -1},
         {"fps": 30.0, "crop_s": -0.5},
+        {"fps": 30.0, "scene_edges": "plain"},
     ],
 )
 def test_scene_spans_rejects_bad_settings(kwargs: dict[str, object]) -> None:
@@ -271,6 +327,7 @@ def test_scene_spans_matches_reference(mask: list[bool], kwargs: dict[str, objec
         kwargs["crop_s"],  # type: ignore[arg-type]
         kwargs["entire_scene_as_clip"],  # type: ignore[arg-type]
         kwargs["limit_clips"],  # type: ignore[arg-type]
+        kwargs["scene_edges"],  # type: ignore[arg-type]
     )
     assert got == expected
 
@@ -280,11 +337,14 @@ def test_scene_spans_matches_reference(mask: list[bool], kwargs: dict[str, objec
 def test_scene_spans_invariants(mask: list[bool], kwargs: dict[str, object]) -> None:
     spans = scene_spans(mask, **kwargs)  # type: ignore[arg-type]
     rules = SceneRules.from_seconds(**kwargs)  # type: ignore[arg-type]
+    boundary = has_scene_boundary(np.array(mask, dtype=bool), rules.scene_edges)
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start
     for start, end in spans:
         assert 0 <= start < end <= len(mask)
-        assert not any(mask[start:end])
+        if boundary:  # else the whole video is the one scene, a transition at frame 0 included
+            assert not any(mask[start:end])
+            assert end < len(mask) or rules.scene_edges == "runs"
         assert end - start >= rules.min_len
         if rules.max_len:
             assert end - start <= rules.max_len

@@ -24,16 +24,27 @@ FrameSpan = tuple[int, int]
 
 
 class SceneSpanTracker:
-    """Streaming `scene_spans`: `push` mask chunks in frame order, then `finish` once."""
+    """Streaming `scene_spans`: `push` mask chunks in frame order, then `finish` once.
+
+    With Curator's scene edges (the default, `rules._scenes`) a video's last frame is in no scene
+    once it has a transition, so a piece ending at frame `f` is final when frame `f` arrives (one
+    frame later than with `scene_edges="runs"`), and `finish` closes the open scene a frame early.
+    Before the video's first scene boundary, spans are held while they may yet be no clip: without
+    `entire_scene_as_clip` (the video may have no transition), or after a transition at frame 0
+    (Curator: if no other comes, the whole video, that transition included, is the one scene).
+    """
 
     def __init__(self, rules: SceneRules) -> None:
         self.rules = rules
         self.position = 0  # frames seen
         self.emitted = 0
+        self._curator = rules.scene_edges == "curator"
         self._scene_start: int | None = None  # start of the open scene (None inside a transition)
         self._piece_start: int | None = 0  # the open scene's unfinished part (None: nothing left)
-        self._seen_transition = False
-        self._held: list[FrameSpan] = []  # waiting to learn that the video has a transition at all
+        self._scene_seen = False  # a non-transition frame has been seen
+        self._leading = False  # frame 0 is a transition
+        self._seen_boundary = False  # `rules.has_scene_boundary` of the frames seen
+        self._held: list[FrameSpan] = []  # waiting to learn that they are clips
 
     @property
     def done(self) -> bool:
@@ -43,23 +54,31 @@ class SceneSpanTracker:
     def push(self, transitions: npt.NDArray[np.bool_] | Sequence[bool]) -> list[FrameSpan]:
         out: list[FrameSpan] = []
         for is_transition in np.asarray(transitions, dtype=bool).tolist():
-            if is_transition:
-                out += self._close_scene(self.position)
-                out += self._first_transition()
-            elif self._scene_start is None:
-                self._scene_start = self._piece_start = self.position
+            if self._curator:
+                out += self._piece_completed()  # this frame exists: the piece before it is not the video's end
+            out += self._transition() if is_transition else self._scene_frame()
             self.position += 1
-            if not is_transition:
+            if not self._curator:
                 out += self._piece_completed()
         return self._limit(out)
 
     def finish(self) -> list[FrameSpan]:
-        """The video ended; spans still held mean it had no transition and is no scene."""
-        return self._limit(self._close_scene(self.position))
+        """The video ended: close the open scene (Curator: before the last frame), or make the
+        whole video the one scene, or drop what was held for want of a transition."""
+        if self._seen_boundary:
+            out = self._close_scene(self.position - 1 if self._curator else self.position)
+        elif self._leading and self.rules.entire_scene_as_clip:
+            self._held = []
+            out = self.rules.pieces(0, self.position)
+        else:
+            out = self._close_scene(self.position)
+        return self._limit(out)
 
     @property
     def earliest_future_start(self) -> int:
         """No span emitted from now on starts before this frame (a live source's spool is deleted up to it)."""
+        if self._leading and self.rules.entire_scene_as_clip and not self._seen_boundary:
+            return 0  # the whole video may yet be the one scene
         start = self.position
         if self._scene_start is not None and self._piece_start is not None:
             start = self._piece_start
@@ -67,17 +86,31 @@ class SceneSpanTracker:
 
     def cut_here(self) -> list[FrameSpan]:
         """Close the open scene at the current frame, as if a transition were here (a live source's
-        spool limit); the scene goes on as a new one from this frame."""
-        if self._scene_start is None:
-            return []
-        out = self._close_scene(self.position)
-        self._scene_start = self._piece_start = self.position
+        spool limit); the scene goes on as a new one from this frame. The cut counts as a scene
+        boundary: what was held is released, and the video is no longer one whole scene."""
+        was_open = self._scene_start is not None
+        out = self._close_scene(self.position) + self._boundary()
+        if was_open:
+            self._scene_start = self._piece_start = self.position
         return self._limit(out)
 
+    def _transition(self) -> list[FrameSpan]:
+        self._leading |= self.position == 0
+        out = self._close_scene(self.position)
+        if self._curator and not self._scene_seen:
+            return out  # a transition at frame 0 closes no scene
+        return out + self._boundary()
+
+    def _scene_frame(self) -> list[FrameSpan]:
+        self._scene_seen = True
+        if self._scene_start is None:
+            self._scene_start = self._piece_start = self.position
+        return []
+
     def _piece_completed(self) -> list[FrameSpan]:
-        """A `max_len` piece of the open scene just got its last frame."""
+        """A `max_len` piece of the open scene is final (its last frame, Curator: the one after, is seen)."""
         start, length = self._piece_start, self.rules.max_len
-        if start is None or length <= 0 or self.position - start != length:
+        if self._scene_start is None or start is None or length <= 0 or self.position - start != length:
             return []
         # truncate keeps only a scene's first piece; stride goes on with the next one
         self._piece_start = None if self.rules.mode == "truncate" else self.position
@@ -91,16 +124,16 @@ class SceneSpanTracker:
             return []
         return self._release(self.rules.pieces(start, end))
 
-    def _first_transition(self) -> list[FrameSpan]:
-        if self._seen_transition:
+    def _boundary(self) -> list[FrameSpan]:
+        if self._seen_boundary:
             return []
-        self._seen_transition = True
+        self._seen_boundary = True
         held, self._held = self._held, []
         return held
 
     def _release(self, spans: list[FrameSpan]) -> list[FrameSpan]:
-        # Before the first transition a span is final only if the video may be one whole scene.
-        if self._seen_transition or self.rules.entire_scene_as_clip:
+        # Before the first boundary a span is final only if the video as one whole scene gives it too.
+        if self._seen_boundary or (self.rules.entire_scene_as_clip and not self._leading):
             return spans
         self._held += spans
         return []
@@ -142,6 +175,7 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
                 crop_s=self.config.crop_s,
                 entire_scene_as_clip=self.config.entire_scene_as_clip,
                 limit_clips=self.config.limit_clips,
+                scene_edges=self.config.scene_edges,
             )
             tracker = self._trackers[item.job.id] = SceneSpanTracker(rules)
             item.job.decisions = SceneDecisions(rules, self.threshold)
@@ -174,8 +208,8 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
             live.cut_requested = False
             cut = tracker.cut_here()
             live.scenes_cut += 1 if cut else 0
-            if cut and isinstance(item.job.decisions, SceneDecisions):
-                item.job.decisions.add_forced_cut(tracker.position)
+            if isinstance(item.job.decisions, SceneDecisions):
+                item.job.decisions.add_forced_cut(tracker.position)  # the tracker cut even if no span came of it
             await self._emit_spans(item, cut)
         live.keep_from = tracker.earliest_future_start
         live.release()

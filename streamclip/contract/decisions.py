@@ -5,8 +5,8 @@ Written beside the Curator-compatible outputs (which stay as they are), one pair
     OUT/decisions/<rel>.json        the record below (version 1)
     OUT/decisions/<rel>.probs.npy   float16 [frames_seen] transition probabilities (scene mode only)
 
-The record holds the settings in frames, the scenes (maximal runs of non-transition frames), the
-transition runs (`cuts`), the kept clips (index, uuid, frames, seconds: exactly the spans the span
+The record holds the settings in frames, the scenes (as `rules._scenes` forms them, empty ones left
+out), the transition runs (`cuts`), the kept clips (index, uuid, frames, seconds: exactly the spans the span
 builder emitted), the stride split points, and every dropped range with the rule that dropped it
 (`margin` true for the crop margins of a kept clip, false for a piece or scene dropped whole):
 
@@ -15,7 +15,8 @@ builder emitted), the stride split points, and every dropped range with the rule
     crop                 the `crop` frames at both ends of a kept piece, or a piece crop empties
     min_length           a piece shorter than `min_len` after cropping
     limit_clips          a piece after the clip limit, and the frames never decoded because of it
-    no_transition        a video without any transition when `entire_scene_as_clip` is false
+    no_transition        a video without a transition (Curator: but at frame 0) when `entire_scene_as_clip` is false
+    last_frame           the last frame of a video with a transition: in no scene (Curator's rule)
     video_failed         frames after the last decision of a video that failed while decoding
 
 Fixed-stride mode writes the same record without probabilities, scenes or cuts. Each file goes to
@@ -34,7 +35,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamclip.contract.rules import CROP_MARGIN, SceneRules, clip_uuid, seconds_to_frame
+from streamclip.contract.rules import (
+    CROP_MARGIN,
+    SceneRules,
+    clip_uuid,
+    has_scene_boundary,
+    non_transition_runs,
+    seconds_to_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +90,6 @@ def transition_runs(mask: npt.NDArray[np.bool_]) -> list[FrameSpan]:
     return [(int(s), int(e)) for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
 
 
-def scene_runs(mask: npt.NDArray[np.bool_]) -> list[FrameSpan]:
-    """Maximal runs of non-transition frames (the scenes before `entire_scene_as_clip`)."""
-    return transition_runs(~mask)
-
-
 class SceneDecisions:
     """Fed by the span builder for one video: its probabilities and the spans it emitted."""
 
@@ -113,23 +116,46 @@ class SceneDecisions:
     def explain(self, *, failed: bool, limit_reached: bool) -> tuple[Explained, list[FrameSpan], list[FrameSpan]]:
         """(explained ranges, scenes, cuts) over the frames seen, decided as the span builder did."""
         mask = self.probabilities.astype(np.float32) > self.threshold
-        seen, into = len(mask), Explained()
-        scenes = _split_at(scene_runs(mask), self.forced_cuts)
-        if not mask.any() and scenes and not self.rules.entire_scene_as_clip:
-            into.drop(0, seen, "no_transition", "no transition and entire_scene_as_clip is false")
-            scenes = []
+        into = Explained()
+        scenes = self._scenes(mask, into, failed=failed, limit_reached=limit_reached)
         for number, (start, end) in enumerate(scenes):
-            if failed and end == seen and number == len(scenes) - 1:
+            if failed and end == len(mask) and end not in self.forced_cuts and number == len(scenes) - 1:
                 self._explain_unfinished(start, end, into)
             else:
                 explain_scene(self.rules, start, end, into)
-        self._apply_limit(into, seen if limit_reached else None)
+        self._apply_limit(into, len(mask) if limit_reached else None)
         return into, scenes, transition_runs(mask)
 
+    def _scenes(
+        self, mask: npt.NDArray[np.bool_], into: Explained, *, failed: bool, limit_reached: bool
+    ) -> list[FrameSpan]:
+        """`rules._scenes` of the frames seen (empty ones left out), the frames in none of them
+        dropped into `into`; a failed video's last scene is still open and runs to the frames seen."""
+        rules, seen = self.rules, len(mask)
+        if not has_scene_boundary(mask, rules.scene_edges, self.forced_cuts):
+            if not rules.entire_scene_as_clip:
+                into.drop(0, seen, "no_transition", "no scene boundary and entire_scene_as_clip is false")
+            elif failed and seen and mask[0] and rules.scene_edges == "curator":
+                into.drop(0, seen, "video_failed", "the video failed before it was known to be one scene")
+            else:
+                return [(0, seen)] if seen else []
+            return []
+        scenes = non_transition_runs(mask, self.forced_cuts)
+        if failed or rules.scene_edges != "curator" or mask[-1] or seen in self.forced_cuts:
+            return scenes
+        if limit_reached:
+            into.drop(seen - 1, seen, "limit_clips", f"after the first {rules.limit_clips} clips")
+        else:
+            into.drop(seen - 1, seen, "last_frame", "a video with a transition: its last frame is in no scene")
+        start, _ = scenes.pop()
+        return [*scenes, (start, seen - 1)] if start < seen - 1 else scenes
+
     def _explain_unfinished(self, start: int, end: int, into: Explained) -> None:
-        """The scene open when decoding failed: only its complete `max_len` pieces were decided."""
+        """The scene open when decoding failed: only its complete `max_len` pieces were decided
+        (with Curator's edges a piece is decided once the frame after it is seen)."""
         length = self.rules.max_len
-        whole = (end - start) // length if length > 0 else 0
+        lag = 1 if self.rules.scene_edges == "curator" else 0
+        whole = (end - start - lag) // length if length > 0 else 0
         if self.rules.mode == "truncate":
             whole = min(whole, 1)
         decided_end = start + whole * length
@@ -148,17 +174,6 @@ class SceneDecisions:
         into.kept, into.pieces = into.kept[:limit], into.pieces[:limit]
         if stopped_at is not None:
             into.splits = [s for s in into.splits if s < stopped_at]
-
-
-def _split_at(scenes: list[FrameSpan], cuts: list[int]) -> list[FrameSpan]:
-    """Scenes split at forced cuts (a live source's spool limit), as the span builder split them."""
-    out: list[FrameSpan] = []
-    for start, end in scenes:
-        for cut in sorted(c for c in cuts if start < c < end):
-            out.append((start, cut))
-            start = cut
-        out.append((start, end))
-    return out
 
 
 def _inside(drop: tuple[int, int, str, str], pieces: set[FrameSpan]) -> bool:
@@ -204,6 +219,7 @@ def _scene_rules(rules: SceneRules, fps: float) -> dict[str, Any]:
         "max_length_mode": rules.mode,
         "entire_scene_as_clip": rules.entire_scene_as_clip,
         "limit_clips": rules.limit_clips,
+        "scene_edges": rules.scene_edges,
     }
 
 

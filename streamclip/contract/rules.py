@@ -3,6 +3,12 @@
 Everything here is a plain function of its arguments: no I/O, no decoding, no torch. The batch
 path (:func:`scene_spans`) and the streaming span builder both go through :class:`SceneRules`,
 so the two agree frame for frame.
+
+Scenes follow NeMo Curator 1.4.0 (``_get_scenes`` in its ``transnetv2_extraction.py``) by default,
+two of its choices included, tested on Curator's own answers (tests/test_curator_parity.py): once
+a video has a transition, its last frame is in no scene; and a transition at frame 0 closes no
+scene, so a video whose only transition starts at frame 0 is one whole scene, that transition
+included. ``scene_edges="runs"`` gives the plain rule instead (see :func:`_scenes`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
 Span = tuple[int, int]
 Drop = tuple[int, int, str, str]  # start, end, rule, why
 MAX_LENGTH_MODES = ("stride", "truncate")
+SCENE_EDGES = ("curator", "runs")
 CROP_MARGIN = " of a clip"  # ends the `why` of a kept clip's crop margin (not a piece dropped whole)
 # Bound on the denominator used to recover a frame rate's intended rational (30000/1001, 2997/125).
 _RATE_DENOMINATOR = 1_000_000
@@ -58,8 +65,9 @@ def _to_frames(seconds: float | None, fps: float) -> int:
 class SceneRules:
     """Frame-valued scene filtering settings; a value of 0 disables ``min_len``, ``max_len`` or ``crop``.
 
-    ``limit_clips`` and ``entire_scene_as_clip`` are carried for the span builders; :meth:`pieces`
-    applies the per-scene steps (a) max length, (b) crop and (c) min length.
+    ``limit_clips``, ``entire_scene_as_clip`` and ``scene_edges`` (how scenes are formed, see
+    :func:`_scenes`) are carried for the span builders; :meth:`pieces` applies the per-scene steps
+    (a) max length, (b) crop and (c) min length.
     """
 
     min_len: int = 0
@@ -68,11 +76,14 @@ class SceneRules:
     mode: str = "stride"
     entire_scene_as_clip: bool = True
     limit_clips: int = 0
+    scene_edges: str = "curator"
 
     def __post_init__(self) -> None:
         """Validate the settings."""
         if self.mode not in MAX_LENGTH_MODES:
             raise ValueError(f"max_length_mode must be one of {MAX_LENGTH_MODES}, got {self.mode!r}")
+        if self.scene_edges not in SCENE_EDGES:
+            raise ValueError(f"scene_edges must be one of {SCENE_EDGES}, got {self.scene_edges!r}")
         for name in ("min_len", "max_len", "crop", "limit_clips"):
             _require_non_negative(name, getattr(self, name))
 
@@ -87,6 +98,7 @@ class SceneRules:
         crop_s: float | None = 0.5,
         entire_scene_as_clip: bool = True,
         limit_clips: int = 0,
+        scene_edges: str = "curator",
     ) -> SceneRules:
         """Build the rules from second-valued settings, truncating each to whole frames at ``fps``."""
         _require_positive("fps", fps)
@@ -97,6 +109,7 @@ class SceneRules:
             mode=max_length_mode,
             entire_scene_as_clip=entire_scene_as_clip,
             limit_clips=limit_clips,
+            scene_edges=scene_edges,
         )
 
     def pieces(self, start: int, end: int) -> list[Span]:
@@ -156,14 +169,51 @@ class SceneCut:
             self.dropped.append((start, end, rule, why))
 
 
-def _scenes(mask: npt.NDArray[np.bool_], entire_scene_as_clip: bool) -> list[Span]:
-    """Maximal runs ``[start, end)`` of non-transition frames in ``mask``."""
-    if not mask.any():
-        return [(0, len(mask))] if entire_scene_as_clip and len(mask) else []
+def non_transition_runs(mask: npt.NDArray[np.bool_], cuts: Sequence[int] = ()) -> list[Span]:
+    """Maximal runs ``[start, end)`` of non-transition frames, each split at the ``cuts`` inside it."""
     edges = np.diff(np.concatenate(([True], mask, [True])).astype(np.int8))
-    starts = np.flatnonzero(edges == -1)
-    ends = np.flatnonzero(edges == 1)
-    return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+    runs: list[Span] = []
+    for start, end in zip(np.flatnonzero(edges == -1).tolist(), np.flatnonzero(edges == 1).tolist(), strict=True):
+        for cut in sorted(c for c in cuts if start < c < end):
+            runs.append((start, cut))
+            start = cut
+        runs.append((start, end))
+    return runs
+
+
+def has_scene_boundary(mask: npt.NDArray[np.bool_], scene_edges: str = "curator", cuts: Sequence[int] = ()) -> bool:
+    """Whether the video is more than one whole scene: it has a forced cut, or a transition (for
+    Curator, a transition after a non-transition frame: one that starts at frame 0 closes no scene)."""
+    if len(cuts):
+        return True
+    if scene_edges == "runs":
+        return bool(mask.any())
+    return bool(np.any(mask[1:] & ~mask[:-1]))
+
+
+def _scenes(
+    mask: npt.NDArray[np.bool_], entire_scene_as_clip: bool, scene_edges: str = "curator", cuts: Sequence[int] = ()
+) -> list[Span]:
+    """The scenes ``[start, end)`` of a video's transition mask, in frame order.
+
+    A video without a scene boundary (:func:`has_scene_boundary`) is one scene ``[0, N)`` when
+    ``entire_scene_as_clip``, else none. Otherwise the scenes are the maximal runs of non-transition
+    frames, split at ``cuts`` (a live source's spool limit, zero frames wide), and with Curator's
+    edges the last one, when it reaches the end, ends one frame early: the video's last frame is in
+    no scene, and a last scene of that one frame is left empty, ``(N-1, N-1)``. This is exactly
+    Curator 1.4.0's ``_get_scenes(predictions, entire_scene_as_clip=...)``, whose loop is the
+    reference TransNetV2's ``predictions_to_scenes`` (inclusive ends) read with exclusive ends: the
+    dropped last frame looks like a bug but is matched for its clip ids. ``scene_edges="runs"``
+    keeps the last frame, and counts a transition at frame 0 like any other.
+    """
+    n = len(mask)
+    if not has_scene_boundary(mask, scene_edges, cuts):
+        whole = entire_scene_as_clip and (n > 0 or scene_edges == "curator")  # Curator: (0, 0) when empty
+        return [(0, n)] if whole else []
+    scenes = non_transition_runs(mask, cuts)
+    if scene_edges == "curator" and not mask[-1] and n not in cuts:
+        scenes[-1] = (scenes[-1][0], n - 1)
+    return scenes
 
 
 def scene_spans(
@@ -176,11 +226,15 @@ def scene_spans(
     crop_s: float | None = 0.5,
     entire_scene_as_clip: bool = True,
     limit_clips: int = 0,
+    scene_edges: str = "curator",
 ) -> list[Span]:
     """Clip frame spans ``[start, end)`` from a per-frame transition mask, in frame order.
 
-    Scenes are maximal runs of non-transition frames; each is cut by :meth:`SceneRules.pieces`.
-    Raises ValueError for an unknown ``max_length_mode``, ``fps <= 0`` or a negative limit.
+    Scenes are formed as NeMo Curator 1.4.0 forms them (:func:`_scenes`: the last frame of a video
+    with a transition is in no scene; a transition at frame 0 closes no scene), or, with
+    ``scene_edges="runs"``, as the maximal runs of non-transition frames; each is cut by
+    :meth:`SceneRules.pieces`. Raises ValueError for an unknown ``max_length_mode`` or
+    ``scene_edges``, ``fps <= 0`` or a negative limit.
     """
     rules = SceneRules.from_seconds(
         fps,
@@ -190,11 +244,13 @@ def scene_spans(
         crop_s=crop_s,
         entire_scene_as_clip=entire_scene_as_clip,
         limit_clips=limit_clips,
+        scene_edges=scene_edges,
     )
     mask = np.asarray(transitions, dtype=bool)
     if mask.ndim != 1:
         raise ValueError(f"transitions must be one-dimensional, got shape {mask.shape}")
-    spans = [piece for s, e in _scenes(mask, entire_scene_as_clip) for piece in rules.pieces(s, e)]
+    scenes = _scenes(mask, entire_scene_as_clip, scene_edges)
+    spans = [piece for s, e in scenes for piece in rules.pieces(s, e)]
     return rules.limit(spans)
 
 
