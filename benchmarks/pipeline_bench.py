@@ -147,7 +147,7 @@ async def run_whole_video(video: Path, out: Path) -> dict[str, Any]:
     config = bench_config()
     started = time.monotonic()
     data = video.read_bytes()  # Curator keeps the source bytes in memory
-    meta = await streamclip.ffmpeg.probe(video)
+    meta = await streamclip.probe(video)
     frames = np.frombuffer((await children.run(decode_argv(meta), timeout_s=3600)).stdout, np.uint8)
     probabilities = await asyncio.to_thread(_detect, frames, config)
     spans = _spans(probabilities, meta.fps, config)
@@ -200,7 +200,7 @@ async def _transcode_all(meta: Any, spans: list[tuple[int, int]], work: Path, wo
 async def _frames(clip: Path) -> dict[str, Any]:
     """The pipeline's own frame sampling (default profile: `sequence` at 2 fps) on one clip."""
     config = bench_config()
-    meta = await streamclip.ffmpeg.probe(clip)
+    meta = await streamclip.probe(clip)
     info = EncodedClipInfo.from_metadata(meta)
     workspace = Workspace(clip.parent)
     try:
@@ -213,7 +213,7 @@ async def _frames(clip: Path) -> dict[str, Any]:
 async def run_stages(video: Path, out: Path) -> dict[str, Any]:
     """Each stage alone on the same video and spans; CPU-seconds of each (process + children)."""
     config = bench_config()
-    meta = await streamclip.ffmpeg.probe(video)
+    meta = await streamclip.probe(video)
     stages: dict[str, float] = {}
 
     before = usage()["cpu_s"]

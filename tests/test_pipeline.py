@@ -67,7 +67,7 @@ def clips_of(events: list[Event]) -> list[streamclip.Clip]:
 
 async def decoded_frames(path: Path) -> np.ndarray:
     """The detector's input, decoded exactly as the Decoder asks ffmpeg for it."""
-    done = await children.run(decode_argv(await streamclip.ffmpeg.probe(path)), timeout_s=60)
+    done = await children.run(decode_argv(await streamclip.probe(path)), timeout_s=60)
     out = done.stdout
     return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3)
 
@@ -306,7 +306,7 @@ async def test_fixed_stride_spans_and_ids_follow_the_rules(short_video: media.Cu
     assert stats.detector is None
     assert stats.spans is not None
     assert stats.spans.name == "stride_spanner"
-    meta = await streamclip.ffmpeg.probe(short_video.path)
+    meta = await streamclip.probe(short_video.path)
     expected = fixed_stride_spans(meta.duration_s, meta.fps, clip_len_s=2.0, clip_stride_s=2.0, min_clip_length_s=1.0)
     clips = sorted(clips_of(events), key=lambda c: c.index)
     assert [(c.span.start_s, c.span.end_s) for c in clips] == expected
