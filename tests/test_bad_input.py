@@ -219,13 +219,12 @@ def assert_output_is_clean(out: Path, cwd: Path = Path("/")) -> None:
     clips = {p.stem for p in (out / "clips").glob("*")}
     assert clips <= metas.keys(), "a clip without its meta"
     for clip_id, meta in metas.items():
-        if meta["clip_location"] is None:
-            assert meta["errors"], f"{clip_id}: no clip and no error"
+        location = cwd / meta["clip_location"]  # where the clip goes, failed or not (as in Curator)
+        assert location.resolve() == (out / "clips" / f"{clip_id}.mp4").resolve()
+        if "errors" in meta:
+            assert meta["errors"] == list(meta["error_messages"]), f"{clip_id}: errors without their messages"
             assert clip_id not in clips
             continue
-        assert meta["errors"] == {}
-        location = cwd / meta["clip_location"]
-        assert location.resolve() == (out / "clips" / f"{clip_id}.mp4").resolve()
         stream = ffprobe_video(location)
         assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p")
         assert meta["num_frames"] > 0  # probed: duration x rate, so a frame off on variable-rate clips
@@ -351,7 +350,7 @@ def test_a_damaged_file_keeps_its_clips_before_the_damage(api_run: Run, corpus: 
         assert clip.path is None
         assert "(file truncated or damaged)" in clip.errors["transcode"]
         meta = api_run.meta(clip.uuid)
-        assert (meta["clip_location"], meta["errors"]) == (None, clip.errors)
+        assert (meta["errors"], meta["error_messages"]) == (list(clip.errors), clip.errors)
         assert not (api_run.out / "clips" / f"{clip.uuid}.mp4").exists()
     assert failed[0].errors["transcode"].startswith("only 1.")  # across the damage: part of it
     assert failed[1].errors["transcode"].startswith("nothing encoded")  # after the damage
@@ -555,7 +554,7 @@ def test_a_hung_encoder_and_a_hung_probe_are_killed_and_reported(
     hung = next(c for c in run.clips("good.mp4") if c.span.start_s == 2.0)
     assert hung.errors["transcode"] == f"{fake_ffmpeg} timed out and was killed: no result after 2 s"
     assert hung.path is None
-    assert run.meta(hung.uuid)["errors"] == hung.errors
+    assert run.meta(hung.uuid)["error_messages"] == hung.errors
     assert_output_is_clean(out)
 
 
@@ -604,7 +603,7 @@ def test_an_encoder_failing_on_one_clip_records_it_and_goes_on(corpus: Corpus, t
     assert failed.path is None
     assert failed.encoded is None
     meta = run.meta(failed.uuid)
-    assert (meta["clip_location"], meta["errors"]) == (None, failed.errors)
+    assert (meta["errors"], meta["error_messages"], meta["valid"]) == (["transcode"], failed.errors, False)
     assert not (tmp_path / "clips" / f"{failed.uuid}.mp4").exists()
     assert all(c.ok and c.path is not None for c in (clips[0], *clips[2:]))
     done = run.done("good.mp4")

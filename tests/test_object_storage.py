@@ -152,6 +152,7 @@ def test_a_prefix_split_into_s3_gives_the_local_spans_and_the_local_layout(
         assert meta["clip_location"] == f"s3://out/run1/clips/{meta['span_uuid']}.mp4"
         assert stored[f"clips/{meta['span_uuid']}.mp4"] == meta["num_bytes"]
     assert {"processed_videos/a.mp4.json", "processed_videos/sub/b.mp4.json", "decisions/a.mp4.json"} <= set(stored)
+    assert {"processed_clip_chunks/a.mp4_0.json", "processed_clip_chunks/sub/b.mp4_0.json"} <= set(stored)
     assert not [key for key in stored if "streamclip-work" in key or key.endswith(".tmp")]
     check_no_secret(*(json.dumps(read_json(server, "out", f"run1/{k}")) for k in stored if k.endswith(".json")))
 

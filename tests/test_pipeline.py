@@ -119,7 +119,7 @@ async def test_streaming_spans_equal_the_rules_and_clips_play(short_video: media
         assert meta["span_uuid"] == str(clip.uuid)
         assert meta["source_video"] == source
         assert meta["duration_span"] == [clip.span.start_s, clip.span.end_s]
-        assert meta["errors"] == {}
+        assert "errors" not in meta  # Curator writes the failed stages only when there are some
         sampled = clip.frames["sequence-2000"]
         assert sampled.shape == (len(sample_frame_indices(frames, fps, 2.0)), 90, 160, 3)
     record = json.loads((tmp_path / "processed_videos" / "short.mp4.json").read_text())

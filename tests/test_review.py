@@ -56,7 +56,7 @@ def _screenshot(browser: Browser, name: str, tmp_path: Path) -> Path:
 
 def _clips_of(out: Path, source: Path) -> set[str]:
     metas = (json.loads(p.read_text()) for p in (out / "metas" / "v0").glob("*.json"))
-    return {m["span_uuid"] for m in metas if m["source_video"] == str(source) and m["clip_location"]}
+    return {m["span_uuid"] for m in metas if m["source_video"] == str(source) and "errors" not in m}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -376,9 +376,11 @@ def test_fixed_stride_truncates_duration_to_frames() -> None:
     assert spans == [(0, 4), (5, 9), (10, 301 / 30)]
 
 
-def test_fixed_stride_starts_are_multiples() -> None:
+def test_fixed_stride_starts_are_added_up_as_curators() -> None:
     spans = fixed_stride_spans(100.0, 30.0, clip_len_s=0.1, clip_stride_s=0.1, min_clip_length_s=0.0)
-    assert [t for t, _ in spans] == [k * 0.1 for k in range(len(spans))]
+    assert [t for t, _ in spans] == [0.0, *itertools.accumulate([0.1] * (len(spans) - 1))]  # added up, as Curator
+    assert len(spans) == 1001  # the 1000th start, 99.9999999999986, is still below 100 s, as in Curator
+    assert spans[8][0] == 0.7999999999999999  # not 8 * 0.1 == 0.8: the starts are added up
 
 
 @pytest.mark.parametrize(
@@ -403,13 +405,11 @@ def test_fixed_stride_matches_reference(
 ) -> None:
     total = int(duration * fps) / fps
     expected = []
-    k = 0
-    while k * stride < total:
-        t = k * stride
+    starts = itertools.accumulate(itertools.repeat(stride), initial=0.0)  # added up, as Curator's stage does
+    for t in itertools.takewhile(lambda t: t < total, starts):
         e = min(t + length, total)
         if e - t >= minimum:
             expected.append((t, e))
-        k += 1
     if limit:
         expected = expected[:limit]
     got = fixed_stride_spans(

@@ -24,11 +24,16 @@ from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.waiting import in_thread
 from streamclip.storage.layout import (
+    ChunkClip,
+    chunk_record,
+    chunk_record_path,
+    clip_chunks,
     clip_path,
     clip_record,
     encode_json,
     frames_path,
     meta_path,
+    video_record,
     video_record_path,
 )
 from streamclip.storage.outputs import ROOT, OutputStore
@@ -52,6 +57,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         self.store = store
         self.started_at = started_at
         self.stats: dict[int, ClipStats] = {}
+        self.chunk_clips: dict[int, list[ChunkClip]] = {}  # per video: what its chunk records say
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.started_at
@@ -70,6 +76,8 @@ class ClipWriter(Actor[WriterIn, Event]):
         await self.emit(ClipReady(clip=item.clip, elapsed_s=self._elapsed()))
 
     def _count(self, job: VideoJob, clip: Clip) -> None:
+        chunk_clip = ChunkClip(clip.index, str(clip.uuid), clip.span.duration_s, transcoded=clip.ok)
+        self.chunk_clips.setdefault(job.id, []).append(chunk_clip)
         if not clip.ok:
             job.clips_failed += 1  # the video's record keeps the first failure's reason
             job.errors.setdefault("clips", f"clip {clip.index}: {'; '.join(clip.errors.values())}")
@@ -95,7 +103,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         if clip.ok and scratch is not None:
             clip.path = store.location(final)
         frames = (frames_path(ROOT, clip.uuid), _npz(clip)) if clip.frames and self.config.frames.write else None
-        record = clip_record(clip, item.job.meta, clip.path)
+        record = clip_record(clip, item.job.meta, store.location(final))
         if item.job.live is not None:
             record.update(item.job.live.clip_fields(clip.span))
         meta = (meta_path(ROOT, clip.uuid), encode_json(record))
@@ -114,10 +122,12 @@ class ClipWriter(Actor[WriterIn, Event]):
     def _finish_video(self, end: VideoEnd) -> Event:
         job = end.job
         stats = self.stats.pop(job.id, ClipStats())
+        chunks = clip_chunks(self.chunk_clips.pop(job.id, []))
         if self.store is not None:
             try:
                 name = self.store.record_name(job.rel, job.source)  # another source's name: both kept
-                self.store.write(video_record_path(ROOT, name), encode_json(self._video_record(end)))
+                self._write_chunks(name, job.source, chunks or ([[]] if end.error is None else []))
+                self.store.write(video_record_path(ROOT, name), encode_json(self._video_record(end, len(chunks))))
                 write_decisions(self.store, job, end.error, time.monotonic() - job.submitted_at, name=name)
             except OSError as exc:
                 end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
@@ -137,15 +147,23 @@ class ClipWriter(Actor[WriterIn, Event]):
             errors=dict(job.errors), note=note,
         )  # fmt: skip
 
-    def _video_record(self, end: VideoEnd) -> dict[str, object]:
+    def _write_chunks(self, name: str, source: str, chunks: list[list[ChunkClip]]) -> None:
+        """OUT/processed_clip_chunks/<name>_<i>.json; a finished video without clips gets an empty
+        chunk 0, as in Curator (its `num_clip_chunks` stays 0)."""
+        assert self.store is not None
+        for index, chunk in enumerate(chunks):
+            self.store.write(chunk_record_path(ROOT, name, index), encode_json(chunk_record(source, index, chunk)))
+
+    def _video_record(self, end: VideoEnd, num_clip_chunks: int) -> dict[str, object]:
+        """Curator's video record, then streamclip's own keys."""
         job = end.job
         errors = dict(job.errors)
         if end.error is not None:
             errors["video"] = end.error
+        curator = video_record(job.source, job.meta, num_total_clips=job.spans_made, num_clip_chunks=num_clip_chunks)
         return {
-            "video": job.source,
+            **curator,
             "metadata": job.meta,
-            "num_total_clips": job.spans_made,
             "num_clips_written": job.clips_done,
             "num_clips_failed": job.clips_failed,
             "frames_decoded": job.frames_decoded,

@@ -265,17 +265,24 @@ def fixed_stride_spans(
 ) -> list[tuple[float, float]]:
     """Clip spans in seconds every ``clip_stride_s`` over the frame-truncated duration.
 
-    ``duration = int(duration_s * fps) / fps``; a clip starts at ``t = k * clip_stride_s`` while
-    ``t < duration``, ends at ``min(t + clip_len_s, duration)`` and is kept when at least
-    ``min_clip_length_s`` long. ``limit_clips > 0`` keeps only the first ones.
+    ``duration = int(duration_s * fps) / fps``; a clip starts at ``t = 0`` and then at the previous
+    start plus ``clip_stride_s`` while ``t < duration`` (added up, as Curator's stage does: with a
+    stride a binary float cannot hold, such as 0.7, the starts drift by a few ulps from
+    ``k * clip_stride_s``, and the frames and ids follow Curator's), ends at
+    ``min(t + clip_len_s, duration)`` and is kept when at least ``min_clip_length_s`` long.
+    ``limit_clips > 0`` keeps only the first ones (Curator's stage has no such cap).
     """
     for name, value in (("fps", fps), ("clip_len_s", clip_len_s), ("clip_stride_s", clip_stride_s)):
         _require_positive(name, value)
     _require_non_negative("limit_clips", limit_clips)
     duration = int(duration_s * fps) / fps
-    starts = (k * clip_stride_s for k in range(math.ceil(duration / clip_stride_s) + 1))
-    spans = [(t, min(t + clip_len_s, duration)) for t in starts if t < duration]
-    kept = [(t, e) for t, e in spans if e - t >= min_clip_length_s]
+    kept: list[tuple[float, float]] = []
+    start = 0.0
+    while start < duration:
+        end = min(start + clip_len_s, duration)
+        if end - start >= min_clip_length_s:
+            kept.append((start, end))
+        start += clip_stride_s
     return kept[:limit_clips] if limit_clips > 0 else kept
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamclip.contract.decisions import decisions_path, probabilities_path
-from streamclip.storage.layout import clip_path, meta_path, video_record_path
+from streamclip.storage.layout import clip_error_messages, clip_path, meta_path, video_record_path
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,9 @@ def _fill_from_records(entry: VideoEntry, record: dict[str, Any], decisions: dic
     errors: dict[str, str] = record.get("errors") or {}
     entry.status = str(record.get("status") or decisions.get("status") or "done")
     entry.reason = errors.get("video") or decisions.get("error") or "; ".join(errors.values())
-    entry.duration_s = decisions.get("duration_s", meta.get("duration_s"))
-    entry.fps = decisions.get("fps", meta.get("fps"))
-    entry.num_frames = decisions.get("num_frames", meta.get("num_frames"))
+    entry.duration_s = decisions.get("duration_s", meta.get("duration_s", record.get("duration")))
+    entry.fps = decisions.get("fps", meta.get("fps", record.get("framerate")))
+    entry.num_frames = decisions.get("num_frames", meta.get("num_frames", record.get("num_frames")))
     entry.processing_s = decisions.get("processing_s")
     if entry.processing_s is None and record.get("timings_s"):
         entry.processing_s = float(sum(record["timings_s"].values()))
@@ -146,7 +146,7 @@ def _fill_from_records(entry: VideoEntry, record: dict[str, Any], decisions: dic
 
 def _card(out: Path, clip: dict[str, Any]) -> ClipCard:
     meta = _read_json(meta_path(out, uuid.UUID(clip["uuid"])))
-    errors = meta.get("errors") or {}
+    errors = clip_error_messages(meta)
     return ClipCard(
         index=clip["index"],
         uuid=clip["uuid"],
@@ -155,7 +155,7 @@ def _card(out: Path, clip: dict[str, Any]) -> ClipCard:
         start_frame=clip["start_frame"],
         end_frame=clip["end_frame"],
         written=clip_path(out, uuid.UUID(clip["uuid"])).is_file(),
-        error="; ".join(f"{k}: {v}" for k, v in errors.items()),
+        error="; ".join(f"{k}: {v}" if v else k for k, v in errors.items()),
     )
 
 

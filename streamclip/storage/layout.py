@@ -1,9 +1,17 @@
 """The output layout (a drop-in for NeMo Curator's downstream) and its JSON records.
 
 OUT/clips/<uuid>.mp4
-OUT/metas/v0/<uuid>.json
+OUT/metas/v0/<uuid>.json                     Curator's clip meta (+ streamclip's own keys)
 OUT/frames/<uuid>.npz
-OUT/processed_videos/<rel>.json
+OUT/processed_videos/<rel>.json              Curator's video record (+ streamclip's own keys)
+OUT/processed_clip_chunks/<rel>_<idx>.json   Curator's record of each chunk of a video's clips
+
+Every key Curator 1.4.0's ClipWriterStage writes is written with its type and meaning
+(tests/data/curator-1.4.0/records/ holds records Curator wrote); streamclip's extra facts go under
+keys Curator does not use. A chunk is Curator's: the video's clips in index order, cut into groups
+whose whole seconds (`int(end_s - start_s)` per clip) add up to `CHUNK_SECONDS` (the last group
+may be short). Curator sends each group down its pipeline as a task; streamclip streams every clip
+alone and writes the chunk records when the video ends, just before its video record.
 """
 
 from __future__ import annotations
@@ -11,8 +19,9 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -45,6 +54,10 @@ def frames_path(out: Path, clip_id: uuid.UUID) -> Path:
 
 def video_record_path(out: Path, rel: str) -> Path:
     return out / "processed_videos" / f"{rel}.json"
+
+
+def chunk_record_path(out: Path, rel: str, index: int) -> Path:
+    return out / "processed_clip_chunks" / f"{rel}_{index}.json"
 
 
 def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
@@ -81,25 +94,133 @@ def encoded_info(meta: Any, size: int) -> EncodedClipInfo | None:
         return None  # unreadable: make the clip again
 
 
-def clip_record(clip: Clip, source: VideoMetadata, location: Path | str | None) -> dict[str, Any]:
-    """Curator's per-clip meta, plus the clip's frame span."""
+def clip_record(clip: Clip, source: VideoMetadata, location: str) -> dict[str, Any]:
+    """Curator's clip meta, then streamclip's own keys (the clip's index and frame span, duration,
+    error messages, frame signatures). `location` is where the clip goes, written even when the
+    clip failed and has no file (as Curator does)."""
+    width, height = stream_size(source)
     record: dict[str, Any] = {
         "span_uuid": str(clip.uuid),
         "source_video": clip.source,
-        "clip_index": clip.index,
         "duration_span": [clip.span.start_s, clip.span.end_s],
-        "frame_span": [clip.span.start_frame, clip.span.end_frame],
-        "width_source": source.width,
-        "height_source": source.height,
+        "width_source": width,
+        "height_source": height,
         "framerate_source": source.fps,
-        "clip_location": str(location) if location is not None else None,
-        "errors": dict(clip.errors),
+        "clip_location": location,
     }
-    if clip.encoded is not None:
-        record.update(msgspec.to_builtins(clip.encoded))
+    encoded = clip.encoded
+    if encoded is not None:  # Curator: when the clip has bytes, what ffprobe says of them
+        record.update(
+            width=encoded.width, height=encoded.height, framerate=encoded.framerate,
+            num_frames=encoded.num_frames, video_codec=encoded.video_codec, num_bytes=encoded.num_bytes,
+        )  # fmt: skip
+    if clip.errors:
+        record["errors"] = list(clip.errors)  # Curator: the names of the stages that failed, only if any
+    windows: list[dict[str, Any]] = []  # Curator's caption windows: streamclip makes none
+    record["windows"] = windows
+    record["valid"] = bool(encoded is not None and windows)  # Curator: bytes and at least one window
+    record["clip_index"] = clip.index
+    record["frame_span"] = [clip.span.start_frame, clip.span.end_frame]
+    if encoded is not None:
+        record["duration_s"] = encoded.duration_s
+    if clip.errors:
+        record["error_messages"] = dict(clip.errors)
     if clip.frames:
         record["frame_signatures"] = sorted(clip.frames)
     return record
+
+
+def clip_error_messages(meta: dict[str, Any]) -> dict[str, str]:
+    """A clip meta's errors, stage -> message: `error_messages`, the dict `errors` of metas written
+    before Curator's layout, or Curator's list of stage names (no message)."""
+    messages = meta.get("error_messages")
+    if not isinstance(messages, dict):
+        messages = meta.get("errors") or {}
+    if isinstance(messages, dict):
+        return {str(stage): str(message) for stage, message in messages.items()}
+    return {str(stage): "" for stage in messages}
+
+
+def stream_size(meta: VideoMetadata) -> tuple[int, int]:
+    """Width and height as ffprobe gives them for the stream (Curator's `width`/`height`): before
+    the display rotation that `VideoMetadata` applies."""
+    if meta.rotation in (90, 270):
+        return meta.height, meta.width
+    return meta.width, meta.height
+
+
+def video_record(
+    source: str, meta: VideoMetadata | None, *, num_total_clips: int, num_clip_chunks: int
+) -> dict[str, Any]:
+    """Curator's flat video record (`processed_videos/<rel>.json`); None for what is not known (a
+    video that failed before it was probed)."""
+    width, height = stream_size(meta) if meta is not None else (None, None)
+    return {
+        "video": source,
+        "height": height,
+        "width": width,
+        "framerate": meta.fps if meta is not None else None,
+        "num_frames": meta.num_frames if meta is not None else None,
+        "duration": meta.duration_s if meta is not None else None,
+        "video_codec": meta.video_codec if meta is not None else None,
+        "pixel_format": meta.pixel_format if meta is not None else None,
+        "audio_format": meta.audio_codec if meta is not None else None,
+        "num_total_clips": num_total_clips,
+        "num_clip_chunks": num_clip_chunks,
+    }
+
+
+# Curator's ClipTranscodingStage: `num_clips_per_chunk` (32) x 8 seconds of clips per chunk.
+CHUNK_SECONDS = 32 * 8
+
+
+class ChunkClip(NamedTuple):
+    """What a chunk record says of one clip."""
+
+    clip_index: int
+    uuid: str
+    duration_s: float  # end_s - start_s of its span
+    transcoded: bool  # it has an encoded file
+
+
+def clip_chunks(clips: Iterable[ChunkClip], chunk_seconds: int = CHUNK_SECONDS) -> list[list[ChunkClip]]:
+    """Curator's chunks: in index order, a chunk closes once the whole seconds of its clips reach
+    `chunk_seconds`; what is left is the last chunk. No clip, no chunk."""
+    chunks: list[list[ChunkClip]] = [[]]
+    seconds = 0
+    for clip in sorted(clips):
+        chunks[-1].append(clip)
+        seconds += int(clip.duration_s)
+        if seconds >= chunk_seconds:
+            chunks.append([])
+            seconds = 0
+    return [chunk for chunk in chunks if chunk]
+
+
+def chunk_record(source: str, index: int, clips: list[ChunkClip]) -> dict[str, Any]:
+    """Curator's record of one chunk: its clip stats (ClipStats, summed in clip order), its clips'
+    ids, and its caption windows (none)."""
+    total, longest = 0.0, 0.0
+    for clip in clips:
+        total += clip.duration_s
+        longest = max(longest, clip.duration_s)
+    return {
+        "video": source,
+        "clip_chunk_index": index,
+        "num_clips_filtered_by_motion": 0,
+        "num_clips_filtered_by_aesthetic": 0,
+        "num_clips_passed": len(clips),
+        "num_clips_transcoded": sum(clip.transcoded for clip in clips),
+        "num_clips_with_embeddings": 0,
+        "num_clips_with_caption": 0,
+        "num_clips_with_webp": 0,
+        "total_clip_duration": total,
+        "max_clip_duration": longest,
+        "clips": [clip.uuid for clip in clips],
+        "filtered_clips": [],
+        "all_windows": {clip.uuid: {} for clip in clips},
+        "all_windows_enhanced_caption": {clip.uuid: {} for clip in clips},
+    }
 
 
 def encode_json(record: Any) -> bytes:
