@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtests
 HOLD_AT_S = 9.0  # the writer holds back everything after this much of the video (cuts at 3, 6, 9, 12 s)
 NULL_PACKET = b"\x47\x1f\xff\x10" + b"\xff" * 184
 IDLE_S = 1.0
+CUT_SHORT_BOX = b"\x00\x00\x00\x01ftyp\x00\x00\x00\x00"  # an MP4 box header cut short (a file mid-write)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +174,25 @@ def test_containers_are_told_apart_by_content(ts_video: media.CutVideo, tmp_path
         assert container_of(path) is expected, name
     (tmp_path / "short.ts").write_bytes(ts_video.path.read_bytes()[:100])
     assert container_of(tmp_path / "short.ts") is Container.UNKNOWN  # not enough of it yet
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        CUT_SHORT_BOX,  # a 64-bit box size announced, the file ends before it
+        b"\x00\x00\x00\x01ftyp" + (4).to_bytes(8, "big"),  # a 64-bit size smaller than its header
+        b"\x00\x00\x00\x05ftypisom",  # a size smaller than the box header
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x01moov\x00\x00",  # moov size cut short
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x04moov",  # moov smaller than its header
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x20fre",  # the next box header cut short
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x01\x00moov\x00\x00",  # a moov still arriving
+    ],
+)
+def test_a_short_or_malformed_iso_file_is_unknown_not_an_error(tmp_path: Path, head: bytes) -> None:
+    """A file caught mid-write, or a damaged one, is "not recognisable (yet)": never an exception."""
+    path = tmp_path / "caught.mp4"
+    path.write_bytes(head)
+    assert container_of(path) is Container.UNKNOWN
 
 
 async def test_a_growing_file_gives_its_first_clip_before_it_is_written_and_the_same_spans(
@@ -375,3 +396,24 @@ def test_watch_follow_takes_a_growing_file_then_its_regrowth_reusing_clips(
     kept = [name for name in first if clips.get(name) == first[name]]
     assert len(kept) >= len(first) - 1  # all but the clip of the scene open where it stopped: reused
     assert leftovers(out) == [] or all(p.is_relative_to(out / ".streamclip") for p in leftovers(out))
+
+
+def test_watch_follow_lives_through_an_mp4_box_cut_short_and_so_does_its_restart(
+    ts_video: media.CutVideo, tmp_path: Path
+) -> None:
+    """`watch DIR --follow` with a file in DIR that is an MP4 box header cut short: the daemon keeps
+    running and processes the file beside it; restarted over the same folder, it does again (it used
+    to exit 1 at the first look at the file, and at every restart)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "caught.mp4").write_bytes(CUT_SHORT_BOX)
+    args = ["watch", "--follow", str(folder), "-o", str(out), "--settle-s", "1", "--no-progress"]
+    args += ["--set", "frames.enabled=false", "--set", f"limits.follow_idle_s={IDLE_S}"]
+    for run, name in (("first", "a.ts"), ("restart", "b.ts")):
+        shutil.copy(ts_video.path, folder / name)  # b.ts: the same content (a duplicate, done at once)
+        with running(args, tmp_path, tmp_path / f"{run}.log") as daemon:
+            wait_until(lambda name=name: states(out).get(name) == "done", f"{name} done ({run})", daemon, 120)
+            status, _ = daemon.stop()
+        assert status == 0, daemon.stderr
+        assert "Traceback" not in daemon.stderr
+    assert states(out).get("caught.mp4") in (None, "quarantined")  # waited for, or set aside: never fatal

@@ -100,24 +100,45 @@ def _is_transport_stream(head: bytes) -> bool:
 
 def _iso_bmff_kind(handle: Any) -> Container:
     """Walk the top-level boxes: `moof`, or a `moov` holding `mvex`, is fragmented; `mdat` before
-    any `moov` (index at the end) or a `moov` without `mvex` is a classic MP4."""
+    any `moov` (index at the end) or a `moov` without `mvex` is a classic MP4. A box cut short (a
+    file caught while written) or malformed (a size smaller than its header) makes it unknown."""
     size = os.fstat(handle.fileno()).st_size
     offset = 0
     while offset + 8 <= size:
-        handle.seek(offset)
-        length, kind = struct.unpack(">I4s", handle.read(8))
-        header = 8
-        if length == 1:
-            length, header = struct.unpack(">Q", handle.read(8))[0], 16
+        box = _box_at(handle, offset)
+        if box is None:
+            return Container.UNKNOWN
+        kind, length, header = box
+        end = size if length == 0 else min(offset + length, size)  # 0: the box runs to the end of the file
         if kind == b"moof":
             return Container.FRAGMENTED_MP4
         if kind == b"moov":
-            body = handle.read(min(length, size - offset) - header)
-            return Container.FRAGMENTED_MP4 if b"mvex" in body else Container.MP4
-        if kind == b"mdat" or length < header:  # data before the index, or a box "to the end"
+            if b"mvex" in handle.read(end - offset - header):
+                return Container.FRAGMENTED_MP4
+            return Container.MP4 if length == 0 or offset + length <= size else Container.UNKNOWN  # cut short
+        if kind == b"mdat" or length == 0:  # data before the index, or a last box "to the end"
             return Container.MP4
         offset += length
     return Container.UNKNOWN
+
+
+def _box_at(handle: Any, offset: int) -> tuple[bytes, int, int] | None:
+    """(type, size, header size) of the box at `offset`; None when its header is cut short or its
+    size is impossible (below its header's, other than 0 for "to the end")."""
+    handle.seek(offset)
+    head = handle.read(8)
+    if len(head) < 8:
+        return None
+    length, kind = struct.unpack(">I4s", head)
+    header = 8
+    if length == 1:  # a 64-bit size follows the type
+        large = handle.read(8)
+        if len(large) < 8:
+            return None
+        length, header = struct.unpack(">Q", large)[0], 16
+    if length != 0 and length < header:
+        return None
+    return kind, length, header
 
 
 async def seek_back_s(path: str, *, followed: bool) -> float:
