@@ -237,6 +237,55 @@ def test_configuration_errors_exit_2(tmp_path: Path, args: list[str], message: s
     assert message in done.stderr
 
 
+def watch_cli(args: list[str], cwd: Path, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+    """A `streamclip watch` that is expected to refuse at once; one that runs instead fails the test."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "streamclip", "watch", *args], cwd=cwd, capture_output=True, text=True,
+            timeout=timeout_s, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`watch {shlex.join(args)}` ran instead of refusing:\n{exc.stderr!r}")
+
+
+def done_rows(ledger: Path) -> list[str]:
+    with Ledger(ledger, create=False) as reader:
+        return [row.path for row in reader.records("done")]
+
+
+def test_a_second_daemon_on_the_same_ledger_refuses_with_one_line(clips_media: Path, tmp_path: Path) -> None:
+    """Two daemons never share a ledger: while one runs, a second `watch` given the same --ledger (for
+    another output, or the same) refuses with one line; once it stopped, the ledger still belongs to
+    its output, and a `watch` for another output is refused, naming it."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    ledger = tmp_path / "state" / "ledger.sqlite"
+    common = ["--ledger", str(ledger), "--settle-s", "0.2", "--no-progress"]
+    common += [arg for setting in FIXED_1S for arg in ("--set", setting)]
+    shutil.copy(clips_media / "small.mp4", tmp_path / "a" / "small.mp4")
+    with running(["watch", "a", "-o", "out_a", *common], tmp_path, tmp_path / "a.log") as first:
+        wait_until(lambda: "watching" in first.stderr, "the first daemon", first)
+        for output in ("out_b", "out_a"):
+            second = watch_cli(["b", "-o", output, *common], tmp_path)
+            assert second.returncode != 0
+            lines = second.stderr.strip().splitlines()
+            assert len(lines) == 1, second.stderr
+            assert "another streamclip daemon" in lines[0]
+        assert not (tmp_path / "out_b" / "clips").exists()
+        assert first.proc.poll() is None
+        wait_until(lambda: len(done_rows(ledger)) == 1, "small.mp4 done", first)
+        status, _ = first.stop()
+    assert status == 0, first.stderr
+
+    refused = watch_cli(["b", "-o", "out_b", *common], tmp_path)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert str(tmp_path / "out_a") in lines[0]
+    assert str(ledger) in lines[0]
+    assert not (tmp_path / "out_b" / "clips").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # serve
 

@@ -17,8 +17,8 @@ from streamclip.config import load_config
 from streamclip.errors import BAD_INPUT, ConfigError, Reason
 from streamclip.ingest.config import ServeConfig, load_serve_config, parse_address, settings_hash
 from streamclip.ingest.fingerprint import fingerprint
-from streamclip.ingest.housekeeping import OutputLocked, lock_output, move_aside
-from streamclip.ingest.ledger import Ledger
+from streamclip.ingest.housekeeping import OutputLocked, lock_ledger, lock_output, move_aside
+from streamclip.ingest.ledger import Ledger, LedgerMismatch
 from streamclip.ingest.metrics import Metrics, MetricsServer
 from streamclip.ingest.watcher import Candidate, Watcher, is_candidate_name
 from streamclip.runtime.channel import Channel, EndOfStream
@@ -196,6 +196,26 @@ def test_one_daemon_per_output_folder(tmp_path: Path) -> None:
     finally:
         held.close()
     lock_output(tmp_path / ".streamclip").close()
+
+
+def test_one_daemon_per_ledger_and_a_ledger_serves_one_output(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ledger.sqlite"
+    held = lock_ledger(path)
+    try:
+        with pytest.raises(OutputLocked, match=f"using the ledger {path} \\(process {os.getpid()}, "):
+            lock_ledger(path)
+    finally:
+        held.close()
+    lock_ledger(path).close()
+    with Ledger(path) as ledger:
+        assert ledger.output() is None  # a ledger of an older version: it is adopted
+        ledger.claim("/data/out")
+        ledger.claim("/data/out")
+        with pytest.raises(LedgerMismatch, match="belongs to the output /data/out, not /data/other"):
+            ledger.claim("/data/other")
+        assert ledger.output() == "/data/out"
+        ledger.claim("/data/moved", moves_with_it=True)  # kept inside its output folder, which moved
+        assert ledger.output() == "/data/moved"
 
 
 def test_move_aside_keeps_the_folder_layout_and_never_overwrites(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, set
 from streamclip.ingest.context import DaemonContext
 from streamclip.ingest.draining import Stopping, drain, requeue_in_flight
 from streamclip.ingest.flights import Flights
-from streamclip.ingest.housekeeping import lock_output, remove_outdated_outputs, remove_stale_work
+from streamclip.ingest.housekeeping import lock_ledger, lock_output, remove_outdated_outputs, remove_stale_work
 from streamclip.ingest.intake import MAX_ATTEMPTS, Intake
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
@@ -88,13 +88,15 @@ class Daemon:
                 raise ConfigError(f"watch: folder not found: {root}")
             if root.is_relative_to(self.output):
                 raise ConfigError(f"watch: {root} is inside the output folder {self.output}")
-        lock = lock_output(self.output / LEDGER_DIR if not self.output_url else self.output)
+        locks = [lock_output(self.output / LEDGER_DIR)] if not self.output_url else []
         ledger: Ledger | None = None
         try:
+            locks.append(lock_ledger(self.config.ledger_path))
             with self.stopping.on_signals():
+                ledger = Ledger(self.config.ledger_path)
+                ledger.claim(self._output_identity(), moves_with_it=self._ledger_inside_output())
                 for stale in remove_stale_work(self.output):
                     log.warning("removed work folder left by a stopped process: %s", stale)
-                ledger = Ledger(self.config.ledger_path)
                 self._ctx = DaemonContext(
                     config=self.config, settings=self.settings, ledger=ledger, flights=self.flights,
                     metrics=self.metrics, reporter=self.reporter, review=self.review,
@@ -110,7 +112,18 @@ class Daemon:
                 requeue_in_flight(self._ctx, crashed=self._crashed)
             if ledger is not None:
                 ledger.close()
-            lock.close()
+            for lock in reversed(locks):
+                lock.close()
+
+    def _output_identity(self) -> str:
+        """What the ledger records as its output: an s3:// prefix, or the folder's real path."""
+        if self.output_url:
+            return s3.parse(self.output_url).url.rstrip("/")
+        return os.path.realpath(self.output)
+
+    def _ledger_inside_output(self) -> bool:
+        ledger = os.path.realpath(self.config.ledger_path)
+        return not self.output_url and Path(ledger).is_relative_to(os.path.realpath(self.output))
 
     # -- the life of the daemon ----------------------------------------------------------------------
 

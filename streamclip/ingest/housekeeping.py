@@ -1,8 +1,10 @@
-"""File chores of the daemon: its lock, stale work folders, quarantine moves, outdated outputs.
+"""File chores of the daemon: its locks, stale work folders, quarantine moves, outdated outputs.
 
-One daemon owns an output folder: it holds an exclusive lock on OUT/.streamclip/daemon.lock for
-its whole life. Holding it, the daemon may remove `.streamclip-work-*` folders left by a killed
-predecessor (a pipeline removes its own on any orderly exit).
+One daemon owns an output folder and one daemon owns a ledger: it holds an exclusive lock on
+OUT/.streamclip/daemon.lock (a local output) and on `<ledger>.lock` beside its ledger for its whole
+life, so a second daemon given the same output or the same `--ledger` refuses to start. Holding
+them, the daemon may remove `.streamclip-work-*` folders left by a killed predecessor (a pipeline
+removes its own on any orderly exit).
 """
 
 from __future__ import annotations
@@ -23,18 +25,31 @@ LOCK_NAME = "daemon.lock"
 
 
 class OutputLocked(StreamclipError):
-    """Another daemon already serves this output folder."""
+    """Another daemon already serves this output folder, or uses this ledger."""
 
 
 def lock_output(state_dir: Path) -> IO[bytes]:
     """Take the output folder's lock (kept while the returned file stays open)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(state_dir / LOCK_NAME, "a+b")  # noqa: SIM115 - held open for the daemon's life
+    return _lock(state_dir / LOCK_NAME, f"another streamclip daemon is serving {state_dir.parent}")
+
+
+def lock_ledger(ledger: Path) -> IO[bytes]:
+    """Take the ledger's own lock, `<ledger>.lock` (kept while the returned file stays open)."""
+    return _lock(ledger.with_name(f"{ledger.name}.lock"), f"another streamclip daemon is using the ledger {ledger}")
+
+
+def _lock(path: Path, held_elsewhere: str) -> IO[bytes]:
+    """An exclusive `flock` on `path`, which then holds this process's id; OutputLocked when held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+b")  # noqa: SIM115 - held open for the daemon's life
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read(32).decode("ascii", "replace").strip()
         handle.close()
-        raise OutputLocked(f"another streamclip daemon is serving {state_dir.parent} (lock {handle.name})") from None
+        pid = f"process {holder}, " if holder.isdigit() else ""
+        raise OutputLocked(f"{held_elsewhere} ({pid}lock {path})") from None
     handle.truncate(0)
     handle.write(f"{os.getpid()}\n".encode())
     handle.flush()
