@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,36 @@ def test_a_prefix_is_listed_like_a_folder_without_the_runs_own_output(
     found, problems = remote.expand_remote(["s3://no-such-bucket/x/"])
     assert found == []
     assert problems == ["s3://no-such-bucket/x/: bucket not found (HTTP 404 Not Found)"]
+
+
+BAD_KEYS = ["odd/a//b.mp4", "odd/./c.mp4"]  # keys S3 stores as they are, and Rust's object_store cannot address
+
+
+def test_keys_the_client_cannot_address_never_stop_a_prefix(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """`watch s3://…/odd/` where the bucket also holds `odd/a//b.mp4` and `odd/./c.mp4`: the other
+    objects still flow, each bad key is named once (not at every listing), and the daemon keeps
+    running (one such key used to fail every listing of the prefix, for good). `split`'s listing
+    of the prefix does the same, naming them as problems."""
+    upload(server, videos, "odd")
+    fixed = ['spans.mode="fixed_stride"', "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", *SETTINGS]
+    out = tmp_path / "out"
+    args = ["watch", "s3://media/odd/", "-o", str(out), "--settle-s", "0.3", "--rescan-s", "0.3", "--no-progress"]
+    args += [arg for setting in fixed for arg in ("--set", setting)]
+    with s3server.listing_extra_keys(server, BAD_KEYS) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # for the daemon, and for this process
+        s3.store.cache_clear()
+        with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+            for name in ("a.mp4", "sub/b.mp4"):
+                record = out / "processed_videos" / f"{name}.json"
+                wait_until(record.exists, name, daemon)
+            time.sleep(1.0)  # a few more listings
+            status, _ = daemon.stop()
+        found, problems = remote.expand_remote(["s3://media/odd/"])
+    assert status == 0, daemon.stderr
+    for key in BAD_KEYS:
+        assert daemon.stderr.count(f"s3://media/{key}") == 1, daemon.stderr
+    assert [v.rel for v in found] == ["a.mp4", "sub/b.mp4"]
+    assert sorted(problem.split(": ")[0] for problem in problems) == sorted(f"s3://media/{key}" for key in BAD_KEYS)

@@ -17,7 +17,7 @@ from streamclip.config import StorageConfig
 from streamclip.errors import FFmpegError, Reason, SourceError
 from streamclip.ffmpeg.probe import probe
 from streamclip.ingest.config import ServeConfig
-from streamclip.storage import remote, s3
+from streamclip.storage import listing, remote, s3
 
 SIGNED = (
     "http://127.0.0.1:9/media/a.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261203"
@@ -118,3 +118,19 @@ def test_serve_to_an_s3_output_needs_a_local_ledger() -> None:
     with pytest.raises(ValueError, match="set ledger to a local file"):
         ServeConfig(watch=["s3://media/in/"], output="s3://out/clips")
     assert ServeConfig(watch=["s3://media/in/"], output="s3://out/clips", ledger="/var/lib/x.sqlite").ledger
+
+
+@pytest.mark.parametrize(
+    ("key", "wanted"),
+    [
+        ("in/a.mp4", True),
+        ("in/sub dir/ü.mp4", True),
+        ("in/a//b.mp4", False),
+        ("in/./c.mp4", False),
+        ("in/../d.mp4", False),
+        ("/in/e.mp4", False),  # the client drops the leading "/": it would name another key
+        ("in/f\x01.mp4", False),
+    ],
+)
+def test_which_keys_the_s3_client_can_address(key: str, wanted: bool) -> None:
+    assert listing.addressable(key) is wanted
