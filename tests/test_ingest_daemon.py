@@ -23,7 +23,7 @@ from typing import Any
 import media
 import psutil
 import pytest
-from processes import ffmpeg_children_mentioning, ledger_rows, leftovers, running, states, wait_until
+from processes import ffmpeg_children_mentioning, ledger_rows, leftovers, running, states, undeletable, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamclip.config import load_config
@@ -284,6 +284,34 @@ def test_a_second_daemon_on_the_same_ledger_refuses_with_one_line(clips_media: P
     assert str(tmp_path / "out_a") in lines[0]
     assert str(ledger) in lines[0]
     assert not (tmp_path / "out_b" / "clips").exists()
+
+
+def test_outdated_clips_that_cannot_be_removed_set_their_source_aside_and_intake_goes_on(
+    clips_media: Path, tmp_path: Path
+) -> None:
+    """A source replaced by another content has its outdated clips removed first; when they cannot be
+    (here the clips folder refuses), the source is `failed`, its clips stay in the ledger, and the
+    daemon goes on with the next file (the error used to end intake, and the daemon with exit 1)."""
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    source = inbox / "a.mp4"
+    shutil.copy(clips_media / "small.mp4", source)
+    args = ["watch", str(inbox), "-o", str(out), "--settle-s", "0.2", "--rescan-s", "0.5", "--no-progress"]
+    args += [arg for setting in FIXED_1S for arg in ("--set", setting)]
+    with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+        wait_until(lambda: states(out).get("a.mp4") == "done", "a.mp4 done", daemon)
+        before = {p.name for p in (out / "clips").glob("*.mp4")}
+        with undeletable(out / "clips"):
+            shutil.copy(clips_media / "small_01.mp4", source)  # other bytes: its old clips are outdated
+            wait_until(lambda: states(out).get("a.mp4") == "failed", "a.mp4 set aside", daemon)
+        row = ledger_rows(out)[str(source)]
+        assert "outdated" in row["error"]
+        assert row["clips"] == len(before)
+        assert {p.name for p in (out / "clips").glob("*.mp4")} == before
+        shutil.copy(clips_media / "small_02.mp4", inbox / "b.mp4")
+        wait_until(lambda: states(out).get("b.mp4") == "done", "b.mp4 done after it", daemon)
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,13 @@ from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, set
 from streamclip.ingest.context import DaemonContext
 from streamclip.ingest.draining import Stopping, drain, requeue_in_flight
 from streamclip.ingest.flights import Flights
-from streamclip.ingest.housekeeping import lock_ledger, lock_output, remove_outdated_outputs, remove_stale_work
+from streamclip.ingest.housekeeping import (
+    Removal,
+    lock_ledger,
+    lock_output,
+    remove_outdated_outputs,
+    remove_stale_work,
+)
 from streamclip.ingest.intake import MAX_ATTEMPTS, Intake
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
@@ -203,7 +209,7 @@ class Daemon:
             symlinks=self.config.symlinks, follow=self.config.follow and self.pipeline_config.spans.mode == "scene",
         )  # fmt: skip
 
-    def _remove_outdated(self, clip_ids: list[str]) -> int:
+    def _remove_outdated(self, clip_ids: list[str]) -> Removal:
         return remove_outdated_outputs(self.output_url or self.output, clip_ids)
 
     async def _start_server(self) -> MetricsServer | None:

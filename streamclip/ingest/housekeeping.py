@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from streamclip.errors import StreamclipError
 from streamclip.storage import s3
@@ -66,27 +66,32 @@ def remove_stale_work(output: Path) -> list[Path]:
     return removed
 
 
-def remove_outdated_outputs(output: Path | str, clip_ids: list[str]) -> int:
-    """Delete the outputs of `clip_ids` (a source whose content or settings changed) from a local
-    folder or an s3:// output; returns how many files or clips were removed."""
-    if isinstance(output, str) and s3.is_s3(output):
-        store = S3Output(output)
-        for text in clip_ids:
-            store.discard_clip(uuid.UUID(text))
-        return len(clip_ids)
-    return remove_clip_outputs(Path(output), clip_ids)
+class Removal(NamedTuple):
+    removed: list[str]  # the clip ids whose every file (object) is gone
+    failure: str = ""  # why the others are not, "" when every one is
 
 
-def remove_clip_outputs(output: Path, clip_ids: list[str]) -> int:
-    """Delete the clip, meta and frames files of `clip_ids` (outputs of an outdated source)."""
-    removed = 0
+def remove_outdated_outputs(output: Path | str, clip_ids: list[str]) -> Removal:
+    """Delete the clip, meta and frames of `clip_ids` (a source whose content or settings changed)
+    from a local folder or an s3:// output, in that order (blocking: run it in a thread). The first
+    failure stops the removal: the clips before it are removed, that one and the rest are not."""
+    removed: list[str] = []
+    store = S3Output(output) if isinstance(output, str) and s3.is_s3(output) else None
     for text in clip_ids:
-        clip_id = uuid.UUID(text)
-        for path in (clip_path(output, clip_id), meta_path(output, clip_id), frames_path(output, clip_id)):
-            if path.is_file():
-                path.unlink()
-                removed += 1
-    return removed
+        try:
+            if store is not None:
+                store.remove_clip(uuid.UUID(text))
+            else:
+                _remove_clip_files(Path(output), uuid.UUID(text))
+        except OSError as exc:
+            return Removal(removed, f"could not remove its outdated clip {text}: {exc}")
+        removed.append(text)
+    return Removal(removed)
+
+
+def _remove_clip_files(output: Path, clip_id: uuid.UUID) -> None:
+    for path in (clip_path(output, clip_id), meta_path(output, clip_id), frames_path(output, clip_id)):
+        path.unlink(missing_ok=True)
 
 
 def move_aside(source: Path, quarantine: Path, rel: str) -> Path:

@@ -269,10 +269,15 @@ class Ledger:
             (note, time.time(), path),
         )
 
-    def forget_clips(self, path: str) -> None:
+    def forget_clips(self, path: str, uuids: list[str] | None = None) -> None:
+        """Forget the clips of `path` (those of `uuids` only, when given: the ones really removed)."""
         with self._transaction() as db:
-            db.execute("DELETE FROM clips WHERE source = ?", (path,))
-            db.execute("UPDATE sources SET clips = 0 WHERE path = ?", (path,))
+            if uuids is None:
+                db.execute("DELETE FROM clips WHERE source = ?", (path,))
+            else:
+                db.executemany("DELETE FROM clips WHERE source = ? AND uuid = ?", [(path, uuid) for uuid in uuids])
+            db.execute("UPDATE sources SET clips = (SELECT COUNT(*) FROM clips WHERE source = ?) WHERE path = ?",
+                       (path, path))  # fmt: skip
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:

@@ -183,6 +183,18 @@ class S3Output:
             with contextlib.suppress(Exception):
                 obstore.delete(self._client(), self._key(rel))
 
+    def remove_clip(self, clip_id: uuid.UUID) -> None:
+        """Delete a clip's objects, the clip first (an outdated source's); OSError when one cannot be."""
+        import obstore
+
+        for rel in (clip_path(ROOT, clip_id), meta_path(ROOT, clip_id), frames_path(ROOT, clip_id)):
+            try:
+                obstore.delete(self._client(), self._key(rel))
+            except FileNotFoundError:
+                continue  # already gone
+            except Exception as exc:
+                raise _as_os_error(s3.storage_error(exc, self.location(rel))) from None
+
     def record_name(self, rel: str, source: str) -> str:
         import obstore
 
