@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import media
 import pytest
@@ -31,7 +32,7 @@ from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
 from streamclip.ffmpeg import children
 from streamclip.ingest.watcher import Candidate, Watcher
-from streamclip.live.follow import Container, container_of
+from streamclip.live.follow import Container, FollowedFile, container_of
 from streamclip.runtime.channel import Channel
 
 SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtestsrc", 3.0), ("cellauto", 3.0)]
@@ -193,6 +194,35 @@ def test_a_short_or_malformed_iso_file_is_unknown_not_an_error(tmp_path: Path, h
     path = tmp_path / "caught.mp4"
     path.write_bytes(head)
     assert container_of(path) is Container.UNKNOWN
+
+
+@pytest.mark.parametrize("change", ["grows", "truncated", "rewritten in place", "replaced", "header updated"])
+def test_a_followed_file_that_only_grows_is_told_from_one_that_changed(tmp_path: Path, change: str) -> None:
+    path = tmp_path / "live.ts"
+    path.write_bytes(os.urandom(100_000))
+    followed = FollowedFile(str(path))
+    assert followed.change() is None
+    data = path.read_bytes()
+    if change == "grows":
+        path.write_bytes(data + os.urandom(5000))
+    elif change == "truncated":
+        os.truncate(path, 50_000)
+    elif change == "rewritten in place":
+        with path.open("r+b") as f:  # its size only grows: from the outside it looks like growth
+            f.write(os.urandom(120_000))
+    elif change == "replaced":
+        staged = tmp_path / "staged.ts"
+        staged.write_bytes(data)
+        os.replace(staged, path)
+    else:  # a muxer finishing a Matroska or FLV file rewrites sizes and durations in its header
+        with path.open("r+b") as f:
+            f.write(os.urandom(100))
+            f.seek(0, os.SEEK_END)
+            f.write(os.urandom(100))
+    why = followed.change()
+    assert (why is None) is (change in ("grows", "header updated")), why
+    if why is not None:
+        assert change.split()[0] in why
 
 
 async def test_a_growing_file_gives_its_first_clip_before_it_is_written_and_the_same_spans(
@@ -417,3 +447,50 @@ def test_watch_follow_lives_through_an_mp4_box_cut_short_and_so_does_its_restart
         assert status == 0, daemon.stderr
         assert "Traceback" not in daemon.stderr
     assert states(out).get("caught.mp4") in (None, "quarantined")  # waited for, or set aside: never fatal
+
+
+def test_watch_follow_sees_a_file_rewritten_in_place_and_never_reuses_its_old_clips(
+    ts_video: media.CutVideo, tmp_path: Path
+) -> None:
+    """A followed file written again from its start, larger, through the same inode (as `cp` over it
+    or a recorder restarting over it does; its size never seen to shrink): the reader sees it by its
+    content, the ledger records `source_changed`, and
+    the new content's clips are all encoded anew (same path and spans make the same clip ids: an old
+    clip must not stand for the new content)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    other = media.make_cut_video(tmp_path / "other.ts", scenes=SCENES[::-1]).path.read_bytes()  # same cuts
+    data, path = ts_video.path.read_bytes(), folder / "live.ts"
+    path.write_bytes(data[: hold_offset(ts_video.path, HOLD_AT_S)])
+    inode = path.stat().st_ino
+    args = ["watch", "--follow", str(folder), "-o", str(out), "--settle-s", "3", "--no-progress"]
+    args += ["--set", "frames.enabled=false", "--set", f"limits.follow_idle_s={IDLE_S}"]
+    with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+        with Padder(path):
+            wait_until(lambda: list((out / "clips").glob("*.mp4")), "the first clip", daemon, 180)
+        old = {p.name: p.stat().st_ino for p in (out / "clips").glob("*.mp4")}
+        other += NULL_PACKET * max(0, (path.stat().st_size - len(other)) // len(NULL_PACKET) + 100)  # larger
+        with path.open("r+b") as f:  # in place, from the start, larger: its size is never seen to shrink
+            f.write(other)
+        assert path.stat().st_ino == inode
+
+        def changed() -> dict[str, Any]:
+            row = ledger_rows(out).get(str(path), {})
+            return row if row.get("state") == "failed" else {}
+
+        row = wait_until(changed, "the change seen", daemon, 60)
+        assert row["kind"] == "source_changed", row
+        size = len(other)
+
+        def redone() -> bool:
+            row = ledger_rows(out).get(str(path), {})
+            return row.get("state") == "done" and row.get("size") == size
+
+        wait_until(redone, "the new content done", daemon, 120)
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
+    now = {p.name: p.stat().st_ino for p in (out / "clips").glob("*.mp4")}
+    assert now
+    assert not [name for name in old if now.get(name) == old[name]]  # not one old clip stands for the new content
+    record = json.loads((out / "processed_videos" / "live.ts.json").read_text())
+    assert record["num_total_clips"] == len(now)

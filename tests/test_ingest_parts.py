@@ -22,7 +22,7 @@ from streamclip.config import StorageConfig, load_config
 from streamclip.errors import BAD_INPUT, ConfigError, Reason
 from streamclip.ingest.config import ServeConfig, load_serve_config, parse_address, settings_hash
 from streamclip.ingest.context import DaemonContext
-from streamclip.ingest.fingerprint import fingerprint
+from streamclip.ingest.fingerprint import begins_with, fingerprint
 from streamclip.ingest.flights import Flights
 from streamclip.ingest.housekeeping import (
     OutputLocked,
@@ -74,6 +74,22 @@ def test_fingerprint_reads_only_both_ends_of_a_large_file(tmp_path: Path) -> Non
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
     assert fingerprint(path, edge_bytes=edge) != before
+
+
+def test_a_fingerprint_of_the_beginning_tells_a_grown_file_from_a_rewritten_one(tmp_path: Path) -> None:
+    edge = 1024
+    path = tmp_path / "grows.ts"
+    path.write_bytes(os.urandom(3 * edge))
+    before = fingerprint(path, edge_bytes=edge)
+    with path.open("ab") as f:
+        f.write(os.urandom(edge))
+    assert fingerprint(path, edge_bytes=edge, size=3 * edge) == before  # it only grew
+    assert begins_with(path, fingerprint(path))
+    grown = fingerprint(path)
+    with path.open("r+b") as f:  # written again in place, from the start
+        f.write(os.urandom(2 * edge))
+    assert not begins_with(path, grown)
+    assert not begins_with(path, f"{10 * edge}:00")  # shorter than that content
 
 
 # ---------------------------------------------------------------------------------------------

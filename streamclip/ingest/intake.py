@@ -107,7 +107,7 @@ class Intake:
         if row is not None and row.same_work(content, settings) and row.state == "done":
             return self._skip("done")
         if row is not None and not row.same_work(content, settings) and row.clips:
-            if grew_again(row, candidate, settings, follow=self.ctx.config.follow):
+            if await asyncio.to_thread(grew_again, row, candidate, settings, follow=self.ctx.config.follow):
                 log.info("%s grew again: processed again, reusing its clips", path)
             elif not await self._outdated_removed(candidate):
                 return False

@@ -4,9 +4,10 @@ is truncated or replaced while it is read.
 A growing file is read by ffmpeg's file protocol with `-follow 1` (at the end it waits for more
 instead of stopping) and `-rw_timeout` (a read that waits longer ends the input): the decoder
 finishes a followed file once it has not grown for `limits.follow_idle_s`. ffmpeg's file protocol
-keeps reading its open descriptor, so a file truncated (reads return nothing) or replaced (the old
-inode is read to its end) is not noticed by ffmpeg: `watch_pump` stats the path while the decoder
-reads and ends the video with `Reason.SOURCE_CHANGED` when either happens.
+keeps reading its open descriptor, so a file truncated (reads return nothing), replaced (the old
+inode is read to its end) or written again in place (read on from the same offset) is not noticed
+by ffmpeg: `watch_pump` looks at the path while the decoder reads (its inode, its size, and the last
+bytes it had) and ends the video with `Reason.SOURCE_CHANGED` when any of these happens.
 
 Only containers whose data is readable before they are finished can be followed: MPEG-TS,
 Matroska/WebM, FLV and fragmented MP4. A classic MP4 has its index (`moov`) at the end, or is
@@ -40,6 +41,8 @@ from streamclip.ffmpeg.probe import probe
 # are further apart makes a clip come out short, and the transcoder says so.
 SEEK_BACK_S = 10.0
 CHECK_EVERY_S = 0.25  # how often a followed file is looked at for truncation or replacement
+CHECKED_BYTES = 4096  # the last bytes read of a followed file, compared at each look ...
+HEADER_BYTES = 64 * 1024  # ... when they lie past this: muxers rewrite their header when they finish
 _TS_PACKET = 188
 # ffmpeg's last words when `-rw_timeout` ends a followed input: how it finishes, not a fault.
 _IDLE_END = ("Input/output error", "Last message repeated")
@@ -171,16 +174,22 @@ async def probe_growing(path: str, *, timeout_s: float, idle_s: float) -> VideoM
 
 
 class FollowedFile:
-    """The identity (device, inode) and the largest size seen of a file being followed."""
+    """The identity (device, inode), the largest size seen and the last bytes read so far of a file
+    being followed: a file truncated, replaced, or written again in place (same inode, its size never
+    seen to shrink) is told from one that only grows. The bytes checked are the last `CHECKED_BYTES`
+    seen, never the first `HEADER_BYTES`, which muxers rewrite when they finish (Matroska's segment
+    size and duration, FLV's metadata)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         st = os.stat(path)
         self.identity = (st.st_dev, st.st_ino)
-        self.size = st.st_size
+        self.size = 0
+        self.seen = b""  # the bytes at [size - len(seen), size)
+        self._look(st.st_size)
 
     def change(self) -> str | None:
-        """Why the file can no longer be followed (truncated, replaced, removed), or None."""
+        """Why the file can no longer be followed (truncated, replaced, rewritten, removed), or None."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -191,7 +200,24 @@ class FollowedFile:
             return "the file was replaced by another one (new inode) while it was followed"
         if st.st_size < self.size:
             return f"the file was truncated from {self.size} to {st.st_size} bytes while it was followed"
-        self.size = st.st_size
+        try:
+            return self._look(st.st_size)
+        except OSError as exc:
+            return f"the file cannot be read while it is followed: {exc.strerror or exc}"
+
+    def _look(self, size: int) -> str | None:
+        """Check the bytes seen last time; then remember the last ones of the file as it is now."""
+        start = max(HEADER_BYTES, size - CHECKED_BYTES)
+        with open(self.path, "rb") as handle:
+            if self.seen:
+                handle.seek(self.size - len(self.seen))
+                if handle.read(len(self.seen)) != self.seen:
+                    return "the file was rewritten in place (bytes already read changed) while it was followed"
+            handle.seek(start)
+            self.seen = handle.read(max(0, size - start))
+        self.size = max(self.size, size)
+        if len(self.seen) < size - start:  # read short: the file shrank since stat; looked at again next time
+            self.seen = b""
         return None
 
 
