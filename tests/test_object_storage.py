@@ -393,3 +393,31 @@ def test_keys_the_client_cannot_address_never_stop_a_prefix(
         assert daemon.stderr.count(f"s3://media/{key}") == 1, daemon.stderr
     assert [v.rel for v in found] == ["a.mp4", "sub/b.mp4"]
     assert sorted(problem.split(": ")[0] for problem in problems) == sorted(f"s3://media/{key}" for key in BAD_KEYS)
+
+
+def test_a_killed_daemon_with_an_s3_output_leaves_no_work_folder_behind(
+    server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an s3:// output clips are encoded in a local work folder: it lies beside the ledger (under
+    its lock), so `kill -9` leaves it where the next start finds and removes it (in the system's
+    temporary folder it stayed for good)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the daemons' temporary folder
+    args = ["watch", str(tmp_path / "in"), "-o", "s3://out/killed", "--ledger", str(tmp_path / "state" / "l.sqlite")]
+    args += ["--no-progress"]
+
+    def work_folders() -> list[Path]:
+        return list(tmp_path.rglob(".streamclip-work-*"))
+
+    with running(args, tmp_path, tmp_path / "first.log") as daemon:
+        wait_until(lambda: "watching" in daemon.stderr, "the first daemon", daemon)
+        assert len(work_folders()) == 1  # its pipeline's, while it runs
+        daemon.kill()
+    assert len(work_folders()) == 1
+    with running(args, tmp_path, tmp_path / "second.log") as daemon:
+        wait_until(lambda: "watching" in daemon.stderr, "the second daemon", daemon)
+        assert len(work_folders()) == 1  # its own: the one left by the killed daemon is gone
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
+    assert work_folders() == []

@@ -20,6 +20,7 @@ it, and one it died on `MAX_ATTEMPTS` times is quarantined.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,9 @@ class Daemon:
         # An s3:// output: clips go to the bucket, the ledger (and its lock) stay in a local folder.
         self.output_url = config.output if s3.is_s3(config.output) else None
         self.output = config.ledger_path.parent if self.output_url else Path(os.path.abspath(config.output))
+        # Clips for an s3:// output are made in a work folder beside the ledger, under its lock: one a
+        # killed daemon left is found and removed at the next start (inside OUT for a folder output).
+        self.work_dir = config.ledger_path.with_name(f"{config.ledger_path.name}.work") if self.output_url else None
         self.roots = [Path(os.path.abspath(folder)) for folder in config.watch if not s3.is_s3(folder)]
         self.prefixes = [prefix for prefix in config.watch if s3.is_s3(prefix)]  # polled (storage.poller)
         self.reporter = reporter
@@ -101,16 +105,14 @@ class Daemon:
             with self.stopping.on_signals():
                 ledger = Ledger(self.config.ledger_path)
                 ledger.claim(self._output_identity(), moves_with_it=self._ledger_inside_output())
-                for stale in remove_stale_work(self.output):
+                for stale in remove_stale_work(self.work_dir or self.output):
                     log.warning("removed work folder left by a stopped process: %s", stale)
                 self._ctx = DaemonContext(
                     config=self.config, settings=self.settings, ledger=ledger, flights=self.flights,
                     metrics=self.metrics, reporter=self.reporter, review=self.review,
                 )  # fmt: skip
                 self._forget_vanished(ledger)
-                async with open_pipeline(
-                    self.pipeline_config, self.output_url or self.output, ray=self.config.ray
-                ) as pipe:
+                async with self._open_pipeline() as pipe:
                     self._pipe = pipe
                     return await self._serve(self._ctx, pipe)
         finally:
@@ -120,6 +122,11 @@ class Daemon:
                 ledger.close()
             for lock in reversed(locks):
                 lock.close()
+
+    def _open_pipeline(self) -> contextlib.AbstractAsyncContextManager[EventPipeline]:
+        if self.config.ray is not None:
+            return open_pipeline(self.pipeline_config, self.output_url or self.output, ray=self.config.ray)
+        return open_pipeline(self.pipeline_config, self.output_url or self.output, work_dir=self.work_dir)
 
     def _output_identity(self) -> str:
         """What the ledger records as its output: an s3:// prefix, or the folder's real path."""

@@ -193,7 +193,7 @@ def storage_error(exc: Exception, url: str, *, otherwise: Reason = Reason.OUTPUT
     from obstore import exceptions as obe
 
     text = _first_line(str(exc))
-    if isinstance(exc, FileNotFoundError) or "NoSuchBucket" in str(exc) or "NoSuchKey" in str(exc):
+    if isinstance(exc, FileNotFoundError | obe.NotFoundError) or "NoSuchBucket" in str(exc) or "NoSuchKey" in str(exc):
         what = "bucket not found" if "NoSuchBucket" in str(exc) else "object not found"
         return StorageError(url, f"{what} ({text})", Reason.MISSING)
     if isinstance(exc, obe.PermissionDeniedError | obe.UnauthenticatedError | PermissionError) or " 403 " in text:
