@@ -119,7 +119,10 @@ class Pipeline:
         read once, live, for at most `duration_s` seconds if given (`streamclip.live`)."""
         given = os.fspath(path)
         if is_live(given):
-            session = LiveSession(given, self.config.live, self.workspace.root, duration_s=duration_s)
+            session = LiveSession(
+                given, self.config.live, self.workspace.root, duration_s=duration_s,
+                probe_timeout_s=self.config.limits.probe_timeout_s,
+            )  # fmt: skip
             self._live = [s for s in self._live if not s.ended] + [session]
             name = check_rel(rel) if rel is not None else session.rel
             await self.jobs.send(VideoJob(id=next(self._ids), source=session.source_id, rel=name, live=session))

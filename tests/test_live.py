@@ -9,6 +9,7 @@ frame) those of a split of the same content saved as a file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -548,3 +549,47 @@ def jumping_stream(folder: Path) -> tuple[media.CutVideo, bytes]:
     argv = [media.FFMPEG, "-v", "error", "-i", str(part.path), "-c", "copy", "-output_ts_offset", "1000"]
     subprocess.run([*argv, "-f", "mpegts", str(ahead)], check=True, timeout=60)
     return part, part.path.read_bytes() + ahead.read_bytes() + part.path.read_bytes()
+
+
+@pytest.mark.parametrize("fault", ["timeout", "spawn"])
+async def test_a_tool_failing_on_one_live_source_fails_that_source_not_the_pipeline(
+    live_media: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """ffprobe, counting a live source's spool segments, never answers (past `limits.probe_timeout_s`)
+    or cannot be started: that source fails saying so, and a file submitted after it is still split
+    by the same pipeline (the error used to end the whole pipeline)."""
+    if fault == "timeout":  # ffprobe itself for everything but the spool's segments
+        wrapper = tmp_path / "ffprobe"
+        wrapper.write_text(f'#!/bin/sh\ncase "$*" in *seg0*) exec sleep 60;; esac\nexec {media.FFPROBE} "$@"\n')
+        wrapper.chmod(0o755)
+        monkeypatch.setenv("STREAMCLIP_FFPROBE", str(wrapper))
+    else:
+        monkeypatch.setenv("STREAMCLIP_FFPROBE", str(tmp_path / "no-such-ffprobe"))
+    port = free_port()
+    config = live_config("limits.probe_timeout_s=2")
+    async with streamclip.open_pipeline(config, tmp_path / "out") as pipe:
+        await pipe.submit(f"tcp://127.0.0.1:{port}?listen=1")
+        await wait_bound(port)
+        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        feeding = asyncio.create_task(sender.feed())
+        stream = aiter(pipe)
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                live_end = await anext(stream)
+                assert isinstance(live_end, VideoFailed), live_end
+                assert live_end.kind == (Reason.TIMEOUT if fault == "timeout" else Reason.MISSING_TOOL), live_end
+                assert "ffprobe" in live_end.reason
+                monkeypatch.delenv("STREAMCLIP_FFPROBE")
+                await pipe.submit(live_media.path)
+                pipe.close_input()
+                rest = [event async for event in _rest(stream)]
+        finally:
+            await sender.kill()
+            feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await feeding
+        assert not list(pipe.workspace.root.glob("live-*"))
+    assert isinstance(rest[-1], VideoDone), rest[-1]
+    assert rest[-1].source == str(live_media.path)
+    assert children.live_children() == 0

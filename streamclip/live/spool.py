@@ -19,7 +19,7 @@ from pathlib import Path
 from streamclip.ffmpeg import children
 from streamclip.live.argv import SEGMENT_LIST, count_packets_argv
 
-COUNT_TIMEOUT_S = 30.0
+COUNT_TIMEOUT_S = 30.0  # the default; a pipeline gives its `limits.probe_timeout_s`
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class Segment:
 
 
 class Spool:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, count_timeout_s: float = COUNT_TIMEOUT_S) -> None:
         self.folder = folder
+        self.count_timeout_s = count_timeout_s
         folder.mkdir(parents=True, exist_ok=True)
         self.segments: list[Segment] = []  # finished and not deleted yet, in order
         self.frames = 0  # frames in every finished segment so far (deleted ones included)
@@ -110,7 +111,7 @@ class Spool:
         return [line.split(",", 1)[0] for line in lines if line]
 
     async def _add(self, path: Path) -> Segment:
-        frames = await _count_frames(path)
+        frames = await _count_frames(path, self.count_timeout_s)
         size = path.stat().st_size if path.exists() else 0
         segment = Segment(self.finished, path, self.frames, frames, size, time.monotonic())
         self.finished += 1
@@ -125,9 +126,9 @@ class Spool:
         return False
 
 
-async def _count_frames(path: Path) -> int:
-    done = await children.run(
-        count_packets_argv(children.ffprobe_binary(), path), timeout_s=COUNT_TIMEOUT_S, check=False
-    )
+async def _count_frames(path: Path, timeout_s: float) -> int:
+    """The video packets of a finished segment (ffprobe); FFmpegError past `timeout_s`, MissingToolError
+    when it cannot be started: the session fails, not the pipeline."""
+    done = await children.run(count_packets_argv(children.ffprobe_binary(), path), timeout_s=timeout_s, check=False)
     numbers = [int(word) for word in done.stdout.decode("ascii", "replace").split() if word.isdigit()]
     return numbers[0] if numbers else 0
