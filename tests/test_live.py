@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from streamclip.errors import Reason
 from streamclip.ffmpeg import children
 from streamclip.live.argv import source_input
 from streamclip.live.session import LiveSession
-from streamclip.live.spool import Segment
+from streamclip.live.spool import Segment, Spool
 from streamclip.sources import redact
 
 # 40 + 40 + 40 + 80 frames at 25 fps (8 s), keyframes every 12 frames so spool segments are ~0.5 s.
@@ -593,3 +594,51 @@ async def test_a_tool_failing_on_one_live_source_fails_that_source_not_the_pipel
     assert isinstance(rest[-1], VideoDone), rest[-1]
     assert rest[-1].source == str(live_media.path)
     assert children.live_children() == 0
+
+
+def list_lines(first: int, count: int) -> bytes:
+    """Lines of ffmpeg's CSV segment list (name, start, end) for segments first .. first+count-1."""
+    return b"".join(f"seg{n:06d}.ts,{n:.6f},{n + 1:.6f}\n".encode() for n in range(first, first + count))
+
+
+async def test_the_spool_reads_only_what_was_appended_and_keeps_no_history(tmp_path: Path) -> None:
+    """A stream of a month lists millions of segments: each poll reads only the lines appended since
+    the last (a line still without its newline waits), and what the spool holds in memory does not
+    grow with the segments it has finished and deleted. (ffprobe's count is the edge: 25 frames each.)"""
+
+    async def frames(path: Path) -> int:
+        return 25
+
+    folder = tmp_path / "spool"
+    spool = Spool(folder, count=frames)
+    listing = folder / "segments.csv"
+    listing.write_bytes(list_lines(0, 10_000))
+    assert len(await spool.poll()) == 10_000
+    spool.delete_before(spool.frames, up_to_index=spool.finished)
+    assert spool.list_bytes_read == listing.stat().st_size
+
+    line = list_lines(10_000, 1)
+    with listing.open("ab") as f:
+        f.write(line[:7])  # ffmpeg is writing the line
+    assert await spool.poll() == []
+    with listing.open("ab") as f:
+        f.write(line[7:])
+    [segment] = await spool.poll()
+    assert (segment.index, segment.path.name, segment.first_frame) == (10_000, "seg010000.ts", 250_000)
+    assert spool.list_bytes_read == listing.stat().st_size  # the new line only, once
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for first in range(10_001, 50_001, 1000):
+            with listing.open("ab") as f:
+                f.write(list_lines(first, 1000))
+            assert len(await spool.poll()) == 1000
+            spool.delete_before(spool.frames, up_to_index=spool.finished)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    kept = sum(stat.size_diff for stat in after.compare_to(before, "filename") if "spool.py" in str(stat.traceback))
+    assert kept < 50_000, f"the spool grew by {kept} bytes over 40,000 segments finished and deleted"
+    assert spool.finished == 50_001
+    assert spool.segments == []
