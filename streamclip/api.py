@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
 from streamclip.backend import EventPipeline
@@ -42,6 +43,7 @@ def open_pipeline(
     *,
     model: ShotModel | None = None,
     ray: None = None,
+    work_dir: str | os.PathLike[str] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Pipeline]: ...
 
 
@@ -52,6 +54,7 @@ def open_pipeline(
     *,
     model: ShotModel | None = None,
     ray: RayConfig | str,
+    work_dir: None = None,
 ) -> contextlib.AbstractAsyncContextManager[RayPipeline]: ...
 
 
@@ -61,17 +64,23 @@ def open_pipeline(
     *,
     model: ShotModel | None = None,
     ray: RayConfig | str | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Pipeline] | contextlib.AbstractAsyncContextManager[RayPipeline]:
     """Open a streaming pipeline; `config` is a `PipelineConfig` or a profile name/path.
 
     `ray` runs it on a Ray cluster instead of in this process: a Ray address, "local" to start a
     Ray runtime here, or a `RayConfig`. Events and outputs are the same either way.
+
+    `work_dir` is where its work folder (clips being made) goes: by default inside a folder output,
+    and the system's temporary folder for an s3:// output or none. On Ray each worker has its own.
     """
     if not isinstance(config, PipelineConfig):
         config = load_config(config or "default")
     out = output_url(output_dir) if output_dir is not None else None  # a folder, or an s3:// prefix
     if ray is None:
-        return open_local_pipeline(config, out, model)
+        return open_local_pipeline(config, out, model, work_dir=Path(work_dir) if work_dir is not None else None)
+    if work_dir is not None:
+        raise ValueError("work_dir is for a pipeline in this process: on Ray each worker keeps its own")
     from streamclip.ray import open_ray_pipeline  # the `ray` extra: imported only when asked for
 
     return open_ray_pipeline(config, out, RayConfig(address=ray) if isinstance(ray, str) else ray)

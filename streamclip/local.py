@@ -44,12 +44,19 @@ from streamclip.storage.workspace import Workspace
 class Pipeline:
     """A running set of actors. Create it with `open_pipeline`."""
 
-    def __init__(self, config: PipelineConfig, output_dir: Path | str | None, model: ShotModel | None = None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        output_dir: Path | str | None,
+        model: ShotModel | None = None,
+        *,
+        work_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.store = open_output(output_dir)  # a folder, or an s3:// prefix (streamclip.storage)
         self.output_dir = output_dir if isinstance(output_dir, Path) else None
         self.started_at = time.monotonic()
-        self.workspace = Workspace(self.store.work_parent if self.store else None)
+        self.workspace = Workspace(work_dir or (self.store.work_parent if self.store else None))
         caps = config.channels
         self.jobs: Channel[VideoJob] = Channel(caps.jobs, "jobs")
         self.events: Channel[Event] = Channel(caps.events, "events")
@@ -112,7 +119,10 @@ class Pipeline:
         read once, live, for at most `duration_s` seconds if given (`streamclip.live`)."""
         given = os.fspath(path)
         if is_live(given):
-            session = LiveSession(given, self.config.live, self.workspace.root, duration_s=duration_s)
+            session = LiveSession(
+                given, self.config.live, self.workspace.root, duration_s=duration_s,
+                probe_timeout_s=self.config.limits.probe_timeout_s,
+            )  # fmt: skip
             self._live = [s for s in self._live if not s.ended] + [session]
             name = check_rel(rel) if rel is not None else session.rel
             await self.jobs.send(VideoJob(id=next(self._ids), source=session.source_id, rel=name, live=session))
@@ -150,12 +160,12 @@ class Pipeline:
 
 @contextlib.asynccontextmanager
 async def open_local_pipeline(
-    config: PipelineConfig, output_dir: Path | str | None, model: ShotModel | None
+    config: PipelineConfig, output_dir: Path | str | None, model: ShotModel | None, *, work_dir: Path | None = None
 ) -> AsyncIterator[Pipeline]:
     config = resolve_hardware(config)
     s3.configure(config.storage)
     check_encoder(config.transcode.encoder)
-    pipe = Pipeline(config, output_dir, model)
+    pipe = Pipeline(config, output_dir, model, work_dir=work_dir)
     runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
     try:
         yield pipe

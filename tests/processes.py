@@ -107,3 +107,35 @@ def ffmpeg_children_mentioning(*paths: Path) -> list[str]:
         if proc.info["name"] == "ffmpeg" and any(str(p) in line for p in paths):
             found.append(f"{proc.pid}: {line}")
     return found
+
+
+@contextlib.contextmanager
+def undeletable(folder: Path) -> Iterator[None]:
+    """Nothing in `folder` can be removed (nor added) while inside: `chattr +i` as root (who ignores
+    permissions), a read-only folder otherwise. Skips the test where neither holds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".undeletable-probe"
+    probe.touch()
+    as_root = os.geteuid() == 0
+    mode = folder.stat().st_mode
+    if as_root:
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+        if done.returncode != 0:
+            probe.unlink()
+            pytest.skip(f"cannot make a folder undeletable here: {done.stderr.decode().strip()}")
+    else:
+        folder.chmod(0o555)
+    try:
+        try:
+            probe.unlink()
+        except PermissionError:
+            pass
+        else:
+            pytest.skip(f"{folder} could not be made undeletable")
+        yield
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(mode)
+        probe.unlink(missing_ok=True)

@@ -8,6 +8,8 @@ companion, port + 10000, which SeaweedFS's components assume), so parallel runs 
 from __future__ import annotations
 
 import contextlib
+import html
+import http.client
 import http.server
 import json
 import os
@@ -20,6 +22,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -223,4 +226,79 @@ def http_file_server(folder: Path) -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# A bucket holding keys that SeaweedFS will not store
+
+
+class _ExtraKeysProxy(http.server.BaseHTTPRequestHandler):
+    """Forwards every request to the S3 server unchanged (its Host header too, so signatures hold)
+    and adds the proxy's `extra` keys to each ListObjectsV2 answer whose prefix they are under."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _forward(self) -> None:
+        target: str = self.server.target  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        connection = http.client.HTTPConnection(target, timeout=30)
+        try:
+            connection.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
+            reply = connection.getresponse()
+            data = reply.read()
+            skip = ("transfer-encoding",) if self.command == "HEAD" else ("content-length", "transfer-encoding")
+            headers = [(k, v) for k, v in reply.getheaders() if k.lower() not in skip]
+            status = reply.status
+        finally:
+            connection.close()
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.command == "GET" and query.get("list-type") == ["2"] and status == 200:
+            data = self._with_extra_keys(data, query.get("prefix", [""])[0])
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _with_extra_keys(self, data: bytes, prefix: str) -> bytes:
+        extra: list[str] = self.server.extra  # type: ignore[attr-defined]
+        entries = "".join(
+            f"<Contents><Key>{html.escape(key)}</Key><ETag>&#34;0123456789abcdef0123456789abcdef&#34;</ETag>"
+            "<Size>12</Size><StorageClass>STANDARD</StorageClass>"
+            "<LastModified>2026-01-01T00:00:00Z</LastModified></Contents>"
+            for key in extra
+            if key.startswith(prefix)
+        )
+        text = data.decode()
+        at = text.find("<Contents>")
+        at = at if at >= 0 else text.find("</ListBucketResult>")
+        return (text[:at] + entries + text[at:]).encode()
+
+    do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
+
+
+@contextlib.contextmanager
+def listing_extra_keys(server: S3Server, keys: list[str]) -> Iterator[str]:
+    """An endpoint (on a free 127.0.0.1 port) for `server` whose listings also hold `keys`, as a
+    bucket on AWS S3 may (any bytes make a key; SeaweedFS folds `a//b` into `a/b` and refuses
+    `./c`). Yields the endpoint URL."""
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ExtraKeysProxy)
+    proxy.target = urllib.parse.urlsplit(server.endpoint).netloc  # type: ignore[attr-defined]
+    proxy.extra = keys  # type: ignore[attr-defined]
+    proxy.daemon_threads = True
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
         thread.join(timeout=10)

@@ -86,6 +86,50 @@ def test_two_processes_preparing_at_once_make_one_model_and_a_dead_writers_lefto
     assert "MiB" in listed.stdout
 
 
+def test_a_prepared_model_is_on_disk_before_its_folder_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file of the model is fsynced, then its folder, before the rename that makes it the cached
+    model, and the models folder after it: a power cut never leaves a named model with empty files
+    (read as cached, it would fail every later start)."""
+    models_dir = tmp_path / "models"
+    log: list[tuple[str, str]] = []
+    real_fsync, real_rename, real_replace = os.fsync, os.rename, os.replace
+
+    def fsync(fd: int) -> None:
+        where = os.readlink(f"/proc/self/fd/{fd}")
+        if where.startswith(str(models_dir)):
+            log.append(("fsync", os.path.relpath(where, models_dir)))
+        real_fsync(fd)
+
+    def rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if str(dst).startswith(str(models_dir)):
+            log.append(("rename", os.path.relpath(dst, models_dir)))
+        real_rename(src, dst)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if str(dst).startswith(str(models_dir)):
+            log.append(("rename", os.path.relpath(dst, models_dir)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "replace", replace)
+    model = models.prepare("fp32", str(tmp_path))
+    monkeypatch.undo()
+    key = model.key
+    assert ("rename", key) in log
+    at = log.index(("rename", key))
+    work = {os.path.dirname(name) for kind, name in log[:at] if kind == "fsync" and os.path.dirname(name)}
+    assert len(work) == 1  # the work folder, whose files were synced
+    (folder,) = work
+    synced = [name for kind, name in log[:at] if kind == "fsync"]
+    for name in (models.MODEL_XML, models.MODEL_BIN, models.INFO):
+        assert f"{folder}/{name}" in synced
+    assert synced[-1] == folder  # the folder's entries, after its files
+    assert ("fsync", ".") in log[at + 1 :]  # the rename itself
+
+
 def test_int8_preparation_is_deterministic(prepared_models: dict[str, models.CachedModel], tmp_path: Path) -> None:
     again = models.prepare("int8", str(tmp_path))
     first = prepared_models["int8"]

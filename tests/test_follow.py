@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import media
 import pytest
@@ -30,13 +32,14 @@ from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
 from streamclip.ffmpeg import children
 from streamclip.ingest.watcher import Candidate, Watcher
-from streamclip.live.follow import Container, container_of
+from streamclip.live.follow import Container, FollowedFile, container_of
 from streamclip.runtime.channel import Channel
 
 SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtestsrc", 3.0), ("cellauto", 3.0)]
 HOLD_AT_S = 9.0  # the writer holds back everything after this much of the video (cuts at 3, 6, 9, 12 s)
 NULL_PACKET = b"\x47\x1f\xff\x10" + b"\xff" * 184
 IDLE_S = 1.0
+CUT_SHORT_BOX = b"\x00\x00\x00\x01ftyp\x00\x00\x00\x00"  # an MP4 box header cut short (a file mid-write)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +175,54 @@ def test_containers_are_told_apart_by_content(ts_video: media.CutVideo, tmp_path
         assert container_of(path) is expected, name
     (tmp_path / "short.ts").write_bytes(ts_video.path.read_bytes()[:100])
     assert container_of(tmp_path / "short.ts") is Container.UNKNOWN  # not enough of it yet
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        CUT_SHORT_BOX,  # a 64-bit box size announced, the file ends before it
+        b"\x00\x00\x00\x01ftyp" + (4).to_bytes(8, "big"),  # a 64-bit size smaller than its header
+        b"\x00\x00\x00\x05ftypisom",  # a size smaller than the box header
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x01moov\x00\x00",  # moov size cut short
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x04moov",  # moov smaller than its header
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x20fre",  # the next box header cut short
+        b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x01\x00moov\x00\x00",  # a moov still arriving
+    ],
+)
+def test_a_short_or_malformed_iso_file_is_unknown_not_an_error(tmp_path: Path, head: bytes) -> None:
+    """A file caught mid-write, or a damaged one, is "not recognisable (yet)": never an exception."""
+    path = tmp_path / "caught.mp4"
+    path.write_bytes(head)
+    assert container_of(path) is Container.UNKNOWN
+
+
+@pytest.mark.parametrize("change", ["grows", "truncated", "rewritten in place", "replaced", "header updated"])
+def test_a_followed_file_that_only_grows_is_told_from_one_that_changed(tmp_path: Path, change: str) -> None:
+    path = tmp_path / "live.ts"
+    path.write_bytes(os.urandom(100_000))
+    followed = FollowedFile(str(path))
+    assert followed.change() is None
+    data = path.read_bytes()
+    if change == "grows":
+        path.write_bytes(data + os.urandom(5000))
+    elif change == "truncated":
+        os.truncate(path, 50_000)
+    elif change == "rewritten in place":
+        with path.open("r+b") as f:  # its size only grows: from the outside it looks like growth
+            f.write(os.urandom(120_000))
+    elif change == "replaced":
+        staged = tmp_path / "staged.ts"
+        staged.write_bytes(data)
+        os.replace(staged, path)
+    else:  # a muxer finishing a Matroska or FLV file rewrites sizes and durations in its header
+        with path.open("r+b") as f:
+            f.write(os.urandom(100))
+            f.seek(0, os.SEEK_END)
+            f.write(os.urandom(100))
+    why = followed.change()
+    assert (why is None) is (change in ("grows", "header updated")), why
+    if why is not None:
+        assert change.split()[0] in why
 
 
 async def test_a_growing_file_gives_its_first_clip_before_it_is_written_and_the_same_spans(
@@ -375,3 +426,71 @@ def test_watch_follow_takes_a_growing_file_then_its_regrowth_reusing_clips(
     kept = [name for name in first if clips.get(name) == first[name]]
     assert len(kept) >= len(first) - 1  # all but the clip of the scene open where it stopped: reused
     assert leftovers(out) == [] or all(p.is_relative_to(out / ".streamclip") for p in leftovers(out))
+
+
+def test_watch_follow_lives_through_an_mp4_box_cut_short_and_so_does_its_restart(
+    ts_video: media.CutVideo, tmp_path: Path
+) -> None:
+    """`watch DIR --follow` with a file in DIR that is an MP4 box header cut short: the daemon keeps
+    running and processes the file beside it; restarted over the same folder, it does again (it used
+    to exit 1 at the first look at the file, and at every restart)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "caught.mp4").write_bytes(CUT_SHORT_BOX)
+    args = ["watch", "--follow", str(folder), "-o", str(out), "--settle-s", "1", "--no-progress"]
+    args += ["--set", "frames.enabled=false", "--set", f"limits.follow_idle_s={IDLE_S}"]
+    for run, name in (("first", "a.ts"), ("restart", "b.ts")):
+        shutil.copy(ts_video.path, folder / name)  # b.ts: the same content (a duplicate, done at once)
+        with running(args, tmp_path, tmp_path / f"{run}.log") as daemon:
+            wait_until(lambda name=name: states(out).get(name) == "done", f"{name} done ({run})", daemon, 120)
+            status, _ = daemon.stop()
+        assert status == 0, daemon.stderr
+        assert "Traceback" not in daemon.stderr
+    assert states(out).get("caught.mp4") in (None, "quarantined")  # waited for, or set aside: never fatal
+
+
+def test_watch_follow_sees_a_file_rewritten_in_place_and_never_reuses_its_old_clips(
+    ts_video: media.CutVideo, tmp_path: Path
+) -> None:
+    """A followed file written again from its start, larger, through the same inode (as `cp` over it
+    or a recorder restarting over it does; its size never seen to shrink): the reader sees it by its
+    content, the ledger records `source_changed`, and
+    the new content's clips are all encoded anew (same path and spans make the same clip ids: an old
+    clip must not stand for the new content)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    other = media.make_cut_video(tmp_path / "other.ts", scenes=SCENES[::-1]).path.read_bytes()  # same cuts
+    data, path = ts_video.path.read_bytes(), folder / "live.ts"
+    path.write_bytes(data[: hold_offset(ts_video.path, HOLD_AT_S)])
+    inode = path.stat().st_ino
+    args = ["watch", "--follow", str(folder), "-o", str(out), "--settle-s", "3", "--no-progress"]
+    args += ["--set", "frames.enabled=false", "--set", f"limits.follow_idle_s={IDLE_S}"]
+    with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+        with Padder(path):
+            wait_until(lambda: list((out / "clips").glob("*.mp4")), "the first clip", daemon, 180)
+        old = {p.name: p.stat().st_ino for p in (out / "clips").glob("*.mp4")}
+        other += NULL_PACKET * max(0, (path.stat().st_size - len(other)) // len(NULL_PACKET) + 100)  # larger
+        with path.open("r+b") as f:  # in place, from the start, larger: its size is never seen to shrink
+            f.write(other)
+        assert path.stat().st_ino == inode
+
+        def changed() -> dict[str, Any]:
+            row = ledger_rows(out).get(str(path), {})
+            return row if row.get("state") == "failed" else {}
+
+        row = wait_until(changed, "the change seen", daemon, 60)
+        assert row["kind"] == "source_changed", row
+        size = len(other)
+
+        def redone() -> bool:
+            row = ledger_rows(out).get(str(path), {})
+            return row.get("state") == "done" and row.get("size") == size
+
+        wait_until(redone, "the new content done", daemon, 120)
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
+    now = {p.name: p.stat().st_ino for p in (out / "clips").glob("*.mp4")}
+    assert now
+    assert not [name for name in old if now.get(name) == old[name]]  # not one old clip stands for the new content
+    record = json.loads((out / "processed_videos" / "live.ts.json").read_text())
+    assert record["num_total_clips"] == len(now)

@@ -23,7 +23,7 @@ from typing import Any
 import media
 import psutil
 import pytest
-from processes import ffmpeg_children_mentioning, ledger_rows, leftovers, running, states, wait_until
+from processes import ffmpeg_children_mentioning, ledger_rows, leftovers, running, states, undeletable, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamclip.config import load_config
@@ -235,6 +235,83 @@ def test_configuration_errors_exit_2(tmp_path: Path, args: list[str], message: s
     assert done.returncode == 2, done.stderr
     assert "configuration error" in done.stderr
     assert message in done.stderr
+
+
+def watch_cli(args: list[str], cwd: Path, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+    """A `streamclip watch` that is expected to refuse at once; one that runs instead fails the test."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "streamclip", "watch", *args], cwd=cwd, capture_output=True, text=True,
+            timeout=timeout_s, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`watch {shlex.join(args)}` ran instead of refusing:\n{exc.stderr!r}")
+
+
+def done_rows(ledger: Path) -> list[str]:
+    with Ledger(ledger, create=False) as reader:
+        return [row.path for row in reader.records("done")]
+
+
+def test_a_second_daemon_on_the_same_ledger_refuses_with_one_line(clips_media: Path, tmp_path: Path) -> None:
+    """Two daemons never share a ledger: while one runs, a second `watch` given the same --ledger (for
+    another output, or the same) refuses with one line; once it stopped, the ledger still belongs to
+    its output, and a `watch` for another output is refused, naming it."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    ledger = tmp_path / "state" / "ledger.sqlite"
+    common = ["--ledger", str(ledger), "--settle-s", "0.2", "--no-progress"]
+    common += [arg for setting in FIXED_1S for arg in ("--set", setting)]
+    shutil.copy(clips_media / "small.mp4", tmp_path / "a" / "small.mp4")
+    with running(["watch", "a", "-o", "out_a", *common], tmp_path, tmp_path / "a.log") as first:
+        wait_until(lambda: "watching" in first.stderr, "the first daemon", first)
+        for output in ("out_b", "out_a"):
+            second = watch_cli(["b", "-o", output, *common], tmp_path)
+            assert second.returncode != 0
+            lines = second.stderr.strip().splitlines()
+            assert len(lines) == 1, second.stderr
+            assert "another streamclip daemon" in lines[0]
+        assert not (tmp_path / "out_b" / "clips").exists()
+        assert first.proc.poll() is None
+        wait_until(lambda: len(done_rows(ledger)) == 1, "small.mp4 done", first)
+        status, _ = first.stop()
+    assert status == 0, first.stderr
+
+    refused = watch_cli(["b", "-o", "out_b", *common], tmp_path)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert str(tmp_path / "out_a") in lines[0]
+    assert str(ledger) in lines[0]
+    assert not (tmp_path / "out_b" / "clips").exists()
+
+
+def test_outdated_clips_that_cannot_be_removed_set_their_source_aside_and_intake_goes_on(
+    clips_media: Path, tmp_path: Path
+) -> None:
+    """A source replaced by another content has its outdated clips removed first; when they cannot be
+    (here the clips folder refuses), the source is `failed`, its clips stay in the ledger, and the
+    daemon goes on with the next file (the error used to end intake, and the daemon with exit 1)."""
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    source = inbox / "a.mp4"
+    shutil.copy(clips_media / "small.mp4", source)
+    args = ["watch", str(inbox), "-o", str(out), "--settle-s", "0.2", "--rescan-s", "0.5", "--no-progress"]
+    args += [arg for setting in FIXED_1S for arg in ("--set", setting)]
+    with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+        wait_until(lambda: states(out).get("a.mp4") == "done", "a.mp4 done", daemon)
+        before = {p.name for p in (out / "clips").glob("*.mp4")}
+        with undeletable(out / "clips"):
+            shutil.copy(clips_media / "small_01.mp4", source)  # other bytes: its old clips are outdated
+            wait_until(lambda: states(out).get("a.mp4") == "failed", "a.mp4 set aside", daemon)
+        row = ledger_rows(out)[str(source)]
+        assert "outdated" in row["error"]
+        assert row["clips"] == len(before)
+        assert {p.name for p in (out / "clips").glob("*.mp4")} == before
+        shutil.copy(clips_media / "small_02.mp4", inbox / "b.mp4")
+        wait_until(lambda: states(out).get("b.mp4") == "done", "b.mp4 done after it", daemon)
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
 
 
 # ---------------------------------------------------------------------------------------------

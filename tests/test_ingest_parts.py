@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
+import socket
 import sqlite3
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import media
 import msgspec
 import pytest
+from processes import undeletable
 
-from streamclip.config import load_config
+from streamclip.config import StorageConfig, load_config
 from streamclip.errors import BAD_INPUT, ConfigError, Reason
 from streamclip.ingest.config import ServeConfig, load_serve_config, parse_address, settings_hash
-from streamclip.ingest.fingerprint import fingerprint
-from streamclip.ingest.housekeeping import OutputLocked, lock_output, move_aside
-from streamclip.ingest.ledger import Ledger
+from streamclip.ingest.context import DaemonContext
+from streamclip.ingest.fingerprint import begins_with, fingerprint
+from streamclip.ingest.flights import Flights
+from streamclip.ingest.housekeeping import (
+    OutputLocked,
+    Removal,
+    lock_ledger,
+    lock_output,
+    move_aside,
+    remove_outdated_outputs,
+)
+from streamclip.ingest.intake import Intake
+from streamclip.ingest.ledger import Ledger, LedgerMismatch
 from streamclip.ingest.metrics import Metrics, MetricsServer
+from streamclip.ingest.report import LineReporter
 from streamclip.ingest.watcher import Candidate, Watcher, is_candidate_name
 from streamclip.runtime.channel import Channel, EndOfStream
+from streamclip.storage import s3
+from streamclip.storage.layout import clip_path, frames_path, meta_path
 
 # ---------------------------------------------------------------------------------------------
 # fingerprint
@@ -56,6 +74,22 @@ def test_fingerprint_reads_only_both_ends_of_a_large_file(tmp_path: Path) -> Non
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
     assert fingerprint(path, edge_bytes=edge) != before
+
+
+def test_a_fingerprint_of_the_beginning_tells_a_grown_file_from_a_rewritten_one(tmp_path: Path) -> None:
+    edge = 1024
+    path = tmp_path / "grows.ts"
+    path.write_bytes(os.urandom(3 * edge))
+    before = fingerprint(path, edge_bytes=edge)
+    with path.open("ab") as f:
+        f.write(os.urandom(edge))
+    assert fingerprint(path, edge_bytes=edge, size=3 * edge) == before  # it only grew
+    assert begins_with(path, fingerprint(path))
+    grown = fingerprint(path)
+    with path.open("r+b") as f:  # written again in place, from the start
+        f.write(os.urandom(2 * edge))
+    assert not begins_with(path, grown)
+    assert not begins_with(path, f"{10 * edge}:00")  # shorter than that content
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,6 +230,109 @@ def test_one_daemon_per_output_folder(tmp_path: Path) -> None:
     finally:
         held.close()
     lock_output(tmp_path / ".streamclip").close()
+
+
+def test_one_daemon_per_ledger_and_a_ledger_serves_one_output(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ledger.sqlite"
+    held = lock_ledger(path)
+    try:
+        with pytest.raises(OutputLocked, match=f"using the ledger {path} \\(process {os.getpid()}, "):
+            lock_ledger(path)
+    finally:
+        held.close()
+    lock_ledger(path).close()
+    with Ledger(path) as ledger:
+        assert ledger.output() is None  # a ledger of an older version: it is adopted
+        ledger.claim("/data/out")
+        ledger.claim("/data/out")
+        with pytest.raises(LedgerMismatch, match="belongs to the output /data/out, not /data/other"):
+            ledger.claim("/data/other")
+        assert ledger.output() == "/data/out"
+        ledger.claim("/data/moved", moves_with_it=True)  # kept inside its output folder, which moved
+        assert ledger.output() == "/data/moved"
+
+
+def test_removing_outdated_outputs_says_which_clips_are_really_gone(tmp_path: Path) -> None:
+    """A clip is removed when all its files are; the first failure stops the removal and says why."""
+    first, second = sorted(uuid.uuid4() for _ in range(2))
+    for clip_id in (first, second):
+        for path in (clip_path(tmp_path, clip_id), meta_path(tmp_path, clip_id)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"x")
+    frames_path(tmp_path, second).parent.mkdir()
+    frames_path(tmp_path, second).write_bytes(b"x")  # the first clip has no frames file
+    with undeletable(tmp_path / "frames"):
+        removal = remove_outdated_outputs(tmp_path, [str(first), str(second)])
+    assert removal.removed == [str(first)]
+    assert str(frames_path(tmp_path, second)) in removal.failure
+    assert not clip_path(tmp_path, second).exists()  # what could go went
+    assert frames_path(tmp_path, second).exists()
+    again = remove_outdated_outputs(tmp_path, [str(second)])
+    assert (again.removed, again.failure) == ([str(second)], "")
+
+
+def test_removing_outdated_outputs_from_an_unreachable_bucket_removes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}", "AWS_ACCESS_KEY_ID": "AK",
+                        "AWS_SECRET_ACCESS_KEY": "SK", "AWS_ALLOW_HTTP": "true"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    s3.configure(StorageConfig(retry_timeout_s=0.5, request_timeout_s=2.0))
+    s3.store.cache_clear()
+    try:
+        removal = remove_outdated_outputs("s3://bucket/out", [str(uuid.uuid4())])
+    finally:
+        s3.configure(StorageConfig())
+        s3.store.cache_clear()
+    assert removal.removed == []
+    assert "s3://bucket/out/clips/" in removal.failure
+
+
+async def test_outdated_clips_are_removed_off_the_event_loop_and_only_removed_ones_forgotten(tmp_path: Path) -> None:
+    """The removal (files, or objects over the network) runs in a worker thread, and the ledger
+    forgets only the clips it reports removed; the changed source is then queued and submitted."""
+    source = tmp_path / "a.mp4"
+    source.write_bytes(b"new content")
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.queue(str(source), size=3, mtime_ns=1, fingerprint="old", settings_hash="s")
+    for clip in ("c1", "c2"):
+        ledger.add_clip(str(source), clip)
+    ledger.finish(str(source), "done")
+    threads: list[int] = []
+
+    def remove(clip_ids: list[str]) -> Removal:
+        threads.append(threading.get_ident())
+        return Removal(clip_ids[:1])  # as if the second could not be checked: it stays recorded
+
+    class Pipe:  # the pipeline's edge: what was submitted
+        def __init__(self) -> None:
+            self.submitted: list[str] = []
+
+        async def submit(self, path: str, *, rel: str, follow: bool) -> None:
+            self.submitted.append(path)
+
+    metrics = Metrics()
+    ctx = DaemonContext(
+        config=ServeConfig(watch=[str(tmp_path)], output=str(tmp_path / "out")), settings="s", ledger=ledger,
+        flights=Flights(2, metrics), metrics=metrics, reporter=LineReporter(io.StringIO()), review=None,
+    )  # fmt: skip
+
+    async def set_aside(path: str, rel: str, reason: str, kind: Reason) -> None:
+        raise AssertionError(f"set aside: {reason}")
+
+    intake = Intake(ctx, set_aside=set_aside, remove_outputs=remove)
+    pipe = Pipe()
+    candidate = Candidate(path=str(source), rel="a.mp4", size=11, mtime_ns=2)
+    await intake.take(pipe, candidate)  # type: ignore[arg-type]
+    assert threads
+    assert threads != [threading.get_ident()]
+    assert ledger.clips_of(str(source)) == ["c2"]
+    row = ledger.get(str(source))
+    assert row is not None
+    assert (row.state, row.clips) == ("running", 1)
+    assert pipe.submitted == [str(source)]
+    ledger.close()
 
 
 def test_move_aside_keeps_the_folder_layout_and_never_overwrites(tmp_path: Path) -> None:

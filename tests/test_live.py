@@ -9,6 +9,7 @@ frame) those of a split of the same content saved as a file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from streamclip.errors import Reason
 from streamclip.ffmpeg import children
 from streamclip.live.argv import source_input
 from streamclip.live.session import LiveSession
-from streamclip.live.spool import Segment
+from streamclip.live.spool import Segment, Spool
 from streamclip.sources import redact
 
 # 40 + 40 + 40 + 80 frames at 25 fps (8 s), keyframes every 12 frames so spool segments are ~0.5 s.
@@ -550,3 +552,95 @@ def jumping_stream(folder: Path) -> tuple[media.CutVideo, bytes]:
     argv = [media.FFMPEG, "-v", "error", "-i", str(part.path), "-c", "copy", "-output_ts_offset", "1000"]
     subprocess.run([*argv, "-f", "mpegts", str(ahead)], check=True, timeout=60)
     return part, part.path.read_bytes() + ahead.read_bytes() + part.path.read_bytes()
+
+
+@pytest.mark.parametrize("fault", ["timeout", "spawn"])
+async def test_a_tool_failing_on_one_live_source_fails_that_source_not_the_pipeline(
+    live_media: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """ffprobe, counting a live source's spool segments, never answers (past `limits.probe_timeout_s`)
+    or cannot be started: that source fails saying so, and a file submitted after it is still split
+    by the same pipeline (the error used to end the whole pipeline)."""
+    if fault == "timeout":  # ffprobe itself for everything but the spool's segments
+        wrapper = tmp_path / "ffprobe"
+        wrapper.write_text(f'#!/bin/sh\ncase "$*" in *seg0*) exec sleep 60;; esac\nexec {media.FFPROBE} "$@"\n')
+        wrapper.chmod(0o755)
+        monkeypatch.setenv("STREAMCLIP_FFPROBE", str(wrapper))
+    else:
+        monkeypatch.setenv("STREAMCLIP_FFPROBE", str(tmp_path / "no-such-ffprobe"))
+    port = free_port()
+    config = live_config("limits.probe_timeout_s=2")
+    async with streamclip.open_pipeline(config, tmp_path / "out") as pipe:
+        await pipe.submit(f"tcp://127.0.0.1:{port}?listen=1")
+        await wait_bound(port)
+        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        feeding = asyncio.create_task(sender.feed())
+        stream = aiter(pipe)
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                live_end = await anext(stream)
+                assert isinstance(live_end, VideoFailed), live_end
+                assert live_end.kind == (Reason.TIMEOUT if fault == "timeout" else Reason.MISSING_TOOL), live_end
+                assert "ffprobe" in live_end.reason
+                monkeypatch.delenv("STREAMCLIP_FFPROBE")
+                await pipe.submit(live_media.path)
+                pipe.close_input()
+                rest = [event async for event in _rest(stream)]
+        finally:
+            await sender.kill()
+            feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await feeding
+        assert not list(pipe.workspace.root.glob("live-*"))
+    assert isinstance(rest[-1], VideoDone), rest[-1]
+    assert rest[-1].source == str(live_media.path)
+    assert children.live_children() == 0
+
+
+def list_lines(first: int, count: int) -> bytes:
+    """Lines of ffmpeg's CSV segment list (name, start, end) for segments first .. first+count-1."""
+    return b"".join(f"seg{n:06d}.ts,{n:.6f},{n + 1:.6f}\n".encode() for n in range(first, first + count))
+
+
+async def test_the_spool_reads_only_what_was_appended_and_keeps_no_history(tmp_path: Path) -> None:
+    """A stream of a month lists millions of segments: each poll reads only the lines appended since
+    the last (a line still without its newline waits), and what the spool holds in memory does not
+    grow with the segments it has finished and deleted. (ffprobe's count is the edge: 25 frames each.)"""
+
+    async def frames(path: Path) -> int:
+        return 25
+
+    folder = tmp_path / "spool"
+    spool = Spool(folder, count=frames)
+    listing = folder / "segments.csv"
+    listing.write_bytes(list_lines(0, 10_000))
+    assert len(await spool.poll()) == 10_000
+    spool.delete_before(spool.frames, up_to_index=spool.finished)
+    assert spool.list_bytes_read == listing.stat().st_size
+
+    line = list_lines(10_000, 1)
+    with listing.open("ab") as f:
+        f.write(line[:7])  # ffmpeg is writing the line
+    assert await spool.poll() == []
+    with listing.open("ab") as f:
+        f.write(line[7:])
+    [segment] = await spool.poll()
+    assert (segment.index, segment.path.name, segment.first_frame) == (10_000, "seg010000.ts", 250_000)
+    assert spool.list_bytes_read == listing.stat().st_size  # the new line only, once
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for first in range(10_001, 50_001, 1000):
+            with listing.open("ab") as f:
+                f.write(list_lines(first, 1000))
+            assert len(await spool.poll()) == 1000
+            spool.delete_before(spool.frames, up_to_index=spool.finished)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    kept = sum(stat.size_diff for stat in after.compare_to(before, "filename") if "spool.py" in str(stat.traceback))
+    assert kept < 50_000, f"the spool grew by {kept} bytes over 40,000 segments finished and deleted"
+    assert spool.finished == 50_001
+    assert spool.segments == []

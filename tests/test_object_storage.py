@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -360,3 +361,64 @@ def test_a_prefix_is_listed_like_a_folder_without_the_runs_own_output(
     found, problems = remote.expand_remote(["s3://no-such-bucket/x/"])
     assert found == []
     assert problems == ["s3://no-such-bucket/x/: bucket not found (HTTP 404 Not Found)"]
+
+
+BAD_KEYS = ["odd/a//b.mp4", "odd/./c.mp4"]  # keys S3 stores as they are, and Rust's object_store cannot address
+
+
+def test_keys_the_client_cannot_address_never_stop_a_prefix(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """`watch s3://…/odd/` where the bucket also holds `odd/a//b.mp4` and `odd/./c.mp4`: the other
+    objects still flow, each bad key is named once (not at every listing), and the daemon keeps
+    running (one such key used to fail every listing of the prefix, for good). `split`'s listing
+    of the prefix does the same, naming them as problems."""
+    upload(server, videos, "odd")
+    fixed = ['spans.mode="fixed_stride"', "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0", *SETTINGS]
+    out = tmp_path / "out"
+    args = ["watch", "s3://media/odd/", "-o", str(out), "--settle-s", "0.3", "--rescan-s", "0.3", "--no-progress"]
+    args += [arg for setting in fixed for arg in ("--set", setting)]
+    with s3server.listing_extra_keys(server, BAD_KEYS) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # for the daemon, and for this process
+        s3.store.cache_clear()
+        with running(args, tmp_path, tmp_path / "watch.log") as daemon:
+            for name in ("a.mp4", "sub/b.mp4"):
+                record = out / "processed_videos" / f"{name}.json"
+                wait_until(record.exists, name, daemon)
+            time.sleep(1.0)  # a few more listings
+            status, _ = daemon.stop()
+        found, problems = remote.expand_remote(["s3://media/odd/"])
+    assert status == 0, daemon.stderr
+    for key in BAD_KEYS:
+        assert daemon.stderr.count(f"s3://media/{key}") == 1, daemon.stderr
+    assert [v.rel for v in found] == ["a.mp4", "sub/b.mp4"]
+    assert sorted(problem.split(": ")[0] for problem in problems) == sorted(f"s3://media/{key}" for key in BAD_KEYS)
+
+
+def test_a_killed_daemon_with_an_s3_output_leaves_no_work_folder_behind(
+    server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an s3:// output clips are encoded in a local work folder: it lies beside the ledger (under
+    its lock), so `kill -9` leaves it where the next start finds and removes it (in the system's
+    temporary folder it stayed for good)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the daemons' temporary folder
+    args = ["watch", str(tmp_path / "in"), "-o", "s3://out/killed", "--ledger", str(tmp_path / "state" / "l.sqlite")]
+    args += ["--no-progress"]
+
+    def work_folders() -> list[Path]:
+        return list(tmp_path.rglob(".streamclip-work-*"))
+
+    with running(args, tmp_path, tmp_path / "first.log") as daemon:
+        wait_until(lambda: "watching" in daemon.stderr, "the first daemon", daemon)
+        assert len(work_folders()) == 1  # its pipeline's, while it runs
+        daemon.kill()
+    assert len(work_folders()) == 1
+    with running(args, tmp_path, tmp_path / "second.log") as daemon:
+        wait_until(lambda: "watching" in daemon.stderr, "the second daemon", daemon)
+        assert len(work_folders()) == 1  # its own: the one left by the killed daemon is gone
+        status, _ = daemon.stop()
+    assert status == 0, daemon.stderr
+    assert work_folders() == []

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import functools
 import http.server
+import re
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,8 @@ from streamclip.config import StorageConfig
 from streamclip.errors import FFmpegError, Reason, SourceError
 from streamclip.ffmpeg.probe import probe
 from streamclip.ingest.config import ServeConfig
-from streamclip.storage import remote, s3
+from streamclip.storage import listing, remote, s3
+from streamclip.storage.outputs import S3Output
 
 SIGNED = (
     "http://127.0.0.1:9/media/a.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261203"
@@ -118,3 +121,38 @@ def test_serve_to_an_s3_output_needs_a_local_ledger() -> None:
     with pytest.raises(ValueError, match="set ledger to a local file"):
         ServeConfig(watch=["s3://media/in/"], output="s3://out/clips")
     assert ServeConfig(watch=["s3://media/in/"], output="s3://out/clips", ledger="/var/lib/x.sqlite").ledger
+
+
+@pytest.mark.parametrize(
+    ("key", "wanted"),
+    [
+        ("in/a.mp4", True),
+        ("in/sub dir/ü.mp4", True),
+        ("in/a//b.mp4", False),
+        ("in/./c.mp4", False),
+        ("in/../d.mp4", False),
+        ("/in/e.mp4", False),  # the client drops the leading "/": it would name another key
+        ("in/f\x01.mp4", False),
+    ],
+)
+def test_which_keys_the_s3_client_can_address(key: str, wanted: bool) -> None:
+    assert listing.addressable(key) is wanted
+
+
+def test_an_s3_record_name_is_free_only_when_its_record_is_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record that cannot be read (here: no server) is not taken for a free name: the video fails
+    (OSError) rather than write over another source's record."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}", "AWS_ACCESS_KEY_ID": "AK",
+                        "AWS_SECRET_ACCESS_KEY": "SK"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    s3.configure(StorageConfig(retry_timeout_s=0.5, request_timeout_s=2.0))
+    s3.store.cache_clear()
+    try:
+        with pytest.raises(OSError, match=re.escape("s3://bucket/out/processed_videos/a.mp4.json")):
+            S3Output("s3://bucket/out").record_name("a.mp4", "s3://media/a.mp4")
+    finally:
+        s3.configure(StorageConfig())
+        s3.store.cache_clear()

@@ -7,8 +7,9 @@ Key: the weights' sha256, the versions of what makes the model (openvino, torch'
 int8) and the kind of model. Another version of any of them is another key, so an upgrade prepares
 afresh instead of reading a model made by different code.
 
-Writes are atomic and concurrent preparations safe: a preparer holds an exclusive lock on
-`models/.<key>.lock`, builds into `models/.tmp-<key>-<pid>` and renames that folder into place. A
+Writes are atomic, durable and concurrent preparations safe: a preparer holds an exclusive lock on
+`models/.<key>.lock`, builds into `models/.tmp-<key>-<pid>`, fsyncs its files and the folder, renames
+that folder into place and fsyncs `models/` (a power cut leaves no model or a whole one). A
 process killed half-way leaves only a `.tmp-` folder, which nothing reads and the next preparer of
 that key removes; a process that finds the lock taken waits, then uses what the holder made.
 
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamclip.errors import ModelError
+from streamclip.storage.workspace import fsync_file, fsync_folder
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,9 @@ def prepare(kind: str, cache_dir: str = "") -> CachedModel:
         try:
             work.mkdir()
             _build(kind, key, work)
+            _sync_all(work)
             work.rename(models / key)
+            fsync_folder(models)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     found = _read(models, key)
@@ -139,6 +143,15 @@ def _build(kind: str, key: str, work: Path) -> None:
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     (work / INFO).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _sync_all(folder: Path) -> None:
+    """Put every file of `folder` on disk, then the folder's entries (before it is renamed into place:
+    a power cut then leaves either no model or a whole one, never a named one with empty files)."""
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            fsync_file(path)
+    fsync_folder(folder)
 
 
 def _read(models: Path, key: str) -> CachedModel | None:

@@ -20,6 +20,7 @@ it, and one it died on `MAX_ATTEMPTS` times is quarantined.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,13 @@ from streamclip.ingest.config import LEDGER_DIR, ServeConfig, parse_address, set
 from streamclip.ingest.context import DaemonContext
 from streamclip.ingest.draining import Stopping, drain, requeue_in_flight
 from streamclip.ingest.flights import Flights
-from streamclip.ingest.housekeeping import lock_output, remove_outdated_outputs, remove_stale_work
+from streamclip.ingest.housekeeping import (
+    Removal,
+    lock_ledger,
+    lock_output,
+    remove_outdated_outputs,
+    remove_stale_work,
+)
 from streamclip.ingest.intake import MAX_ATTEMPTS, Intake
 from streamclip.ingest.ledger import Ledger
 from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
@@ -65,6 +72,9 @@ class Daemon:
         # An s3:// output: clips go to the bucket, the ledger (and its lock) stay in a local folder.
         self.output_url = config.output if s3.is_s3(config.output) else None
         self.output = config.ledger_path.parent if self.output_url else Path(os.path.abspath(config.output))
+        # Clips for an s3:// output are made in a work folder beside the ledger, under its lock: one a
+        # killed daemon left is found and removed at the next start (inside OUT for a folder output).
+        self.work_dir = config.ledger_path.with_name(f"{config.ledger_path.name}.work") if self.output_url else None
         self.roots = [Path(os.path.abspath(folder)) for folder in config.watch if not s3.is_s3(folder)]
         self.prefixes = [prefix for prefix in config.watch if s3.is_s3(prefix)]  # polled (storage.poller)
         self.reporter = reporter
@@ -88,21 +98,21 @@ class Daemon:
                 raise ConfigError(f"watch: folder not found: {root}")
             if root.is_relative_to(self.output):
                 raise ConfigError(f"watch: {root} is inside the output folder {self.output}")
-        lock = lock_output(self.output / LEDGER_DIR if not self.output_url else self.output)
+        locks = [lock_output(self.output / LEDGER_DIR)] if not self.output_url else []
         ledger: Ledger | None = None
         try:
+            locks.append(lock_ledger(self.config.ledger_path))
             with self.stopping.on_signals():
-                for stale in remove_stale_work(self.output):
-                    log.warning("removed work folder left by a stopped process: %s", stale)
                 ledger = Ledger(self.config.ledger_path)
+                ledger.claim(self._output_identity(), moves_with_it=self._ledger_inside_output())
+                for stale in remove_stale_work(self.work_dir or self.output):
+                    log.warning("removed work folder left by a stopped process: %s", stale)
                 self._ctx = DaemonContext(
                     config=self.config, settings=self.settings, ledger=ledger, flights=self.flights,
                     metrics=self.metrics, reporter=self.reporter, review=self.review,
                 )  # fmt: skip
                 self._forget_vanished(ledger)
-                async with open_pipeline(
-                    self.pipeline_config, self.output_url or self.output, ray=self.config.ray
-                ) as pipe:
+                async with self._open_pipeline() as pipe:
                     self._pipe = pipe
                     return await self._serve(self._ctx, pipe)
         finally:
@@ -110,7 +120,23 @@ class Daemon:
                 requeue_in_flight(self._ctx, crashed=self._crashed)
             if ledger is not None:
                 ledger.close()
-            lock.close()
+            for lock in reversed(locks):
+                lock.close()
+
+    def _open_pipeline(self) -> contextlib.AbstractAsyncContextManager[EventPipeline]:
+        if self.config.ray is not None:
+            return open_pipeline(self.pipeline_config, self.output_url or self.output, ray=self.config.ray)
+        return open_pipeline(self.pipeline_config, self.output_url or self.output, work_dir=self.work_dir)
+
+    def _output_identity(self) -> str:
+        """What the ledger records as its output: an s3:// prefix, or the folder's real path."""
+        if self.output_url:
+            return s3.parse(self.output_url).url.rstrip("/")
+        return os.path.realpath(self.output)
+
+    def _ledger_inside_output(self) -> bool:
+        ledger = os.path.realpath(self.config.ledger_path)
+        return not self.output_url and Path(ledger).is_relative_to(os.path.realpath(self.output))
 
     # -- the life of the daemon ----------------------------------------------------------------------
 
@@ -190,7 +216,7 @@ class Daemon:
             symlinks=self.config.symlinks, follow=self.config.follow and self.pipeline_config.spans.mode == "scene",
         )  # fmt: skip
 
-    def _remove_outdated(self, clip_ids: list[str]) -> int:
+    def _remove_outdated(self, clip_ids: list[str]) -> Removal:
         return remove_outdated_outputs(self.output_url or self.output, clip_ids)
 
     async def _start_server(self) -> MetricsServer | None:

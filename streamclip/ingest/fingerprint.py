@@ -15,14 +15,35 @@ import os
 EDGE_BYTES = 1 << 20
 
 
-def fingerprint(path: str | os.PathLike[str], *, edge_bytes: int = EDGE_BYTES) -> str:
-    """'<size>:<sha256 hex of size, first and last `edge_bytes`>' (blocking: run it in a thread)."""
+def fingerprint(path: str | os.PathLike[str], *, edge_bytes: int = EDGE_BYTES, size: int | None = None) -> str:
+    """'<size>:<sha256 hex of size, first and last `edge_bytes`>' (blocking: run it in a thread).
+
+    With `size`, the fingerprint the file had when it was `size` bytes long, if its first `size`
+    bytes are still what they were (ValueError when it is shorter now).
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        digest.update(size.to_bytes(8, "little"))
-        digest.update(handle.read(edge_bytes))
-        if size > edge_bytes:
-            handle.seek(max(size - edge_bytes, edge_bytes))
-            digest.update(handle.read(edge_bytes))
-    return f"{size}:{digest.hexdigest()}"
+        length = os.fstat(handle.fileno()).st_size
+        if size is not None:
+            if size > length:
+                raise ValueError(f"{path} is {length} bytes long, not {size} or more")
+            length = size
+        digest.update(length.to_bytes(8, "little"))
+        digest.update(handle.read(min(edge_bytes, length)))
+        if length > edge_bytes:
+            start = max(length - edge_bytes, edge_bytes)
+            handle.seek(start)
+            digest.update(handle.read(length - start))
+    return f"{length}:{digest.hexdigest()}"
+
+
+def begins_with(path: str | os.PathLike[str], content: str) -> bool:
+    """Whether the file still begins with the content of fingerprint `content` (it only grew since;
+    blocking)."""
+    size, _, _ = content.partition(":")
+    if not size.isdigit():
+        return False
+    try:
+        return fingerprint(path, size=int(size)) == content
+    except (OSError, ValueError):
+        return False

@@ -1,8 +1,10 @@
-"""File chores of the daemon: its lock, stale work folders, quarantine moves, outdated outputs.
+"""File chores of the daemon: its locks, stale work folders, quarantine moves, outdated outputs.
 
-One daemon owns an output folder: it holds an exclusive lock on OUT/.streamclip/daemon.lock for
-its whole life. Holding it, the daemon may remove `.streamclip-work-*` folders left by a killed
-predecessor (a pipeline removes its own on any orderly exit).
+One daemon owns an output folder and one daemon owns a ledger: it holds an exclusive lock on
+OUT/.streamclip/daemon.lock (a local output) and on `<ledger>.lock` beside its ledger for its whole
+life, so a second daemon given the same output or the same `--ledger` refuses to start. Holding
+them, the daemon may remove `.streamclip-work-*` folders left by a killed predecessor (a pipeline
+removes its own on any orderly exit).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from streamclip.errors import StreamclipError
 from streamclip.storage import s3
@@ -23,18 +25,31 @@ LOCK_NAME = "daemon.lock"
 
 
 class OutputLocked(StreamclipError):
-    """Another daemon already serves this output folder."""
+    """Another daemon already serves this output folder, or uses this ledger."""
 
 
 def lock_output(state_dir: Path) -> IO[bytes]:
     """Take the output folder's lock (kept while the returned file stays open)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(state_dir / LOCK_NAME, "a+b")  # noqa: SIM115 - held open for the daemon's life
+    return _lock(state_dir / LOCK_NAME, f"another streamclip daemon is serving {state_dir.parent}")
+
+
+def lock_ledger(ledger: Path) -> IO[bytes]:
+    """Take the ledger's own lock, `<ledger>.lock` (kept while the returned file stays open)."""
+    return _lock(ledger.with_name(f"{ledger.name}.lock"), f"another streamclip daemon is using the ledger {ledger}")
+
+
+def _lock(path: Path, held_elsewhere: str) -> IO[bytes]:
+    """An exclusive `flock` on `path`, which then holds this process's id; OutputLocked when held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+b")  # noqa: SIM115 - held open for the daemon's life
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read(32).decode("ascii", "replace").strip()
         handle.close()
-        raise OutputLocked(f"another streamclip daemon is serving {state_dir.parent} (lock {handle.name})") from None
+        pid = f"process {holder}, " if holder.isdigit() else ""
+        raise OutputLocked(f"{held_elsewhere} ({pid}lock {path})") from None
     handle.truncate(0)
     handle.write(f"{os.getpid()}\n".encode())
     handle.flush()
@@ -51,27 +66,32 @@ def remove_stale_work(output: Path) -> list[Path]:
     return removed
 
 
-def remove_outdated_outputs(output: Path | str, clip_ids: list[str]) -> int:
-    """Delete the outputs of `clip_ids` (a source whose content or settings changed) from a local
-    folder or an s3:// output; returns how many files or clips were removed."""
-    if isinstance(output, str) and s3.is_s3(output):
-        store = S3Output(output)
-        for text in clip_ids:
-            store.discard_clip(uuid.UUID(text))
-        return len(clip_ids)
-    return remove_clip_outputs(Path(output), clip_ids)
+class Removal(NamedTuple):
+    removed: list[str]  # the clip ids whose every file (object) is gone
+    failure: str = ""  # why the others are not, "" when every one is
 
 
-def remove_clip_outputs(output: Path, clip_ids: list[str]) -> int:
-    """Delete the clip, meta and frames files of `clip_ids` (outputs of an outdated source)."""
-    removed = 0
+def remove_outdated_outputs(output: Path | str, clip_ids: list[str]) -> Removal:
+    """Delete the clip, meta and frames of `clip_ids` (a source whose content or settings changed)
+    from a local folder or an s3:// output, in that order (blocking: run it in a thread). The first
+    failure stops the removal: the clips before it are removed, that one and the rest are not."""
+    removed: list[str] = []
+    store = S3Output(output) if isinstance(output, str) and s3.is_s3(output) else None
     for text in clip_ids:
-        clip_id = uuid.UUID(text)
-        for path in (clip_path(output, clip_id), meta_path(output, clip_id), frames_path(output, clip_id)):
-            if path.is_file():
-                path.unlink()
-                removed += 1
-    return removed
+        try:
+            if store is not None:
+                store.remove_clip(uuid.UUID(text))
+            else:
+                _remove_clip_files(Path(output), uuid.UUID(text))
+        except OSError as exc:
+            return Removal(removed, f"could not remove its outdated clip {text}: {exc}")
+        removed.append(text)
+    return Removal(removed)
+
+
+def _remove_clip_files(output: Path, clip_id: uuid.UUID) -> None:
+    for path in (clip_path(output, clip_id), meta_path(output, clip_id), frames_path(output, clip_id)):
+        path.unlink(missing_ok=True)
 
 
 def move_aside(source: Path, quarantine: Path, rel: str) -> Path:

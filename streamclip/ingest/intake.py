@@ -3,7 +3,8 @@
 For each settled candidate the ledger decides: skip it (done with these settings, quarantined, a
 duplicate of another source's content), set it aside (a bad file, or one the daemon died on
 `MAX_ATTEMPTS` times), or submit it. A source whose content or settings changed has its outdated
-clips removed first, unless it is a followed file that only grew (its clips are reused).
+clips removed first (off the event loop), unless it is a followed file that only grew (its clips are
+reused); when they cannot all be removed, it is set aside as `failed` and intake goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from streamclip.ingest.context import DaemonContext
 from streamclip.ingest.fingerprint import fingerprint
 from streamclip.ingest.flights import InFlight
 from streamclip.ingest.growing import grew_again
+from streamclip.ingest.housekeeping import Removal
 from streamclip.ingest.watcher import Candidate
 from streamclip.runtime.channel import Channel
 from streamclip.storage import s3
@@ -34,10 +36,10 @@ SetAside = Callable[[str, str, str, Reason], Awaitable[None]]  # path, rel, reas
 
 
 class Intake:
-    def __init__(self, ctx: DaemonContext, *, set_aside: SetAside, remove_outputs: Callable[[list[str]], int]):
+    def __init__(self, ctx: DaemonContext, *, set_aside: SetAside, remove_outputs: Callable[[list[str]], Removal]):
         self.ctx = ctx
         self._set_aside = set_aside
-        self._remove_outputs = remove_outputs  # the clip ids of an outdated source → files removed
+        self._remove_outputs = remove_outputs  # the clip ids of an outdated source → which were removed (blocking)
 
     async def run(self, candidates: Channel[Candidate], pipe: EventPipeline) -> None:
         async for candidate in candidates:
@@ -54,7 +56,7 @@ class Intake:
             log.info("%s vanished before it could be read: %s", path, exc)
             return
         candidate = self._unless_poison(candidate, content)
-        if not self._wanted(candidate, content):
+        if not await self._wanted(candidate, content):
             return
         if candidate.error:
             await self._set_aside(path, candidate.rel, candidate.error, candidate.kind)
@@ -96,7 +98,7 @@ class Intake:
         reason = f"the daemon stopped {row.attempts} times while processing this file"
         return msgspec.structs.replace(candidate, error=reason, kind=Reason.CRASH_LOOP)
 
-    def _wanted(self, candidate: Candidate, content: str) -> bool:
+    async def _wanted(self, candidate: Candidate, content: str) -> bool:
         """Record the candidate as queued unless this content was already handled with these settings."""
         path, ledger, settings = candidate.path, self.ctx.ledger, self.ctx.settings
         row = ledger.get(path)
@@ -105,18 +107,29 @@ class Intake:
         if row is not None and row.same_work(content, settings) and row.state == "done":
             return self._skip("done")
         if row is not None and not row.same_work(content, settings) and row.clips:
-            if grew_again(row, candidate, settings, follow=self.ctx.config.follow):
+            if await asyncio.to_thread(grew_again, row, candidate, settings, follow=self.ctx.config.follow):
                 log.info("%s grew again: processed again, reusing its clips", path)
-            else:
-                removed = self._remove_outputs(ledger.clips_of(path))
-                ledger.forget_clips(path)
-                log.info("%s changed (content or settings): removed %d outdated output file(s)", path, removed)
+            elif not await self._outdated_removed(candidate):
+                return False
         twin = None if candidate.error else ledger.twin_of(path, content, settings)
         ledger.queue(path, size=candidate.size, mtime_ns=candidate.mtime_ns, fingerprint=content,
                      settings_hash=settings)  # fmt: skip
         if twin is not None:
             ledger.finish(path, "done", note=f"duplicate of {twin.path}")
             return self._skip("duplicate", f"{candidate.rel}: same content as {twin.path}")
+        return True
+
+    async def _outdated_removed(self, candidate: Candidate) -> bool:
+        """Remove the clips of a source whose content or settings changed (in a thread: files, or
+        objects over the network); the ledger forgets only the clips really removed. When one cannot
+        be removed the source is set aside as `failed` (tried again at the next start)."""
+        path, ledger = candidate.path, self.ctx.ledger
+        removal = await asyncio.to_thread(self._remove_outputs, ledger.clips_of(path))
+        ledger.forget_clips(path, removal.removed)
+        if removal.failure:
+            await self._set_aside(path, candidate.rel, removal.failure, Reason.OUTPUT_IO)
+            return False
+        log.info("%s changed (content or settings): removed %d outdated clip(s)", path, len(removal.removed))
         return True
 
     def _skip(self, why: str, line: str = "") -> bool:

@@ -24,11 +24,12 @@ from typing import Literal
 
 import msgspec
 
+from streamclip.errors import ConfigError
 from streamclip.ingest.filesystems import refuse_network_filesystem
 
 State = Literal["queued", "running", "done", "failed", "quarantined"]
 STATES: tuple[State, ...] = ("queued", "running", "done", "failed", "quarantined")
-SCHEMA_VERSION = 2  # 2: `kind`, the failure's kind (streamclip.errors.Reason)
+SCHEMA_VERSION = 3  # 2: `kind`, the failure's kind (streamclip.errors.Reason); 3: `facts` (the output served)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sources (
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS clips (
     written_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS clips_source ON clips (source);
+CREATE TABLE IF NOT EXISTS facts (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 _COLUMNS = (
     "path, size, mtime_ns, fingerprint, settings_hash, state, clips, failed_clips, error, note, "
@@ -84,6 +89,10 @@ class SourceRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     def same_work(self, fingerprint: str, settings_hash: str) -> bool:
         return self.fingerprint == fingerprint and self.settings_hash == settings_hash
+
+
+class LedgerMismatch(ConfigError):
+    """The ledger records another output than the one it is opened for."""
 
 
 class StateCount(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,7 +182,32 @@ class Ledger:
     def clips_of(self, path: str) -> list[str]:
         return [uuid for (uuid,) in self._db.execute("SELECT uuid FROM clips WHERE source = ?", (path,))]
 
+    def output(self) -> str | None:
+        """The output this ledger serves (None for a ledger made before it was recorded)."""
+        row = self._db.execute("SELECT value FROM facts WHERE name = 'output'").fetchone()
+        return str(row[0]) if row else None
+
     # -- writing --------------------------------------------------------------------------------
+
+    def claim(self, output: str, *, moves_with_it: bool = False) -> None:
+        """Record that this ledger serves `output` (a folder's real path, or an s3:// prefix).
+
+        A ledger that records another output is refused (LedgerMismatch): its rows name that
+        output's clips, which a daemon removes when their source changes. A ledger kept inside its
+        output folder (`moves_with_it`) follows the folder when the folder is moved.
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM facts WHERE name = 'output'").fetchone()
+            if row is not None and row[0] != output and not moves_with_it:
+                raise LedgerMismatch(
+                    f"the ledger {self.path} belongs to the output {row[0]}, not {output}: "
+                    "give each output its own ledger"
+                )
+            db.execute(
+                "INSERT INTO facts (name, value) VALUES ('output', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (output,),
+            )
 
     def queue(self, path: str, *, size: int, mtime_ns: int, fingerprint: str, settings_hash: str) -> None:
         """Record a source as queued for this content and settings (a new row, or the old one reset)."""
@@ -235,10 +269,15 @@ class Ledger:
             (note, time.time(), path),
         )
 
-    def forget_clips(self, path: str) -> None:
+    def forget_clips(self, path: str, uuids: list[str] | None = None) -> None:
+        """Forget the clips of `path` (those of `uuids` only, when given: the ones really removed)."""
         with self._transaction() as db:
-            db.execute("DELETE FROM clips WHERE source = ?", (path,))
-            db.execute("UPDATE sources SET clips = 0 WHERE path = ?", (path,))
+            if uuids is None:
+                db.execute("DELETE FROM clips WHERE source = ?", (path,))
+            else:
+                db.executemany("DELETE FROM clips WHERE source = ? AND uuid = ?", [(path, uuid) for uuid in uuids])
+            db.execute("UPDATE sources SET clips = (SELECT COUNT(*) FROM clips WHERE source = ?) WHERE path = ?",
+                       (path, path))  # fmt: skip
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:

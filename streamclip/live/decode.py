@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from streamclip.actors.messages import VideoEnd, VideoJob
-from streamclip.errors import FFmpegError, Reason, SourceError, StreamclipError, stderr_summary
+from streamclip.errors import FFmpegError, Reason, StreamclipError, stderr_summary
 from streamclip.ffmpeg import children
 from streamclip.ffmpeg.probe import probe
 from streamclip.live.argv import decode_argv
@@ -55,7 +55,7 @@ async def _decode(
         return VideoEnd(job, error=reason, kind=kind)
     try:
         meta = await probe(first.path, timeout_s=probe_timeout_s)
-    except (SourceError, FFmpegError) as exc:
+    except StreamclipError as exc:  # a bad stream, or ffprobe failing (a time limit, a spawn)
         return VideoEnd(job, error=f"the stream's first seconds cannot be read: {exc}", kind=exc.kind)
     job.meta = msgspec.structs.replace(meta, path=job.source, size=0, num_frames=0, duration_s=0.0)
     try:
@@ -76,6 +76,8 @@ async def _decode(
         return VideoEnd(job, error=f"decoding stalled after {job.frames_decoded} frames: {exc}", kind=exc.kind)
     except StreamclipError as exc:
         return VideoEnd(job, error=str(exc), kind=exc.kind)
+    except OSError as exc:  # a spooled segment gone before it was fed
+        return VideoEnd(job, error=f"the spool could not be read: {exc}", kind=Reason.OTHER)
     if done.returncode != 0 and session.failure is None:
         summary = stderr_summary(done.stderr)
         return VideoEnd(

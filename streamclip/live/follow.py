@@ -4,9 +4,10 @@ is truncated or replaced while it is read.
 A growing file is read by ffmpeg's file protocol with `-follow 1` (at the end it waits for more
 instead of stopping) and `-rw_timeout` (a read that waits longer ends the input): the decoder
 finishes a followed file once it has not grown for `limits.follow_idle_s`. ffmpeg's file protocol
-keeps reading its open descriptor, so a file truncated (reads return nothing) or replaced (the old
-inode is read to its end) is not noticed by ffmpeg: `watch_pump` stats the path while the decoder
-reads and ends the video with `Reason.SOURCE_CHANGED` when either happens.
+keeps reading its open descriptor, so a file truncated (reads return nothing), replaced (the old
+inode is read to its end) or written again in place (read on from the same offset) is not noticed
+by ffmpeg: `watch_pump` looks at the path while the decoder reads (its inode, its size, and the last
+bytes it had) and ends the video with `Reason.SOURCE_CHANGED` when any of these happens.
 
 Only containers whose data is readable before they are finished can be followed: MPEG-TS,
 Matroska/WebM, FLV and fragmented MP4. A classic MP4 has its index (`moov`) at the end, or is
@@ -40,6 +41,8 @@ from streamclip.ffmpeg.probe import probe
 # are further apart makes a clip come out short, and the transcoder says so.
 SEEK_BACK_S = 10.0
 CHECK_EVERY_S = 0.25  # how often a followed file is looked at for truncation or replacement
+CHECKED_BYTES = 4096  # the last bytes read of a followed file, compared at each look ...
+HEADER_BYTES = 64 * 1024  # ... when they lie past this: muxers rewrite their header when they finish
 _TS_PACKET = 188
 # ffmpeg's last words when `-rw_timeout` ends a followed input: how it finishes, not a fault.
 _IDLE_END = ("Input/output error", "Last message repeated")
@@ -100,24 +103,45 @@ def _is_transport_stream(head: bytes) -> bool:
 
 def _iso_bmff_kind(handle: Any) -> Container:
     """Walk the top-level boxes: `moof`, or a `moov` holding `mvex`, is fragmented; `mdat` before
-    any `moov` (index at the end) or a `moov` without `mvex` is a classic MP4."""
+    any `moov` (index at the end) or a `moov` without `mvex` is a classic MP4. A box cut short (a
+    file caught while written) or malformed (a size smaller than its header) makes it unknown."""
     size = os.fstat(handle.fileno()).st_size
     offset = 0
     while offset + 8 <= size:
-        handle.seek(offset)
-        length, kind = struct.unpack(">I4s", handle.read(8))
-        header = 8
-        if length == 1:
-            length, header = struct.unpack(">Q", handle.read(8))[0], 16
+        box = _box_at(handle, offset)
+        if box is None:
+            return Container.UNKNOWN
+        kind, length, header = box
+        end = size if length == 0 else min(offset + length, size)  # 0: the box runs to the end of the file
         if kind == b"moof":
             return Container.FRAGMENTED_MP4
         if kind == b"moov":
-            body = handle.read(min(length, size - offset) - header)
-            return Container.FRAGMENTED_MP4 if b"mvex" in body else Container.MP4
-        if kind == b"mdat" or length < header:  # data before the index, or a box "to the end"
+            if b"mvex" in handle.read(end - offset - header):
+                return Container.FRAGMENTED_MP4
+            return Container.MP4 if length == 0 or offset + length <= size else Container.UNKNOWN  # cut short
+        if kind == b"mdat" or length == 0:  # data before the index, or a last box "to the end"
             return Container.MP4
         offset += length
     return Container.UNKNOWN
+
+
+def _box_at(handle: Any, offset: int) -> tuple[bytes, int, int] | None:
+    """(type, size, header size) of the box at `offset`; None when its header is cut short or its
+    size is impossible (below its header's, other than 0 for "to the end")."""
+    handle.seek(offset)
+    head = handle.read(8)
+    if len(head) < 8:
+        return None
+    length, kind = struct.unpack(">I4s", head)
+    header = 8
+    if length == 1:  # a 64-bit size follows the type
+        large = handle.read(8)
+        if len(large) < 8:
+            return None
+        length, header = struct.unpack(">Q", large)[0], 16
+    if length != 0 and length < header:
+        return None
+    return kind, length, header
 
 
 async def seek_back_s(path: str, *, followed: bool) -> float:
@@ -150,16 +174,22 @@ async def probe_growing(path: str, *, timeout_s: float, idle_s: float) -> VideoM
 
 
 class FollowedFile:
-    """The identity (device, inode) and the largest size seen of a file being followed."""
+    """The identity (device, inode), the largest size seen and the last bytes read so far of a file
+    being followed: a file truncated, replaced, or written again in place (same inode, its size never
+    seen to shrink) is told from one that only grows. The bytes checked are the last `CHECKED_BYTES`
+    seen, never the first `HEADER_BYTES`, which muxers rewrite when they finish (Matroska's segment
+    size and duration, FLV's metadata)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         st = os.stat(path)
         self.identity = (st.st_dev, st.st_ino)
-        self.size = st.st_size
+        self.size = 0
+        self.seen = b""  # the bytes at [size - len(seen), size)
+        self._look(st.st_size)
 
     def change(self) -> str | None:
-        """Why the file can no longer be followed (truncated, replaced, removed), or None."""
+        """Why the file can no longer be followed (truncated, replaced, rewritten, removed), or None."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -170,7 +200,24 @@ class FollowedFile:
             return "the file was replaced by another one (new inode) while it was followed"
         if st.st_size < self.size:
             return f"the file was truncated from {self.size} to {st.st_size} bytes while it was followed"
-        self.size = st.st_size
+        try:
+            return self._look(st.st_size)
+        except OSError as exc:
+            return f"the file cannot be read while it is followed: {exc.strerror or exc}"
+
+    def _look(self, size: int) -> str | None:
+        """Check the bytes seen last time; then remember the last ones of the file as it is now."""
+        start = max(HEADER_BYTES, size - CHECKED_BYTES)
+        with open(self.path, "rb") as handle:
+            if self.seen:
+                handle.seek(self.size - len(self.seen))
+                if handle.read(len(self.seen)) != self.seen:
+                    return "the file was rewritten in place (bytes already read changed) while it was followed"
+            handle.seek(start)
+            self.seen = handle.read(max(0, size - start))
+        self.size = max(self.size, size)
+        if len(self.seen) < size - start:  # read short: the file shrank since stat; looked at again next time
+            self.seen = b""
         return None
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from streamclip.config import LiveConfig
 from streamclip.contract.types import Span
-from streamclip.errors import Reason, stderr_summary
+from streamclip.errors import Reason, StreamclipError, stderr_summary
 from streamclip.ffmpeg import children
 from streamclip.live.argv import reader_argv
-from streamclip.live.spool import Segment, Spool
+from streamclip.live.spool import COUNT_TIMEOUT_S, Segment, Spool
 from streamclip.sources import STDIN, SourceKind, classify, redact, session_rel, session_source
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,15 @@ CUT_AT = 0.5
 
 
 class LiveSession:
-    def __init__(self, url: str, config: LiveConfig, workdir: Path, *, duration_s: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        config: LiveConfig,
+        workdir: Path,
+        *,
+        duration_s: float | None = None,
+        probe_timeout_s: float = COUNT_TIMEOUT_S,
+    ) -> None:
         if duration_s is not None and duration_s <= 0:
             raise ValueError(f"duration_s must be > 0, got {duration_s}")
         self.url = url
@@ -44,7 +52,7 @@ class LiveSession:
         self.started = dt.datetime.now(dt.UTC)
         self.source_id = session_source(url, self.started)
         self.rel = session_rel(url, self.started)
-        self.spool = Spool(workdir / f"live-{self.started:%H%M%S%f}-{id(self):x}")
+        self.spool = Spool(workdir / f"live-{self.started:%H%M%S%f}-{id(self):x}", count_timeout_s=probe_timeout_s)
         self.first_data_utc: dt.datetime | None = None
         self.keep_from = 0  # the span builder's earliest frame a future span can start at
         self.segments_fed = 0  # segments handed to the decoder (the ones it no longer needs on disk)
@@ -70,9 +78,15 @@ class LiveSession:
                 done = await child.finish(timeout_s=STOP_GRACE_S)
             await self._add(await self.spool.finish_partial())
             self._judge(done)
+        except StreamclipError as exc:  # a tool that fails (a spawn, a time limit) ends this source alone
+            if self.failure is None:
+                self.failure = (f"{self._name()}: reading stopped: {exc}", exc.kind)
         finally:
             self.ended = True
             self._changed.set()
+
+    def _name(self) -> str:
+        return "stdin" if self.url == STDIN else redact(self.url)
 
     async def _watch(self, child: children.StreamingChild) -> None:
         last_size, last_growth, stopping_since = -1, time.monotonic(), None
@@ -119,7 +133,7 @@ class LiveSession:
             return
         if self.spool.frames == 0:
             last = stderr_summary(done.stderr) if done.stderr.strip() else "no data"
-            name = "stdin" if self.url == STDIN else redact(self.url)
+            name = self._name()
             self.failure = (f"{name}: no video received before the source ended ({last})", _kind_of(done.stderr))
         elif done.returncode not in (0, 255):  # 255: ffmpeg stopped by a signal, after what it read
             self.failure = (f"{redact(self.url)}: reading failed: {stderr_summary(done.stderr)}", Reason.DECODE_ERROR)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from streamclip.contract.identity import record_name, source_hash
 from streamclip.contract.types import EncodedClipInfo
-from streamclip.errors import UsageError
+from streamclip.errors import Reason, UsageError
 from streamclip.storage import s3
 from streamclip.storage.layout import (
     check_output_folder,
@@ -183,14 +183,36 @@ class S3Output:
             with contextlib.suppress(Exception):
                 obstore.delete(self._client(), self._key(rel))
 
-    def record_name(self, rel: str, source: str) -> str:
+    def remove_clip(self, clip_id: uuid.UUID) -> None:
+        """Delete a clip's objects, the clip first (an outdated source's); OSError when one cannot be."""
         import obstore
 
+        for rel in (clip_path(ROOT, clip_id), meta_path(ROOT, clip_id), frames_path(ROOT, clip_id)):
+            try:
+                obstore.delete(self._client(), self._key(rel))
+            except Exception as exc:
+                error = s3.storage_error(exc, self.location(rel))
+                if error.kind is not Reason.MISSING:  # already gone: removed
+                    raise _as_os_error(error) from None
+
+    def record_name(self, rel: str, source: str) -> str:
+        """`rel`, or `rel~<hash>` when its record is another source's. The name is free only when its
+        record is not found: one that cannot be read (a server gone, access denied) is an OSError,
+        and the video fails rather than write over a record that may be another source's."""
+        import obstore
+
+        record = ROOT / "processed_videos" / f"{rel}.json"
         try:
-            data = bytes(obstore.get(self._client(), self._key(ROOT / "processed_videos" / f"{rel}.json")).bytes())
+            data = bytes(obstore.get(self._client(), self._key(record)).bytes())
+        except Exception as exc:
+            error = s3.storage_error(exc, self.location(record))
+            if error.kind is Reason.MISSING:
+                return rel
+            raise _as_os_error(error) from None
+        try:
             owner = json.loads(data).get("video")
-        except Exception:
-            owner = None
+        except (ValueError, AttributeError):
+            owner = None  # not a record: as for a folder (`identity.record_name`), the name is taken over
         return rel if owner in (None, source) else f"{rel}~{source_hash(source)}"
 
 

@@ -5,7 +5,8 @@ start). An object is a candidate when its name is a visible video name (as in a 
 part, no temporary suffix); it is *taken* once its size and ETag stayed the same for `settle_s`
 (objects seen changing are looked at again with a HEAD every tick until they settle) and ffprobe
 reads it. S3 shows an object only once its upload is complete, so a probe failure is final: the
-object is handed on as bad at once (never "still arriving").
+object is handed on as bad at once (never "still arriving"). A key the S3 client cannot address
+(`a//b.mp4`, `./c.mp4`: `storage.listing`) is skipped and named once; the others still flow.
 
 Candidates carry the object's URL as `path` and, for the ledger's "done with this size and mtime"
 check, a number made from its ETag as `mtime_ns`: a restart over a done prefix costs a listing,
@@ -102,6 +103,7 @@ class PrefixPoller:
         self._rescan_now = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
         self._handed: dict[str, Signature] = {}
+        self._named: set[str] = set()  # keys the client cannot address, named already
         self.scans = self.probes = self.handed_on = self.list_errors = 0
 
     def stop(self) -> None:
@@ -129,6 +131,8 @@ class PrefixPoller:
 
     async def _scan(self) -> None:
         found: dict[str, tuple[str, Signature]] = {}
+        odd: set[str] = set()
+        listed_ok: list[str] = []
         for prefix in self.prefixes:
             try:
                 listed = await asyncio.to_thread(remote.list_videos, prefix, self.exclude)
@@ -136,14 +140,24 @@ class PrefixPoller:
                 self.list_errors += 1
                 log.warning("cannot list %s: %s", prefix, exc.reason)
                 continue
-            found.update({url: (rel, (size, etag)) for url, rel, size, etag in listed if is_candidate_key(rel)})
+            found.update({url: (rel, (size, etag)) for url, rel, size, etag in listed.videos if is_candidate_key(rel)})
+            odd.update(listed.unaddressable)
+            listed_ok.append(prefix)
         self.scans += 1
+        self._name_unaddressable(odd, complete=len(listed_ok) == len(self.prefixes))
         for url in set(self._handed) - found.keys():
             del self._handed[url]  # deleted: forget it
         for url in set(self._pending) - found.keys():
             del self._pending[url]
         for url, (rel, signature) in found.items():
             self._observe(url, rel, signature)
+
+    def _name_unaddressable(self, odd: set[str], *, complete: bool) -> None:
+        """Each key the client cannot address is named once while it is there, not at every listing
+        (forgotten once a complete round of listings no longer holds it)."""
+        for url in sorted(odd - self._named):
+            log.warning("%s: %s", url, remote.UNADDRESSABLE)
+        self._named = odd if complete else self._named | odd
 
     def _observe(self, url: str, rel: str, signature: Signature) -> None:
         if self._handed.get(url) == signature:

@@ -25,6 +25,7 @@ from streamclip.errors import Reason, SourceError
 from streamclip.ffmpeg.children import single_file_demuxers
 from streamclip.sources import HTTP_SCHEMES, SourceKind, classify, redact, scrub, url_scheme
 from streamclip.storage import s3
+from streamclip.storage.listing import list_prefix
 
 HTTP_TIMEOUT_S = 30.0
 READ_TIMEOUT_US = str(30_000_000)  # ffmpeg's -rw_timeout: a server silent this long fails the read
@@ -159,31 +160,43 @@ def _http_header(source: str) -> bytes:
 # Prefixes
 
 
-def list_videos(prefix_url: str, exclude: str | None = None) -> list[tuple[str, str, int, str]]:
-    """Every video object under `s3://bucket/prefix/` (by extension; hidden names skipped, and
-    everything under `exclude`, the run's own `s3://` output), as (url, name relative to the prefix,
-    size, etag), sorted by name."""
-    import obstore
+@dataclass(frozen=True)
+class PrefixVideos:
+    videos: list[tuple[str, str, int, str]]  # (url, name relative to the prefix, size, etag), by name
+    unaddressable: list[str]  # URLs of video names the S3 client cannot address (`storage.listing`): skipped
 
+
+def list_videos(prefix_url: str, exclude: str | None = None) -> PrefixVideos:
+    """Every video object under `s3://bucket/prefix/` (by extension; hidden names skipped, and
+    everything under `exclude`, the run's own `s3://` output), and the video names under it that
+    the S3 client cannot address (one such key never stops the others); SourceError when the prefix
+    cannot be listed."""
     from streamclip.inputs import VIDEO_EXTENSIONS
 
     where = s3.parse(prefix_url)
     prefix = where.key if not where.key or where.key.endswith("/") else where.key + "/"
-    found: list[tuple[str, str, int, str]] = []
     try:
-        for batch in obstore.list(s3.store(where.bucket), prefix=prefix or None):
-            for entry in batch:
-                rel = entry["path"][len(prefix) :]
-                name = PurePosixPath(rel)
-                url = s3.S3Url(where.bucket, entry["path"]).url
-                if _is_output(url, exclude) or any(part.startswith(".") for part in name.parts):
-                    continue
-                if name.suffix.lower() in VIDEO_EXTENSIONS:
-                    found.append((url, rel, int(entry["size"]), entry["e_tag"] or ""))
-    except Exception as exc:
-        error = s3.storage_error(exc, prefix_url, otherwise=Reason.OTHER)
+        listing = list_prefix(where.bucket, prefix)
+    except s3.StorageError as error:
         raise SourceError(prefix_url, error.reason, error.kind) from None
-    return sorted(found, key=lambda item: item[1])
+    found: list[tuple[str, str, int, str]] = []
+    for entry in listing.objects:
+        rel = entry.key[len(prefix) :]
+        name = PurePosixPath(rel)
+        url = s3.S3Url(where.bucket, entry.key).url
+        if _is_output(url, exclude) or any(part.startswith(".") for part in name.parts):
+            continue
+        if name.suffix.lower() in VIDEO_EXTENSIONS:
+            found.append((url, rel, entry.size, entry.etag))
+    odd = [
+        s3.S3Url(where.bucket, key).url
+        for key in listing.unaddressable
+        if PurePosixPath(key).suffix.lower() in VIDEO_EXTENSIONS and not key.rsplit("/", 1)[-1].startswith(".")
+    ]
+    return PrefixVideos(sorted(found, key=lambda item: item[1]), odd)
+
+
+UNADDRESSABLE = "the S3 client cannot address this key (an empty, '.' or '..' part): skipped; rename the object"
 
 
 @dataclass(frozen=True)
@@ -209,9 +222,10 @@ def expand_remote(given: list[str], exclude: str | None = None) -> tuple[list[Re
             except SourceError as exc:
                 problems.append(str(exc))
                 continue
-            if not listed:
+            if not listed.videos and not listed.unaddressable:
                 problems.append(f"{text}: no video objects under this prefix")
-            videos += [RemoteInput(url, rel) for url, rel, _size, _etag in listed]
+            videos += [RemoteInput(url, rel) for url, rel, _size, _etag in listed.videos]
+            problems += [f"{url}: {UNADDRESSABLE}" for url in listed.unaddressable]
         else:
             name = PurePosixPath(urlsplit(redact(text)).path).name or "index"
             videos.append(RemoteInput(text, name))

@@ -20,7 +20,7 @@ import datetime as dt
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -106,6 +106,39 @@ def store(bucket: str) -> S3Store:
     return S3Store(bucket, config=config, client_options=client, retry_config=retry)  # type: ignore[arg-type]
 
 
+def request_timeout_s() -> float:
+    return _settings.request_timeout_s
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    """What a request signed here (not by the client) needs: static credentials, endpoint, region."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    token: str = field(default="", repr=False)
+    endpoint: str = ""  # "" for AWS itself
+    region: str = "us-east-1"
+
+
+def signing_settings() -> SigningSettings | None:
+    """The client's static credentials (the environment's keys, else the profile's) with its
+    endpoint and region; None when it has none (an instance role, web identity: the client's own)."""
+    config, endpoint = _client_config()
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+        token = os.environ.get("AWS_SESSION_TOKEN", "")
+    else:
+        key, secret, token = (
+            config.get("access_key_id", ""),
+            config.get("secret_access_key", ""),
+            config.get("token", ""),
+        )
+    if not key or not secret:
+        return None
+    return SigningSettings(key, secret, token, endpoint, config["region"])
+
+
 def _client_config() -> tuple[dict[str, Any], str]:
     """S3Config keys to set over obstore's own reading of the environment, and the endpoint used."""
     config: dict[str, Any] = {}
@@ -160,7 +193,7 @@ def storage_error(exc: Exception, url: str, *, otherwise: Reason = Reason.OUTPUT
     from obstore import exceptions as obe
 
     text = _first_line(str(exc))
-    if isinstance(exc, FileNotFoundError) or "NoSuchBucket" in str(exc) or "NoSuchKey" in str(exc):
+    if isinstance(exc, FileNotFoundError | obe.NotFoundError) or "NoSuchBucket" in str(exc) or "NoSuchKey" in str(exc):
         what = "bucket not found" if "NoSuchBucket" in str(exc) else "object not found"
         return StorageError(url, f"{what} ({text})", Reason.MISSING)
     if isinstance(exc, obe.PermissionDeniedError | obe.UnauthenticatedError | PermissionError) or " 403 " in text:
