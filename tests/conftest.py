@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,36 +48,54 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(os.cpu_count() or 1, WORKERS_MAX))
 
 
-@pytest.fixture(scope="session")
-def worker_id(request: pytest.FixtureRequest) -> str:
-    """xdist's worker name ("gw0", ...), "master" without xdist (xdist's own fixture, kept when it is absent)."""
-    return str(getattr(request.config, "workerinput", {}).get("workerid", "master"))
-
-
 # ---------------------------------------------------------------------------------------------
-# The OpenVINO detector models: prepared once per test session, in a folder of the session
-# (never the user's cache); subprocesses (CLI, daemons, Ray workers) inherit the variable.
+# The OpenVINO detector models: prepared once per run, before the first test, in a folder of the
+# run (never the user's cache), fp32 and int8 side by side in two processes. Every test process
+# (xdist's workers too) and every subprocess (CLI, daemons, Ray workers) inherits the variable, so
+# no test's time limit pays for a preparation and no worker waits on another's.
+
+CACHE_VARIABLE = "STREAMCLIP_CACHE_DIR"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def model_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
-    # Under pytest-xdist the workers share one cache (the run's common temporary folder): the first
-    # to need a model prepares it, the others wait on its lock and read it (`models.prepare`).
-    root = tmp_path_factory.getbasetemp()
-    folder = root.parent / "model-cache" if worker_id != "master" else root / "model-cache"
+@pytest.hookimpl(trylast=True)  # after the tmp_path plugin has made the run's temporary folder
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller made the cache and exported the variable
+    folder = config._tmp_path_factory.getbasetemp() / "model-cache"  # type: ignore[attr-defined]
     folder.mkdir(exist_ok=True)
-    before = os.environ.get("STREAMCLIP_CACHE_DIR")
-    os.environ["STREAMCLIP_CACHE_DIR"] = str(folder)
-    yield folder
+    config.stash[_CACHE_BEFORE] = os.environ.get(CACHE_VARIABLE)
+    os.environ[CACHE_VARIABLE] = str(folder)
+    argv = [sys.executable, "-m", "streamclip", "models", "prepare", "--cache-dir", str(folder), "--precision"]
+    preparing = [
+        subprocess.Popen([*argv, kind], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for kind in models.KINDS
+    ]
+    for kind, proc in zip(models.KINDS, preparing, strict=True):
+        _, err = proc.communicate(timeout=900)
+        if proc.returncode:
+            raise pytest.UsageError(f"preparing the {kind} detector model failed:\n{err.decode(errors='replace')}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or _CACHE_BEFORE not in config.stash:
+        return
+    before = config.stash[_CACHE_BEFORE]
     if before is None:
-        os.environ.pop("STREAMCLIP_CACHE_DIR", None)
+        os.environ.pop(CACHE_VARIABLE, None)
     else:
-        os.environ["STREAMCLIP_CACHE_DIR"] = before
+        os.environ[CACHE_VARIABLE] = before
+
+
+_CACHE_BEFORE = pytest.StashKey[str | None]()
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    return Path(os.environ[CACHE_VARIABLE])
 
 
 @pytest.fixture(scope="session")
 def prepared_models(model_cache: Path) -> dict[str, models.CachedModel]:
-    """The fp32 and int8 OpenVINO models, prepared (export, quantisation) once for the session."""
+    """The fp32 and int8 OpenVINO models (prepared before the first test: read from the cache here)."""
     return {kind: models.prepare(kind) for kind in models.KINDS}
 
 

@@ -40,7 +40,9 @@ def short_video(media_dir: Path) -> media.CutVideo:
 
 @pytest.fixture(scope="session")
 def other_short_video(media_dir: Path) -> media.CutVideo:
-    scenes = [("smptebars", 3.0), ("testsrc2", 3.0), ("rgbtestsrc", 3.0)]
+    # 3.4 s scenes at 30 fps: 102 frames, a 72-frame clip after the crops (at least 60), the last one
+    # too, which ends a frame before the video (Curator's rule)
+    scenes = [("smptebars", 3.4), ("testsrc2", 3.4), ("rgbtestsrc", 3.4)]
     return media.make_cut_video(media_dir / "other short.mp4", scenes=scenes, fps=30)
 
 
