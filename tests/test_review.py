@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -383,3 +385,37 @@ async def test_names_and_reasons_are_escaped(tmp_path: Path) -> None:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
         assert "a<b>" not in html
     assert "a&lt;b&gt;&#34;&amp;&#39;.mp4" in index
+
+
+def _failed_output(out: Path, rel: str = "bad.mp4") -> None:
+    """An output folder with one failed video's record: enough for a site, no split needed."""
+    record = {"video": f"/in/{rel}", "metadata": None, "errors": {"video": "not a video"}, "status": "failed",
+              "timings_s": {}}  # fmt: skip
+    (out / "processed_videos").mkdir(parents=True)
+    (out / "processed_videos" / f"{rel}.json").write_text(json.dumps(record))
+
+
+def test_report_state_never_removes_anything_outside_the_site(tmp_path: Path) -> None:
+    """A `.state.json` naming `../../victim` (or a strip folder linked elsewhere) makes `streamclip
+    report OUT` remove nothing outside OUT/report/videos and OUT/report/media."""
+    out = tmp_path / "out"
+    _failed_output(out)
+    victims = [out / "victim", out / "clips", tmp_path / "elsewhere", tmp_path / "linked"]
+    for folder in victims:
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine")
+    (out / "victim.html").write_text("mine")
+    report = out / "report"
+    (report / "media").mkdir(parents=True)
+    (report / "media" / "gone-0123abcd").symlink_to(tmp_path / "linked")
+    state = {"../../victim": "x", "../../clips": "x", "../../../elsewhere": "x", "gone-0123abcd": "x"}
+    (report / ".state.json").write_text(json.dumps(state))
+    cli = [sys.executable, "-m", "streamclip", "report", str(out), "--no-progress"]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "review site of 1 video(s)" in done.stderr
+    for folder in victims:
+        assert (folder / "keep.txt").read_text() == "mine", folder
+    assert (out / "victim.html").read_text() == "mine"
+    assert not (report / "media" / "gone-0123abcd").exists()  # the link itself is the site's: removed
+    assert json.loads((report / ".state.json").read_text()).keys() == {slug_of("bad.mp4")}

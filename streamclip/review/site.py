@@ -5,6 +5,7 @@
     OUT/report/media/<slug>/strip-NN.jpg, media/posters/<uuid>.jpg
     OUT/report/assets/report.css, report.js
     OUT/report/.state.json             each video's input signature: unchanged videos are skipped
+                                       (`review.state`: read as untrusted, removes only inside the site)
 
 Pages are Jinja2 templates (package data) with inline SVG; links are relative, so the folder can be
 opened from disk, copied, or served (`serve` does, on its metrics address). Every file is written to
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -38,12 +37,12 @@ from streamclip.review.model import (
     records_stat,
     set_aside_by_daemon,
 )
+from streamclip.review.state import PAGE_STAMP, read_state, remove_pages, write_state
 from streamclip.storage import remote
 from streamclip.storage.layout import clip_path
 from streamclip.storage.workspace import write_atomic
 
 REPORT_DIR = "report"
-STATE_FILE = ".state.json"
 ASSETS = ("report.css", "report.js")
 FFMPEG_AT_ONCE = 2
 Step = Callable[[str], None]  # told the rel of each video as it is finished
@@ -118,7 +117,7 @@ async def build_report(
     rels = sorted(set(await asyncio.to_thread(list_videos, out)) | set(flights))
     wanted = set(only) if only is not None else None
     entries = await asyncio.to_thread(_load, out, rels, flights, cache, wanted)
-    state = _read_state(root) if not force else {}
+    state = read_state(root) if not force else {}
     version = _template_version()
     todo = [e for e in entries if _wants_page(e, wanted, state, version, root)]
     if on_start is not None:
@@ -128,8 +127,9 @@ async def build_report(
     limit = asyncio.Semaphore(FFMPEG_AT_ONCE)
     for entry in todo:
         media = await _media(out, root, entry, limit, clip_source)
-        await asyncio.to_thread(_write_page, env, root, entry, media, live)
-        state[entry.slug] = f"{version}/{entry.signature}"
+        stamp = f"{version}/{entry.signature}"
+        await asyncio.to_thread(_write_page, env, root, entry, media, live, stamp)
+        state[entry.slug] = stamp
         if on_step is not None:
             on_step(entry.rel)
     await asyncio.to_thread(_finish, env, root, entries, state, live)
@@ -144,9 +144,13 @@ def _wants_page(entry: VideoEntry, wanted: set[str] | None, state: dict[str, str
     return not made or not (root / "videos" / f"{entry.slug}.html").is_file()
 
 
-def _write_page(env: jinja2.Environment, root: Path, entry: VideoEntry, media: dict[str, Any], live: bool) -> None:
+def _write_page(
+    env: jinja2.Environment, root: Path, entry: VideoEntry, media: dict[str, Any], live: bool, stamp: str
+) -> None:
     refresh = live and entry.status == IN_PROGRESS
-    page = env.get_template("video.html").render(video=entry, chart=chart_of(entry), media=media, refresh=refresh)
+    page = env.get_template("video.html").render(
+        video=entry, chart=chart_of(entry), media=media, refresh=refresh, stamp_name=PAGE_STAMP, stamp=stamp
+    )
     write_atomic(root / "videos" / f"{entry.slug}.html", page.encode())
 
 
@@ -212,14 +216,6 @@ def _write_assets(root: Path) -> None:
             write_atomic(target, data)
 
 
-def _read_state(root: Path) -> dict[str, str]:
-    try:
-        data = json.loads((root / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
 def _finish(env: jinja2.Environment, root: Path, entries: list[VideoEntry], state: dict[str, str], live: bool) -> None:
     """Write the index and the state; remove what belonged to videos no longer in the output."""
     refresh = live and any(e.status == IN_PROGRESS for e in entries)
@@ -228,8 +224,5 @@ def _finish(env: jinja2.Environment, root: Path, entries: list[VideoEntry], stat
     )
     write_atomic(root / "index.html", index.encode())
     slugs = {e.slug for e in entries}
-    kept = {slug: sig for slug, sig in state.items() if slug in slugs}
-    write_atomic(root / STATE_FILE, json.dumps(kept, indent=1, sort_keys=True).encode())
-    for gone in set(state) - slugs:  # a video no longer in the output: its page and strip go too
-        (root / "videos" / f"{gone}.html").unlink(missing_ok=True)
-        shutil.rmtree(root / "media" / gone, ignore_errors=True)
+    write_state(root, {slug: stamp for slug, stamp in state.items() if slug in slugs})
+    remove_pages(root, set(state) - slugs)  # a video no longer in the output: its page and strip go too
