@@ -169,10 +169,10 @@ def test_report_command(
 # Served read-only on the metrics address
 
 
-def _get(port: int, target: str, headers: str = "") -> tuple[int, dict[str, str], bytes]:
+def _get(port: int, target: str, headers: str = "", host: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
     """A raw HTTP/1.0 GET: the target goes out exactly as written (clients would normalise it)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n{headers}\r\n".encode("latin-1"))
+        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n".encode("latin-1"))
         data = b""
         while chunk := conn.recv(1 << 16):
             data += chunk
@@ -352,6 +352,54 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
     assert "quarantined" in text
     assert "not a video file" in text
     assert "review site on http://127.0.0.1:" in watch.stderr
+
+
+def test_clients_that_never_read_a_clip_pin_no_memory_in_the_daemon(tmp_path: Path) -> None:
+    """Ten clients ask a `watch --report` daemon for a 60 MB clip, read its first bytes and stop
+    reading: the daemon's memory stays where it was (it sent the clip from the disk, in pieces)."""
+    import psutil
+    from processes import running, wait_until
+
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    (out / "clips").mkdir(parents=True)
+    clip = out / "clips" / "0b5e7c52-1d6f-5a52-9c3e-3f1a3c6b8e01.mp4"
+    clip.write_bytes(os.urandom(60 << 20))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fixed = ['spans.mode="fixed_stride"', "frames.enabled=false"]
+    args = ["watch", str(inbox), "-o", str(out), "--report", "--settle-s", "0.3", "--no-progress"]
+    args += ["--metrics-address", f"127.0.0.1:{port}", *(f"--set={s}" for s in fixed)]
+
+    def healthy() -> bool:
+        try:
+            return _get(port, "/healthz")[0] == 200 and _get(port, "/")[0] == 200
+        except OSError:
+            return False
+
+    clients: list[socket.socket] = []
+    with running(args, tmp_path, tmp_path / "watch.log") as watch:
+        wait_until(healthy, "the daemon serving its site", watch)
+        daemon = psutil.Process(watch.proc.pid)
+        before = daemon.memory_info().rss
+        try:
+            for _ in range(10):
+                conn = socket.socket()
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                conn.settimeout(30)
+                conn.connect(("127.0.0.1", port))
+                conn.sendall(f"GET /clips/{clip.name} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                assert conn.recv(64).startswith(b"HTTP/1.0 200")  # the daemon has begun to answer
+                clients.append(conn)
+            during = daemon.memory_info().rss
+            assert _get(port, "/healthz")[0] == 200  # and it goes on answering others
+        finally:
+            for conn in clients:
+                conn.close()
+        status, _ = watch.stop()
+    assert status == 0, watch.stderr
+    assert during - before < 64 << 20, f"{before >> 20} MiB before, {during >> 20} MiB with ten stalled clients"
 
 
 async def test_a_live_rebuild_reads_only_the_videos_that_changed(review_split: ReviewSplit, tmp_path: Path) -> None:

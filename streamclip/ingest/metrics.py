@@ -1,4 +1,4 @@
-"""Prometheus metrics of the ingest daemon, and a tiny asyncio HTTP server for them.
+"""Prometheus metrics of the ingest daemon (served by `httpserver.MetricsServer`, re-exported here).
 
 `Metrics` owns its own `CollectorRegistry` (nothing global). Counters and the latency histogram
 are updated by the daemon as events arrive; channel depths, detector batching, watcher and ledger
@@ -9,20 +9,20 @@ address, loopback by default; it runs on the daemon's event loop, so it stops wi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from streamclip.ingest.httpserver import MetricsServer
+
+__all__ = ["LiveStats", "Metrics", "MetricsServer"]
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_S = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0)
-REQUEST_TIMEOUT_S = 5.0
 
 
 class LiveStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,106 +112,3 @@ class _LiveCollector:
             clips.add_metric([state], clip_count)
         yield sources
         yield clips
-
-
-# A request path -> (file, content type) that may be served, or None (the review site's resolver).
-FileResolver = Callable[[str], "tuple[Path, str] | None"]
-# A request head and a file size -> the byte range [start, end) asked for, or None for all of it.
-RangeParser = Callable[[bytes, int], "tuple[int, int] | None"]
-
-
-class MetricsServer:
-    """`/metrics` and `/healthz` over HTTP/1.0, one short request per connection; with `files`,
-    any other GET path is answered with the file `files` resolves it to (404 when None)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        host: str,
-        port: int,
-        health: Callable[[], str],
-        files: FileResolver | None = None,
-        ranges: RangeParser | None = None,
-    ) -> None:
-        self.files = files
-        self.ranges = ranges
-        self.metrics = metrics
-        self.host = host
-        self.port = port
-        self.health = health  # "" = healthy, else the reason it is not
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=16 * 1024)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._handlers):
-            task.cancel()
-        if self._handlers:
-            await asyncio.wait(list(self._handlers))
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(await self._serve_file(head) or self._respond(head))
-                await writer.drain()
-        except (TimeoutError, ValueError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # a client that says nothing useful gets nothing
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def _serve_file(self, head: bytes) -> bytes | None:
-        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-        path = target.split("?", 1)[0]
-        if self.files is None or method != "GET" or path in ("/metrics", "/healthz"):
-            return None
-        found = self.files(path)
-        if found is None:
-            return _response(404, b"not found\n")
-        file, content_type = found
-        try:
-            body = await asyncio.to_thread(file.read_bytes)
-        except OSError:
-            return _response(404, b"not found\n")
-        wanted = self.ranges(head, len(body)) if self.ranges is not None else None
-        if wanted is None:
-            return _response(200, body, content_type, "Accept-Ranges: bytes\r\n")
-        start, end = wanted
-        return _response(206, body[start:end], content_type, f"Content-Range: bytes {start}-{end - 1}/{len(body)}\r\n")
-
-    def _respond(self, head: bytes) -> bytes:
-        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-        path = target.split("?", 1)[0]
-        if method != "GET":
-            return _response(405, b"only GET\n")
-        if path == "/metrics":
-            return _response(200, self.metrics.exposition(), CONTENT_TYPE_LATEST)
-        if path == "/healthz":
-            problem = self.health()
-            return _response(503, f"{problem}\n".encode()) if problem else _response(200, b"ok\n")
-        return _response(404, b"not found: try /metrics or /healthz\n")
-
-
-_REASONS = {
-    200: "OK", 206: "Partial Content", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"
-}  # fmt: skip
-
-
-def _response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra: str = "") -> bytes:
-    head = (
-        f"HTTP/1.0 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n{extra}"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
