@@ -61,7 +61,10 @@ class Metrics:
             registry=r,
         )
         self.stream_reconnects = Counter(
-            "streamclip_stream_reconnects", "Sessions of a serve.toml stream opened again", ["stream"], registry=r
+            "streamclip_stream_reconnects",
+            "Sessions of a serve.toml stream opened again (stream: a hash of its URL)",
+            ["stream"],
+            registry=r,
         )
         self.in_flight = Gauge("streamclip_videos_in_flight", "Sources submitted and not finished", registry=r)
         self.draining = Gauge("streamclip_draining", "1 while the daemon drains before exiting", registry=r)

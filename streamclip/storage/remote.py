@@ -7,9 +7,11 @@ an `http(s)://` file through its own URL. Before probing, one HEAD (size, and wh
 gives byte ranges) and one 12-byte range read (the first box, for "file incomplete" messages).
 
 Identity: a source's id (`VideoJob.source`, part of every clip id, shown in metas, events and
-errors) is its URL without secrets (`sources.redact`): `s3://bucket/key` as given, or the HTTP(S) URL
-without user:password or signature parameters. The URL with its secrets is kept in this process
-only (`_readable`), for ffmpeg; presigned URLs are made here and never leave this module.
+errors) is its URL without secrets: `s3://bucket/key` as given, or the HTTP(S) URL as `sources.redact`
+shows it, with `#id=<hash>` when that hid more than user:password and signature parameters (so
+two files whose names or query values were hidden never share an id, and a URL signed again keeps
+its id). The URL with its secrets is kept in this process only (`_readable`), for ffmpeg;
+presigned URLs are made here and never leave this module.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ from urllib.parse import urlsplit
 
 from streamclip.errors import Reason, SourceError
 from streamclip.ffmpeg.children import single_file_demuxers
-from streamclip.sources import HTTP_SCHEMES, SourceKind, classify, redact, scrub, url_scheme
+from streamclip.sources import (
+    HTTP_SCHEMES,
+    REDACTED,
+    SourceKind,
+    classify,
+    redact,
+    scrub,
+    url_key,
+    url_scheme,
+    without_credentials,
+)
 from streamclip.storage import s3
 
 HTTP_TIMEOUT_S = 30.0
@@ -44,7 +56,8 @@ def public_source(given: str) -> str:
     """The id of a remote source (see the module's docstring); remembers its secrets for reading."""
     if s3.is_s3(given):
         return s3.parse(given).url
-    public = redact(given)
+    stable, shown = without_credentials(given), redact(given)
+    public = shown if shown == stable else f"{shown}#id={url_key(stable)}"
     if public != given:
         _readable[public] = given
     return public
@@ -213,8 +226,7 @@ def expand_remote(given: list[str], exclude: str | None = None) -> tuple[list[Re
                 problems.append(f"{text}: no video objects under this prefix")
             videos += [RemoteInput(url, rel) for url, rel, _size, _etag in listed]
         else:
-            name = PurePosixPath(urlsplit(redact(text)).path).name or "index"
-            videos.append(RemoteInput(text, name))
+            videos.append(RemoteInput(text, _file_name(text)))
     return videos, problems
 
 
@@ -230,4 +242,13 @@ def source_id(given: str) -> str:
 
 def default_rel(source: str) -> str:
     """The record name of a source submitted without one: its file (or object) name."""
-    return PurePosixPath(urlsplit(source).path).name if is_remote(source) else os.path.basename(source)
+    return _file_name(source) if is_remote(source) else os.path.basename(source)
+
+
+def _file_name(url: str) -> str:
+    """The name of the file a URL reads, as `redact` shows it; a hash of the URL (and its
+    extension) where that name was hidden (a token), so two such files get two records."""
+    name = PurePosixPath(urlsplit(url if s3.is_s3(url) else redact(url)).path).name or "index"
+    if REDACTED not in name:
+        return name
+    return url_key(without_credentials(url)) + PurePosixPath(name).suffix

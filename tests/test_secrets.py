@@ -1,0 +1,85 @@
+"""Secrets in source URLs, as users give them on the command line: a stream key, a query token, a
+password. Each is used to read the source and is never printed, nor written into a folder name or a
+record. Real ffmpeg senders and servers on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import media
+import pytest
+from live_senders import HeldSender, free_port, wait_bound
+
+STREAM_KEY = "sk_live_4f9a1c2e7b3d"
+FAST = ["--set", "spans.min_length_s=1.0", "--set", "spans.crop_s=0.2", "--set", "live.segment_s=0.5"]
+
+
+def split(args: list[str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "streamclip", "split", *args, "--events", "jsonl", "--no-progress", *FAST]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+def assert_nowhere(secret: str, done: subprocess.CompletedProcess[str], out: Path) -> None:
+    """Not printed, not in a name under OUT, not in a record or meta."""
+    assert secret not in done.stdout
+    assert secret not in done.stderr
+    for path in out.rglob("*"):
+        assert secret not in str(path.relative_to(out)), path
+        if path.suffix == ".json":
+            assert secret not in path.read_text(), path
+
+
+@pytest.fixture(scope="module")
+def stream_media(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
+    folder = tmp_path_factory.mktemp("secret-media")
+    scenes = [("testsrc2", 1.6), ("smptebars", 1.6)]
+    return media.make_cut_video(folder / "s.ts", scenes=scenes, audio=True, extra_out_args=["-g", "12", "-f", "mpegts"])
+
+
+async def test_an_rtmp_stream_key_is_used_but_never_shown_or_written(
+    stream_media: media.CutVideo, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live2/{STREAM_KEY}"
+    sender = HeldSender(stream_media.path, ["-f", "flv", "-listen", "1", url])  # an RTMP server, as OBS feeds one
+    await sender.start()
+    try:
+        feeding = asyncio.create_task(sender.feed_all_and_finish())  # it listens once it has read a start
+        await wait_bound(port)
+        done = await asyncio.to_thread(split, [url, "-o", str(tmp_path / "out")])
+        await feeding
+    finally:
+        await sender.kill()
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sum(e["event"] == "clip" for e in events) >= 1  # the key was used to read the stream
+    assert events[-1]["source"].startswith(f"rtmp://127.0.0.1:{port}/live2/REDACTED#stream=")
+    assert_nowhere(STREAM_KEY, done, tmp_path / "out")
+
+
+def test_an_rtsp_query_secret_is_never_shown_or_written(tmp_path: Path) -> None:
+    """The source is refused (nothing listens): the failure, its record and its folder are still made."""
+    url = f"rtsp://127.0.0.1:{free_port()}/s?auth=SECRET77x&timeout=5000000"
+    done = split([url, "-o", str(tmp_path / "out")])
+    assert done.returncode == 1
+    assert "FAILED rtsp://127.0.0.1:" in done.stderr
+    assert "auth=REDACTED" in done.stderr
+    assert "timeout=5000000" in done.stderr  # a known harmless value is kept
+    assert list((tmp_path / "out" / "processed_videos").rglob("*.json"))
+    assert_nowhere("SECRET77x", done, tmp_path / "out")
+
+
+def test_two_stream_keys_of_one_application_are_two_sources(tmp_path: Path) -> None:
+    port = free_port()
+    urls = [f"rtmp://127.0.0.1:{port}/live2/{key}" for key in ("keyone11", "keytwo22")]
+    done = split([*urls, "-o", str(tmp_path / "out")])
+    failed = [json.loads(line) for line in done.stdout.splitlines() if '"video_failed"' in line]
+    assert len({f["source"].split("#session=")[0] for f in failed}) == 2
+    assert len(list((tmp_path / "out" / "processed_videos" / "streams").iterdir())) == 2
+    for key in ("keyone11", "keytwo22"):
+        assert_nowhere(key, done, tmp_path / "out")
