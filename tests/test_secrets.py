@@ -6,16 +6,23 @@ record. Real ffmpeg senders and servers on 127.0.0.1 only.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import http.server
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import media
 import pytest
 from live_senders import HeldSender, free_port, wait_bound
+from s3server import RangeHandler
 
 STREAM_KEY = "sk_live_4f9a1c2e7b3d"
+PASSWORD = "pa55 w0rd:with@odd/chars"
 FAST = ["--set", "spans.min_length_s=1.0", "--set", "spans.crop_s=0.2", "--set", "live.segment_s=0.5"]
 
 
@@ -83,3 +90,56 @@ def test_two_stream_keys_of_one_application_are_two_sources(tmp_path: Path) -> N
     assert len(list((tmp_path / "out" / "processed_videos" / "streams").iterdir())) == 2
     for key in ("keyone11", "keytwo22"):
         assert_nowhere(key, done, tmp_path / "out")
+
+
+class _BasicAuthHandler(RangeHandler):
+    """A file server that answers only to user:PASSWORD (401 with a Basic challenge otherwise)."""
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        expected = "Basic " + base64.b64encode(f"user:{PASSWORD}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="videos"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return super().send_head()
+
+
+@contextlib.contextmanager
+def basic_auth_server(folder: Path) -> Iterator[int]:
+    def handler(*args: object) -> _BasicAuthHandler:
+        return _BasicAuthHandler(*args, directory=str(folder))  # type: ignore[arg-type]
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
+    server.requests = []  # type: ignore[attr-defined]
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_http_source_with_user_and_password_is_read_and_the_password_never_shown(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    video = media.make_cut_video(tmp_path / "media" / "v.mp4", scenes=[("testsrc2", 2.0), ("smptebars", 2.0)])
+    quoted = PASSWORD.replace("%", "%25").replace(" ", "%20").replace(":", "%3A").replace("@", "%40")
+    quoted = quoted.replace("/", "%2F")
+    stride = ["--set", 'spans.mode="fixed_stride"', "--set", "spans.clip_len_s=1.0", "--set", "spans.clip_stride_s=1.0"]
+    with basic_auth_server(video.path.parent) as port:
+        done = split([f"http://user:{quoted}@127.0.0.1:{port}/v.mp4", "-o", str(tmp_path / "out"), *stride])
+        wrong = split([f"http://user:wrong-{quoted}@127.0.0.1:{port}/v.mp4", "-o", str(tmp_path / "wrong"), *stride])
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sum(e["event"] == "clip" and not e["errors"] for e in events) >= 2
+    assert events[-1]["source"] == f"http://127.0.0.1:{port}/v.mp4"
+    assert wrong.returncode == 1
+    assert "401" in wrong.stderr
+    assert "[permission]" in wrong.stderr
+    for secret in (PASSWORD, quoted, "pa55"):
+        assert_nowhere(secret, done, tmp_path / "out")
+        assert_nowhere(secret, wrong, tmp_path / "wrong")

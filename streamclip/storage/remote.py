@@ -11,17 +11,20 @@ errors) is its URL without secrets: `s3://bucket/key` as given, or the HTTP(S) U
 shows it, with `#id=<hash>` when that hid more than user:password and signature parameters (so
 two files whose names or query values were hidden never share an id, and a URL signed again keeps
 its id). The URL with its secrets is kept in this process only (`_readable`), for ffmpeg;
-presigned URLs are made here and never leave this module.
+presigned URLs are made here and never leave this module. A `user:password@` in an HTTP(S) URL is
+sent as Basic authentication (urllib does not take it from the URL; ffmpeg answers the server's
+challenge with it).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from streamclip.errors import Reason, SourceError
 from streamclip.ffmpeg.children import single_file_demuxers
@@ -135,7 +138,7 @@ def _check_object(source: str) -> tuple[str, int, bytes]:
 def _check_http(source: str) -> tuple[str, int, bytes]:
     """A HEAD: the length and byte ranges ffmpeg needs to seek. A server that gives neither is
     serving a stream, not a file: refused here, with a reason (live streams are another source kind)."""
-    request = urllib.request.Request(ffmpeg_url(source), method="HEAD")
+    request = _http_request(ffmpeg_url(source), method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
             length, ranges = reply.headers.get("Content-Length"), reply.headers.get("Accept-Ranges", "")
@@ -160,12 +163,24 @@ def _check_http(source: str) -> tuple[str, int, bytes]:
 
 
 def _http_header(source: str) -> bytes:
-    request = urllib.request.Request(ffmpeg_url(source), headers={"Range": "bytes=0-11"})
+    request = _http_request(ffmpeg_url(source), method="GET", headers={"Range": "bytes=0-11"})
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
             return bytes(reply.read(12))
     except (OSError, ValueError):
         return b""  # only used to word a failure better
+
+
+def _http_request(url: str, *, method: str, headers: dict[str, str] | None = None) -> urllib.request.Request:
+    """A request for `url`; its `user:password@`, if any, as a Basic `Authorization` header."""
+    parts = urlsplit(url)
+    headers = dict(headers or {})
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        netloc = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return urllib.request.Request(url, method=method, headers=headers)
 
 
 # ---------------------------------------------------------------------------------------------
