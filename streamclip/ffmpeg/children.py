@@ -17,7 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from streamclip.errors import FFmpegError, MissingToolError
+from streamclip.errors import FFmpegError, MissingToolError, Reason, StreamclipError
 from streamclip.sources import scrub
 
 STDERR_TAIL_CHARS = 2000
@@ -69,20 +69,59 @@ def _listed(binary: str, what: str, *, check: bool) -> list[tuple[str, str]]:
 MULTI_FILE_DEMUXERS = frozenset(
     {"hls", "applehttp", "dash", "concat", "image2", "imf", "sdp", "rtsp", "rtp", "avisynth", "vapoursynth", "lavfi"}
 )
-_demuxers: dict[str, frozenset[str]] = {}
+
+
+@dataclass
+class _Demuxers:
+    binary: str = ""  # the ffmpeg they were read from ("" before the first read)
+    names: frozenset[str] | None = None  # the single-file ones
+    failure: str = ""  # why they could not be read
+
+
+_demuxers = _Demuxers()
+
+
+class DemuxerListError(StreamclipError):
+    """ffmpeg could not list its demuxers: no input is opened without the single-file whitelist."""
+
+    kind = Reason.TOOL_ERROR
+
+
+def load_demuxers() -> None:
+    """Ask this ffmpeg for its demuxers (blocking: `demuxers_ready` runs it off the event loop when
+    a pipeline, the review site or a probe starts). A failure is kept until the next call: every
+    input opened meanwhile fails with its reason, none is opened without the whitelist."""
+    global _demuxers
+    binary = ffmpeg_binary()
+    try:
+        listed = _listed(binary, "demuxers", check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        _demuxers = _Demuxers(binary, None, f"{os.path.basename(binary)} -demuxers failed ({scrub(str(exc))[:200]})")
+        return
+    names = {name for flags, names in listed if flags == "D" for name in names.split(",")}
+    if not names:
+        _demuxers = _Demuxers(binary, None, f"{os.path.basename(binary)} -demuxers listed no demuxer")
+        return
+    _demuxers = _Demuxers(binary, frozenset(names - MULTI_FILE_DEMUXERS))
+
+
+async def demuxers_ready(*, again: bool = True) -> None:
+    """`load_demuxers` in a thread: when nothing was read yet, or (`again`: a pipeline opening) when
+    the last read failed or was of another ffmpeg."""
+    stale = _demuxers.names is None or _demuxers.binary != ffmpeg_binary()
+    if not _demuxers.binary or (again and stale):
+        await asyncio.to_thread(load_demuxers)
 
 
 def single_file_demuxers() -> frozenset[str]:
-    """This ffmpeg's demuxers that read only the file they are given (empty if it cannot be asked)."""
-    binary = ffmpeg_binary()
-    if binary not in _demuxers:  # cached per binary, and only once asked successfully
-        try:
-            listed = _listed(binary, "demuxers", check=True)
-        except (OSError, subprocess.SubprocessError):
-            return frozenset()
-        names = {name for flags, names in listed if flags == "D" for name in names.split(",")}
-        _demuxers[binary] = frozenset(names - MULTI_FILE_DEMUXERS)
-    return _demuxers[binary]
+    """The demuxers that read only the file they are given (the `-format_whitelist` of every
+    input), as last read by `load_demuxers`; `DemuxerListError` when ffmpeg could not list them:
+    inputs fail closed. Read here (blocking) only by a caller that comes before any pipeline."""
+    if not _demuxers.binary:
+        load_demuxers()
+    if _demuxers.names is None:
+        raise DemuxerListError(f"cannot open inputs safely: {_demuxers.failure}, so no demuxer whitelist can be set")
+    return _demuxers.names
 
 
 @dataclass(frozen=True)

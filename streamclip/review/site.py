@@ -26,6 +26,7 @@ from typing import Any
 
 import jinja2
 
+from streamclip.ffmpeg import children
 from streamclip.review import thumbs
 from streamclip.review.charts import chart_of
 from streamclip.review.model import (
@@ -113,6 +114,7 @@ async def build_report(
     site passes the clip object's `s3://` URL, read through a presigned URL).
     """
     root = out / REPORT_DIR
+    await children.demuxers_ready()  # thumbnails open inputs with the pipeline's whitelists
     flights = {flight.rel: flight for flight in in_flight}
     rels = sorted(set(await asyncio.to_thread(list_videos, out)) | set(flights))
     wanted = set(only) if only is not None else None

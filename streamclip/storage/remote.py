@@ -82,8 +82,7 @@ def ffmpeg_url(source: str) -> str:
 def ffmpeg_input(source: str) -> list[str]:
     """`-i <url>` for a remote file: HTTP(S) protocols only, single-file demuxers only (a playlist
     named like a video is refused, as for local files), and a read timeout."""
-    formats = single_file_demuxers()
-    limits = ["-format_whitelist", ",".join(sorted(formats))] if formats else []
+    limits = ["-format_whitelist", ",".join(sorted(single_file_demuxers()))]  # fails closed
     return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", ffmpeg_url(source)]
 
 
