@@ -10,19 +10,31 @@ import base64
 import contextlib
 import http.server
 import json
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import media
 import pytest
 from live_senders import HeldSender, free_port, wait_bound
 from s3server import RangeHandler
 
+import streamclip
+from streamclip.config import load_config
+from streamclip.contract.types import VideoDone
+from streamclip.storage import proxy, s3
+
 STREAM_KEY = "sk_live_4f9a1c2e7b3d"
 PASSWORD = "pa55 w0rd:with@odd/chars"
+STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=1.0", "spans.clip_stride_s=1.0", "spans.min_clip_length_s=0.5"]
 FAST = ["--set", "spans.min_length_s=1.0", "--set", "spans.crop_s=0.2", "--set", "live.segment_s=0.5"]
 
 
@@ -129,7 +141,7 @@ def test_an_http_source_with_user_and_password_is_read_and_the_password_never_sh
     video = media.make_cut_video(tmp_path / "media" / "v.mp4", scenes=[("testsrc2", 2.0), ("smptebars", 2.0)])
     quoted = PASSWORD.replace("%", "%25").replace(" ", "%20").replace(":", "%3A").replace("@", "%40")
     quoted = quoted.replace("/", "%2F")
-    stride = ["--set", 'spans.mode="fixed_stride"', "--set", "spans.clip_len_s=1.0", "--set", "spans.clip_stride_s=1.0"]
+    stride = [arg for setting in STRIDE for arg in ("--set", setting)]
     with basic_auth_server(video.path.parent) as port:
         done = split([f"http://user:{quoted}@127.0.0.1:{port}/v.mp4", "-o", str(tmp_path / "out"), *stride])
         wrong = split([f"http://user:wrong-{quoted}@127.0.0.1:{port}/v.mp4", "-o", str(tmp_path / "wrong"), *stride])
@@ -143,3 +155,77 @@ def test_an_http_source_with_user_and_password_is_read_and_the_password_never_sh
     for secret in (PASSWORD, quoted, "pa55"):
         assert_nowhere(secret, done, tmp_path / "out")
         assert_nowhere(secret, wrong, tmp_path / "wrong")
+
+
+# ---------------------------------------------------------------------------------------------
+# What other local users can read: every child's command line (/proc/PID/cmdline)
+
+
+def argv_logging_tools(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stand-ins for ffmpeg and ffprobe that log their command line, then run the real tools."""
+    log = folder / "argv.log"
+    folder.mkdir(exist_ok=True)
+    for name in ("ffmpeg", "ffprobe"):
+        script = folder / name
+        script.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(log))}\nexec {shutil.which(name)} "$@"\n')
+        script.chmod(0o755)
+        monkeypatch.setenv(f"STREAMCLIP_{name.upper()}", str(script))
+    return log
+
+
+async def test_no_command_line_carries_the_password_and_the_proxy_token_dies_with_its_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "media").mkdir()
+    video = media.make_cut_video(tmp_path / "media" / "v.mp4", scenes=[("testsrc2", 2.0), ("smptebars", 2.0)])
+    log = argv_logging_tools(tmp_path / "bin", monkeypatch)
+    with basic_auth_server(video.path.parent) as port:
+        url = f"http://user:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/v.mp4"
+        events = await streamclip.split([url], tmp_path / "out", load_config("default", STRIDE))
+        assert isinstance(events[-1], VideoDone), events[-1]
+        assert events[-1].num_clips >= 3
+        argv = log.read_text()
+        for secret in (PASSWORD, quote(PASSWORD, safe=""), "pa55"):
+            assert secret not in argv
+        proxied = re.findall(r"http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]+/v\.mp4", argv)
+        assert len(proxied) >= 2  # the probe and every transcode read through the proxy
+        assert proxy.granted() == 0  # each child's token was revoked when it exited
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            await asyncio.to_thread(urllib.request.urlopen, proxied[0], timeout=10)
+
+
+def test_no_command_line_carries_a_presigned_url_or_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An `s3://` source: ffprobe and every transcode read it through the loopback proxy, which
+    presigns each request itself (for `storage.presign_expiry_s`, a minute): no signature, access
+    key or secret on a command line, and no token left once the children are gone."""
+    import s3server
+    from test_object_storage import bucket
+
+    obstore = pytest.importorskip("obstore", reason="the [s3] extra (obstore) is not installed")
+    try:
+        server = s3server.start_s3_server(tmp_path / "seaweedfs", ["media"])
+    except (FileNotFoundError, PermissionError, OSError) as exc:
+        pytest.skip(f"the S3 test server (weed mini) cannot run here: {exc}")
+    try:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        (tmp_path / "media").mkdir()
+        video = media.make_cut_video(tmp_path / "media" / "v.mp4", scenes=[("testsrc2", 2.0), ("smptebars", 2.0)])
+        obstore.put(bucket(server, "media"), "in/v.mp4", video.path)
+        log = argv_logging_tools(tmp_path / "bin", monkeypatch)
+        s3.store.cache_clear()
+        config = load_config("default", STRIDE)
+        events = asyncio.run(streamclip.split(["s3://media/in/v.mp4"], tmp_path / "out", config))
+        s3.store.cache_clear()
+    finally:
+        server.stop()
+    assert isinstance(events[-1], VideoDone), events[-1]
+    assert events[-1].num_clips >= 3
+    argv = log.read_text()
+    assert len(re.findall(r"http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]+/v\.mp4", argv)) >= 2
+    for secret in ("X-Amz-Signature", "X-Amz-Credential", s3server.ACCESS_KEY, s3server.SECRET_KEY):
+        assert secret not in argv
+    assert proxy.granted() == 0
+    assert load_config("default").storage.presign_expiry_s <= 300

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from streamclip.errors import FFmpegError, MissingToolError, Reason, StreamclipError
@@ -22,6 +22,19 @@ from streamclip.sources import scrub
 
 STDERR_TAIL_CHARS = 2000
 _live_children: set[asyncio.subprocess.Process] = set()
+_argv_of: dict[asyncio.subprocess.Process, Sequence[str]] = {}
+_exit_hooks: list[Callable[[Sequence[str]], None]] = []
+
+
+def on_child_exit(hook: Callable[[Sequence[str]], None]) -> None:
+    """Call `hook(argv)` once each child has exited and been reaped, or failed to start (the
+    loopback proxy revokes the tokens it granted that child)."""
+    _exit_hooks.append(hook)
+
+
+def _exited(argv: Sequence[str]) -> None:
+    for hook in _exit_hooks:
+        hook(argv)
 
 
 def _binary(name: str) -> str:
@@ -156,6 +169,7 @@ async def _spawn(
 ) -> asyncio.subprocess.Process:
     # Checked here, not left to exec: behind `setpriv` a missing binary is only an exit status.
     if os.sep in argv[0] and (not os.access(argv[0], os.X_OK) or os.path.isdir(argv[0])):
+        _exited(argv)
         raise MissingToolError(f"{argv[0]} cannot be run (missing, or not an executable file)")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -169,8 +183,10 @@ async def _spawn(
             start_new_session=True,
         )
     except OSError as exc:  # removed or made unrunnable a moment ago, or out of processes
+        _exited(argv)
         raise MissingToolError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from exc
     _live_children.add(proc)
+    _argv_of[proc] = argv
     return proc
 
 
@@ -187,6 +203,9 @@ async def _reap(proc: asyncio.subprocess.Process, *, discard_stdout: bool = Fals
         await asyncio.shield(_wait(proc, discard_stdout))
     finally:
         _live_children.discard(proc)
+        argv = _argv_of.pop(proc, None)
+        if argv is not None:
+            _exited(argv)
 
 
 async def _wait(proc: asyncio.subprocess.Process, discard_stdout: bool) -> int:

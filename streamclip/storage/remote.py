@@ -2,29 +2,29 @@
 
 Nothing is downloaded whole. ffprobe, the decoder and each clip's transcoder open the object
 themselves over HTTP(S) with byte ranges (ffmpeg's `http` protocol seeks with `Range:`): an `s3://`
-object through a URL presigned at the moment the child starts (valid `storage.presign_expiry_s`),
-an `http(s)://` file through its own URL. Before probing, one HEAD (size, and whether the server
+object, or an `http(s)://` file whose URL holds a password or a token, through the loopback proxy
+(`storage.proxy`: no secret on a command line, each request presigned or authenticated there); a
+plain `http(s)://` file through its own URL. Before probing, one HEAD (size, and whether the server
 gives byte ranges) and one 12-byte range read (the first box, for "file incomplete" messages).
 
 Identity: a source's id (`VideoJob.source`, part of every clip id, shown in metas, events and
 errors) is its URL without secrets: `s3://bucket/key` as given, or the HTTP(S) URL as `sources.redact`
 shows it, with `#id=<hash>` when that hid more than user:password and signature parameters (so
 two files whose names or query values were hidden never share an id, and a URL signed again keeps
-its id). The URL with its secrets is kept in this process only (`_readable`), for ffmpeg;
-presigned URLs are made here and never leave this module. A `user:password@` in an HTTP(S) URL is
-sent as Basic authentication (urllib does not take it from the URL; ffmpeg answers the server's
-challenge with it).
+its id). The URL with its secrets is kept in this process only (`_readable`), for the proxy;
+presigned URLs are made here and in the proxy, and never leave this process. A `user:password@`
+in an HTTP(S) URL is sent as Basic authentication, to that host only (urllib does not take it
+from the URL).
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from streamclip.errors import Reason, SourceError
 from streamclip.ffmpeg.children import single_file_demuxers
@@ -39,7 +39,7 @@ from streamclip.sources import (
     url_scheme,
     without_credentials,
 )
-from streamclip.storage import s3
+from streamclip.storage import proxy, s3
 
 HTTP_TIMEOUT_S = 30.0
 READ_TIMEOUT_US = str(30_000_000)  # ffmpeg's -rw_timeout: a server silent this long fails the read
@@ -67,7 +67,8 @@ def public_source(given: str) -> str:
 
 
 def ffmpeg_url(source: str) -> str:
-    """The URL ffmpeg opens for `source`: presigned now for `s3://`, the given URL for HTTP(S)."""
+    """The real URL of `source`, secrets included (never for a child's argv): presigned now for
+    `s3://`, the given URL for HTTP(S)."""
     if s3.is_s3(source):
         import obstore
 
@@ -81,9 +82,22 @@ def ffmpeg_url(source: str) -> str:
 
 def ffmpeg_input(source: str) -> list[str]:
     """`-i <url>` for a remote file: HTTP(S) protocols only, single-file demuxers only (a playlist
-    named like a video is refused, as for local files), and a read timeout."""
+    named like a video is refused, as for local files), and a read timeout. The URL carries no
+    secret: an object, or a file read with a password or a token, goes through the loopback proxy
+    (`storage.proxy`), which signs or authenticates each request itself."""
     limits = ["-format_whitelist", ",".join(sorted(single_file_demuxers()))]  # fails closed
-    return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", ffmpeg_url(source)]
+    return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", _child_url(source)]
+
+
+def _child_url(source: str) -> str:
+    name = PurePosixPath(urlsplit(source if s3.is_s3(source) else redact(source)).path).name
+    if s3.is_s3(source):
+        ffmpeg_url(source)  # cannot be signed (no credentials): fails now, naming the source
+        return proxy.grant(lambda: (ffmpeg_url(source), {}), name)
+    given = _readable.get(source)
+    if given is None:
+        return source  # nothing secret in it
+    return proxy.grant(lambda: proxy.basic_auth(given), name)
 
 
 def check(given: str) -> tuple[str, int, bytes]:
@@ -171,15 +185,13 @@ def _http_header(source: str) -> bytes:
 
 
 def _http_request(url: str, *, method: str, headers: dict[str, str] | None = None) -> urllib.request.Request:
-    """A request for `url`; its `user:password@`, if any, as a Basic `Authorization` header."""
-    parts = urlsplit(url)
-    headers = dict(headers or {})
-    if parts.username is not None:
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-        netloc = parts.netloc.rpartition("@")[2]
-        url = urlunsplit(parts._replace(netloc=netloc))
-    return urllib.request.Request(url, method=method, headers=headers)
+    """A request for `url`; its `user:password@`, if any, as a Basic `Authorization` header (sent
+    to that host only, not on to another one a redirect names)."""
+    plain, auth = proxy.basic_auth(url)
+    request = urllib.request.Request(plain, method=method, headers=headers or {})
+    for name, value in auth.items():
+        request.add_unredirected_header(name, value)
+    return request
 
 
 # ---------------------------------------------------------------------------------------------
