@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from streamclip.ingest.httpserver import MetricsServer, host_matches, is_loopback
-from streamclip.ingest.metrics import Metrics
+from streamclip.ingest.ledger import Ledger
+from streamclip.ingest.metrics import LedgerFigures, LiveStats, Metrics
 from streamclip.review.serving import byte_range
 
 BIG = 16 << 20  # more than the socket buffers of both ends hold
@@ -133,3 +135,28 @@ def test_host_names_and_loopback_addresses() -> None:
     assert [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "10.0.0.1", "example.org")] == [
         True, True, True, False, False, False
     ]  # fmt: skip
+
+
+async def test_a_scrape_reads_the_ledger_in_a_thread_never_on_the_event_loop(tmp_path: Path) -> None:
+    """The ledger's whole-table query runs off the event loop (this test's thread runs the loop),
+    before the scrape that shows it: each scrape is up to date."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    for i in range(3):
+        ledger.queue(f"/in/{i}.mp4", size=1, mtime_ns=1, fingerprint=str(i), settings_hash="s")
+    figures = LedgerFigures(tmp_path / "ledger.sqlite")
+    metrics = Metrics(lambda: LiveStats(channels={}, ledger=figures.latest), before_scrape=figures.refresh)
+    server = MetricsServer(metrics, "127.0.0.1", 0, lambda: "")
+    await server.start()
+    try:
+        for _ in range(5):
+            status, _, body = await asyncio.to_thread(_request, server.port, "/metrics")
+            assert status == 200
+            assert b'streamclip_ledger_sources{state="queued"} 3.0' in body
+        ledger.queue("/in/3.mp4", size=1, mtime_ns=1, fingerprint="3", settings_hash="s")
+        body = (await asyncio.to_thread(_request, server.port, "/metrics"))[2]
+        assert b'streamclip_ledger_sources{state="queued"} 4.0' in body  # up to date
+    finally:
+        await server.close()
+        ledger.close()
+    assert figures.reads == 6
+    assert threading.get_ident() not in figures.reader_threads

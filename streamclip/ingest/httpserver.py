@@ -54,7 +54,7 @@ RangeParser = Callable[[bytes, int], "tuple[int, int] | None"]
 
 
 class Exposition(Protocol):
-    def exposition(self) -> bytes: ...
+    async def scrape(self) -> bytes: ...
 
 
 class MetricsServer:
@@ -141,7 +141,7 @@ class MetricsServer:
                 file = _Answer(403, b"forbidden: this server answers only to its own address or localhost\n")
             else:
                 file = await self._open(head, path)
-        answer = file or self._respond(method, path)
+        answer = file or await self._respond(method, path)
         try:
             await self._send(writer, answer)
         finally:
@@ -185,13 +185,13 @@ class MetricsServer:
         extra = f"Accept-Ranges: bytes\r\nContent-Range: bytes {start}-{end - 1}/{size}\r\n"
         return _Answer(206, b"", content_type, extra, handle, (start, end))
 
-    def _respond(self, method: str, path: str) -> _Answer:
+    async def _respond(self, method: str, path: str) -> _Answer:
         if method != "GET":
             return _Answer(405, b"only GET\n")
         if path == "/metrics":
             from prometheus_client import CONTENT_TYPE_LATEST
 
-            return _Answer(200, self.metrics.exposition(), CONTENT_TYPE_LATEST)
+            return _Answer(200, await self.metrics.scrape(), CONTENT_TYPE_LATEST)
         if path == "/healthz":
             problem = self.health()
             return _Answer(503, f"{problem}\n".encode()) if problem else _Answer(200, b"ok\n")

@@ -9,16 +9,21 @@ address, loopback by default; it runs on the daemon's event loop, so it stops wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterator
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from streamclip.ingest.httpserver import MetricsServer
+from streamclip.ingest.ledger import Ledger
 
-__all__ = ["LiveStats", "Metrics", "MetricsServer"]
+__all__ = ["LedgerFigures", "LiveStats", "Metrics", "MetricsServer"]
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +43,48 @@ class LiveStats(msgspec.Struct, frozen=True, kw_only=True):
     live_spool_bytes: int = 0
 
 
+class LedgerFigures:
+    """The ledger's sources and clips by state, for /metrics: read for each scrape in a thread, over a
+    read-only connection of its own (scrapes that come while a read runs share it). The whole-table
+    query never runs on the event loop: at a million sources it takes a while, and the loop serves
+    the pipeline."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.latest: dict[str, tuple[int, int]] = {}  # state -> (sources, clips)
+        self.reads = 0
+        self.reader_threads: set[int] = set()  # where the query ran (a test checks: never the loop's)
+        self._reading: asyncio.Future[dict[str, tuple[int, int]]] | None = None
+
+    async def refresh(self) -> None:
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(asyncio.to_thread(self.read))
+        self.latest = await asyncio.shield(self._reading)
+
+    def read(self) -> dict[str, tuple[int, int]]:
+        """The figures now (blocking); the last ones when the ledger cannot be read."""
+        try:
+            ledger = Ledger(self.path, create=False)
+        except (OSError, sqlite3.Error):
+            return self.latest
+        try:
+            self.reads += 1
+            self.reader_threads.add(threading.get_ident())
+            return {count.state: (count.sources, count.clips) for count in ledger.summary()}
+        except sqlite3.Error as exc:
+            log.warning("metrics: cannot read the ledger: %s", exc)
+            return self.latest
+        finally:
+            ledger.close()
+
+
 class Metrics:
     """The daemon's counters, gauges and histogram, in a registry of their own."""
 
-    def __init__(self, live: Callable[[], LiveStats] | None = None) -> None:
+    def __init__(
+        self, live: Callable[[], LiveStats] | None = None, *, before_scrape: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self.before_scrape = before_scrape  # brings figures read off the event loop up to date
         self.registry = CollectorRegistry()
         r = self.registry
         self.clips = Counter("streamclip_clips", "Clips written to the output folder", registry=r)
@@ -77,6 +120,12 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    async def scrape(self) -> bytes:
+        """The exposition, once the figures read off the event loop are up to date."""
+        if self.before_scrape is not None:
+            await self.before_scrape()
+        return self.exposition()
 
 
 class _LiveCollector:
