@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -72,7 +73,9 @@ class ReportResult:
         return self.root / "index.html"
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One for the process: its templates are compiled once, not at every live rebuild."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("streamclip.review", "templates"),
         autoescape=jinja2.select_autoescape(["html", "svg"]),
