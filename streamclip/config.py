@@ -127,7 +127,7 @@ class StorageConfig(msgspec.Struct, **_STRICT):
     profile: str = ""  # "" = $AWS_PROFILE, else "default" (read only when the environment has no keys)
     request_timeout_s: float = 120.0  # one request (a part of a multipart upload included)
     retry_timeout_s: float = 20.0  # give up on an unreachable server after retrying this long
-    presign_expiry_s: float = 21600.0  # the signed URLs ffmpeg reads a source with (6 h)
+    presign_expiry_s: float = 60.0  # each signed URL the loopback proxy reads a source with (one request)
     multipart_chunk_mb: int = 16  # objects larger than this are uploaded in parts of this size
 
 

@@ -29,6 +29,7 @@ from streamclip.contract.identity import check_rel
 from streamclip.contract.stats import PipelineStats, pipeline_stats
 from streamclip.contract.types import Event
 from streamclip.detector.network import ShotModel
+from streamclip.ffmpeg import children
 from streamclip.ffmpeg.hardware import check_encoder, resolve_hardware
 from streamclip.ffmpeg.threads import plan_threads
 from streamclip.live import LiveSession, is_live
@@ -165,6 +166,7 @@ async def open_local_pipeline(
     config = resolve_hardware(config)
     s3.configure(config.storage)
     check_encoder(config.transcode.encoder)
+    await children.demuxers_ready()  # the inputs' whitelist, read once, off the event loop
     pipe = Pipeline(config, output_dir, model, work_dir=work_dir)
     runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
     try:

@@ -4,7 +4,11 @@ followed to other files), and symlinks by one policy on file events and rescans 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +47,59 @@ async def test_a_playlist_named_like_a_video_does_not_open_other_files(
     assert isinstance(failed, VideoFailed)
     assert failed.kind == Reason.NOT_A_VIDEO
     assert "refused (it would make ffmpeg open other files)" in failed.reason
+
+
+def test_the_review_site_never_follows_a_playlist_named_like_a_video(cut_video: media.CutVideo, tmp_path: Path) -> None:
+    """A video replaced by an HLS playlist after its split: `streamclip report` grabs its strip with
+    the pipeline's whitelists, so no frame of the file the playlist names reaches the site."""
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(cut_video.path.read_bytes())
+    playlist = tmp_path / "in" / "hls.mp4"
+    playlist.parent.mkdir()
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{secret}\n#EXT-X-ENDLIST\n")
+    out = tmp_path / "out"
+    (out / "processed_videos").mkdir(parents=True)
+    record = {"video": str(playlist), "metadata": {"duration_s": 2.0, "fps": 25.0}, "status": "done", "errors": {}}
+    (out / "processed_videos" / "hls.mp4.json").write_text(json.dumps(record))
+    done = subprocess.run(
+        [sys.executable, "-m", "streamclip", "report", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "review site of 1 video(s)" in done.stderr
+    assert not list((out / "report" / "media").rglob("*.jpg"))
+
+
+def test_an_ffmpeg_that_cannot_list_its_demuxers_fails_each_video_with_the_reason(
+    cut_video: media.CutVideo, tmp_path: Path
+) -> None:
+    """Without the list there is no whitelist: the video fails, saying why, instead of being read
+    with none (it used to be split as if nothing were wrong)."""
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for arg in "$@"; do [ "$arg" = "-demuxers" ] && { echo "no list today" >&2; exit 1; }; done\n'
+        f'exec {shutil.which("ffmpeg")} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    argv = [
+        sys.executable,
+        "-m",
+        "streamclip",
+        "split",
+        str(cut_video.path),
+        "-o",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
+    argv += [arg for setting in [*STRIDE, "spans.min_clip_length_s=0.5"] for arg in ("--set", setting)]
+    env = {**os.environ, "STREAMCLIP_FFMPEG": str(wrapper)}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "0 clip(s) written" in done.stderr
+    assert f"FAILED {cut_video.path} [tool_error]: cannot open inputs safely: ffmpeg -demuxers failed" in done.stderr
+    assert not list((tmp_path / "out").glob("clips/*.mp4"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ a page or in the command's output; a second run over an unchanged output makes n
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def test_report_of_an_s3_output_is_written_under_report_and_matches_the_local_on
     site = objects(server, "out", "site/report")
     clips = list(objects(server, "out", "site/clips"))
     pages = [name for name in site if name.startswith("videos/") and name.endswith(".html")]
-    assert {"index.html", "assets/report.css", "assets/report.js", ".state.json"} <= site.keys()
+    assert {"index.html", "assets/report.css", "assets/report.js"} <= site.keys()
+    assert ".state.json" not in site  # the state is rebuilt from the pages: never read from a bucket
     assert len(pages) == 1
     assert len(clips) >= 2
     html = bytes(obstore.get(store, f"site/report/{pages[0]}").bytes()).decode()
@@ -108,7 +110,7 @@ def test_an_s3_source_gets_its_strip_and_a_kept_cache_downloads_no_clip(
     assert len(strip) == 10
     assert all(f.read_bytes()[:3] == b"\xff\xd8\xff" for f in strip)
     again = report_cli("s3://out/kept", aws_env, "--cache", str(cache))
-    assert "(0 page(s) made, 1 unchanged, 2 file(s) uploaded)" in again.stderr  # the index and .state.json
+    assert "(0 page(s) made, 1 unchanged, 1 file(s) uploaded)" in again.stderr  # the index (its time)
 
     missing = report_cli("s3://out/nothing-here", aws_env)
     assert missing.returncode == 2
@@ -116,6 +118,34 @@ def test_an_s3_source_gets_its_strip_and_a_kept_cache_downloads_no_clip(
     refused = report_cli(str(tmp_path), aws_env, "--cache", str(cache))
     assert refused.returncode == 2
     assert "--cache is for an s3:// output" in refused.stderr
+
+
+def test_a_state_file_in_the_bucket_removes_nothing_on_this_machine(
+    server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Whoever can write to the bucket cannot make `report s3://` remove folders here: a
+    `report/.state.json` naming `../../victim` is never read (the state comes from the pages)."""
+    store = bucket(server, "out")
+    record = {"video": "s3://media/bad.mp4", "metadata": None, "errors": {"video": "not a video"},
+              "status": "failed", "timings_s": {}}  # fmt: skip
+    obstore.put(store, "hostile/processed_videos/bad.mp4.json", json.dumps(record).encode())
+    state = {"../../victim": "x", "../../../elsewhere": "x"}
+    obstore.put(store, "hostile/report/.state.json", json.dumps(state).encode())
+    obstore.put(store, "hostile/report/media/posters/old.jpg", b"\xff\xd8\xff")  # a site has media/
+    cache = tmp_path / "cache"
+    victims = [cache / "victim", tmp_path / "elsewhere"]
+    for folder in victims:
+        folder.mkdir(parents=True)
+        (folder / "keep.txt").write_text("mine")
+    (cache / "victim.html").write_text("mine")
+    done = report_cli("s3://out/hostile", aws_env, "--cache", str(cache))
+    assert done.returncode == 0, done.stderr
+    assert "review site of 1 video(s)" in done.stderr
+    for folder in victims:
+        assert (folder / "keep.txt").read_text() == "mine", folder
+    assert (cache / "victim.html").read_text() == "mine"
+    again = report_cli("s3://out/hostile", aws_env)  # a fresh cache: the pages in the bucket vouch
+    assert "(0 page(s) made, 1 unchanged" in again.stderr
 
 
 def test_serve_with_report_and_an_s3_output_points_to_the_report_command() -> None:

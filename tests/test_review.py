@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +25,10 @@ from conftest import ReviewSplit
 from streamclip.cli import main
 from streamclip.ingest.metrics import Metrics, MetricsServer
 from streamclip.review import LiveReport, build_report, resolve_request
+from streamclip.review.index import SHARDS, shard_names, shard_of
 from streamclip.review.model import slug_of
 from streamclip.review.serving import byte_range
+from streamclip.review.site import SiteCache
 
 VIDEO_DURATION_JS = """new Promise((resolve) => {
   const video = document.querySelector('article.card video');
@@ -167,10 +171,10 @@ def test_report_command(
 # Served read-only on the metrics address
 
 
-def _get(port: int, target: str, headers: str = "") -> tuple[int, dict[str, str], bytes]:
+def _get(port: int, target: str, headers: str = "", host: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
     """A raw HTTP/1.0 GET: the target goes out exactly as written (clients would normalise it)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n{headers}\r\n".encode("latin-1"))
+        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n".encode("latin-1"))
         data = b""
         while chunk := conn.recv(1 << 16):
             data += chunk
@@ -213,8 +217,12 @@ async def test_served_site_answers_the_index_and_clips_and_nothing_else(
         status, headers, body = await asyncio.to_thread(_get, server.port, "/")
         assert status == 200
         assert headers["Content-Type"].startswith("text/html")
-        assert b"scenes.mp4" in body
-        assert b"broken.mp4" in body
+        for rel in ("scenes.mp4", "broken.mp4"):
+            status, headers, body = await asyncio.to_thread(
+                _get, server.port, f"/index/{shard_of(slug_of(rel)):02d}.js"
+            )
+            assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8")
+            assert rel.encode() in body
         clip = next((out / "clips").glob("*.mp4"))
         status, headers, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}")
         assert (status, headers["Content-Type"], body) == (200, "video/mp4", clip.read_bytes())
@@ -279,7 +287,7 @@ async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
     index = (out / "report" / "index.html").read_text()
     page = out / "report" / "videos" / f"{slug_of(rel)}.html"
     assert 'http-equiv="refresh"' in index
-    assert "in progress" in index
+    assert '"in progress"' in _index_rows(out / "report")
     assert "No clip yet" in page.read_text()
     written = json.loads((out / "decisions" / "scenes.mp4.json").read_text())["clips"][0]["uuid"]
     live.clip(source, written)
@@ -290,13 +298,13 @@ async def test_live_site_shows_a_video_in_flight_and_refreshes_until_it_is_done(
         live.finished(source, rel)  # it has no record in processed_videos/ (not a real video)
         index_file = out / "report" / "index.html"
         # the index is rewritten, then the page removed: wait for both
-        await eventually(lambda: "incoming/new.mp4" not in index_file.read_text() and not page.exists())
+        await eventually(lambda: "incoming/new.mp4" not in _index_rows(out / "report") and not page.exists())
     finally:
         runner.cancel()
         await asyncio.wait([runner])
     index = index_file.read_text()
     assert 'http-equiv="refresh"' not in index
-    assert "incoming/new.mp4" not in index
+    assert "incoming/new.mp4" not in _index_rows(out / "report")
     assert not page.exists()  # no record: its page went with it
 
 
@@ -329,13 +337,12 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
     def index() -> str:
         try:
             status, _, body = _get(port, "/")
+            rows = "".join(_get(port, f"/{name}")[2].decode() for name in shard_names())
         except OSError:
             return ""
-        text = body.decode()
+        text = body.decode() + rows
         return (
-            text
-            if status == 200 and "good.mp4" in text and "bad.mp4" in text and "badge in-progress" not in text
-            else ""
+            text if status == 200 and "good.mp4" in rows and "bad.mp4" in rows and '"in progress"' not in rows else ""
         )
 
     with running(args, tmp_path, tmp_path / "watch.log") as watch:
@@ -352,20 +359,117 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
     assert "review site on http://127.0.0.1:" in watch.stderr
 
 
-async def test_a_live_rebuild_reads_only_the_videos_that_changed(review_split: ReviewSplit, tmp_path: Path) -> None:
+def test_clients_that_never_read_a_clip_pin_no_memory_in_the_daemon(tmp_path: Path) -> None:
+    """Ten clients ask a `watch --report` daemon for a 60 MB clip, read its first bytes and stop
+    reading: the daemon's memory stays where it was (it sent the clip from the disk, in pieces)."""
+    import psutil
+    from processes import running, wait_until
+
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    (out / "clips").mkdir(parents=True)
+    clip = out / "clips" / "0b5e7c52-1d6f-5a52-9c3e-3f1a3c6b8e01.mp4"
+    clip.write_bytes(os.urandom(60 << 20))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fixed = ['spans.mode="fixed_stride"', "frames.enabled=false"]
+    args = ["watch", str(inbox), "-o", str(out), "--report", "--settle-s", "0.3", "--no-progress"]
+    args += ["--metrics-address", f"127.0.0.1:{port}", *(f"--set={s}" for s in fixed)]
+
+    def healthy() -> bool:
+        try:
+            return _get(port, "/healthz")[0] == 200 and _get(port, "/")[0] == 200
+        except OSError:
+            return False
+
+    clients: list[socket.socket] = []
+    with running(args, tmp_path, tmp_path / "watch.log") as watch:
+        wait_until(healthy, "the daemon serving its site", watch)
+        daemon = psutil.Process(watch.proc.pid)
+        before = daemon.memory_info().rss
+        try:
+            for _ in range(10):
+                conn = socket.socket()
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                conn.settimeout(30)
+                conn.connect(("127.0.0.1", port))
+                conn.sendall(f"GET /clips/{clip.name} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                assert conn.recv(64).startswith(b"HTTP/1.0 200")  # the daemon has begun to answer
+                clients.append(conn)
+            during = daemon.memory_info().rss
+            assert _get(port, "/healthz")[0] == 200  # and it goes on answering others
+        finally:
+            for conn in clients:
+                conn.close()
+        status, _ = watch.stop()
+    assert status == 0, watch.stderr
+    assert during - before < 64 << 20, f"{before >> 20} MiB before, {during >> 20} MiB with ten stalled clients"
+
+
+async def test_a_live_rebuild_reads_and_writes_only_the_videos_that_changed(
+    review_split: ReviewSplit, tmp_path: Path
+) -> None:
+    """As the daemon rebuilds (`only` = what it changed): the other videos are not read, not even
+    stat'ed, and only the index shard of the changed video is written again."""
     out = tmp_path / "out"
     shutil.copytree(review_split.output, out, ignore=shutil.ignore_patterns("report"))
-    cache: dict = {}
+    cache = SiteCache()
     await build_report(out, cache=cache, live=True)
-    first = cache["scenes.mp4"][1]
+    first = cache.entries["scenes.mp4"][1]
     assert first.probabilities is None  # the cache holds no curve
-    await build_report(out, only={"broken.mp4"}, cache=cache, live=True)
-    assert cache["scenes.mp4"][1] is first  # not read again
+    shards = {p.name: p.stat().st_mtime_ns for p in (out / "report" / "index").glob("*.js")}
+    assert len(shards) == SHARDS
     record = out / "decisions" / "scenes.mp4.json"
-    record.write_bytes(record.read_bytes())
+    record.write_bytes(record.read_bytes())  # changed on disk, but not named by the daemon
     result = await build_report(out, only={"broken.mp4"}, cache=cache, live=True)
-    assert cache["scenes.mp4"][1] is not first  # its records changed: read again for the index
-    assert result.rebuilt == []  # and its page waits until it is named (the daemon names what it touched)
+    assert cache.entries["scenes.mp4"][1] is first  # not read again
+    assert result.rebuilt == []  # nothing it names changed
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "report" / "index").glob("*.js")} == shards
+    result = await build_report(out, only={"scenes.mp4"}, cache=cache, live=True)
+    assert cache.entries["scenes.mp4"][1] is not first
+    assert result.rebuilt == ["scenes.mp4"]
+    (out / "processed_videos" / "broken.mp4.json").unlink()  # its record gone: off the index
+    await build_report(out, only={"broken.mp4"}, cache=cache, live=True)
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "report" / "index").glob("*.js")}
+    changed = [name for name in shards if after[name] != shards[name]]
+    assert changed == [f"{shard_of(slug_of('broken.mp4')):02d}.js"]
+    assert not (out / "report" / "videos" / f"{slug_of('broken.mp4')}.html").exists()
+    assert "broken.mp4" not in _index_rows(out / "report")
+
+
+def _index_rows(root: Path) -> str:
+    """The rows of the index as its scripts hold them (the page draws them)."""
+    return "".join(p.read_text() for p in sorted((root / "index").glob("*.js")))
+
+
+def test_the_index_shows_a_page_of_rows_at_a_time_and_filters_all_of_them(chromium: str, tmp_path: Path) -> None:
+    """450 videos: the first page draws 200 rows; the filter finds a video on the third page; the
+    next button reaches it; the totals count every video."""
+    out = tmp_path / "out"
+    for i in range(450):
+        _failed_output(out, f"v{i:03d}.mp4", exist_ok=True)
+    asyncio.run(build_report(out))
+    with Browser(chromium) as browser:
+        browser.open((out / "report" / "index.html").as_uri())
+        first = browser.evaluate("Array.from(document.querySelectorAll('tr.video td a')).map(a => a.textContent)")
+        shown = browser.evaluate("document.getElementById('shown').textContent")
+        total = browser.evaluate("document.querySelector('[data-total=videos]').textContent")
+        failed = browser.evaluate("document.querySelector('[data-total=failed]').textContent")
+        browser.evaluate("document.getElementById('next').click(); document.getElementById('next').click()")
+        third = browser.evaluate("Array.from(document.querySelectorAll('tr.video td a')).map(a => a.textContent)")
+        browser.evaluate(
+            "(() => { const f = document.getElementById('filter'); f.value = 'v444';"
+            " f.dispatchEvent(new Event('input')); })()"
+        )
+        found = browser.evaluate("Array.from(document.querySelectorAll('tr.video td a')).map(a => a.href)")
+        assert browser.problems == []
+    assert first == [f"v{i:03d}.mp4" for i in range(200)]
+    assert shown == "450 of 450 shown"
+    assert (total, failed) == ("450", "450")
+    assert third == [f"v{i:03d}.mp4" for i in range(400, 450)]
+    assert len(found) == 1
+    assert found[0].endswith(f"videos/{slug_of('v444.mp4')}.html")
 
 
 async def test_names_and_reasons_are_escaped(tmp_path: Path) -> None:
@@ -376,10 +480,45 @@ async def test_names_and_reasons_are_escaped(tmp_path: Path) -> None:
     (out / "processed_videos").mkdir(parents=True)
     (out / "processed_videos" / f"{rel}.json").write_text(json.dumps(record))
     result = await build_report(out)
-    index = result.index.read_text()
+    rows = _index_rows(result.root)  # JSON in scripts, drawn as text by the page
     page = (result.root / "videos" / f"{slug_of(rel)}.html").read_text()
-    for html in (index, page):
-        assert "<script>alert" not in html
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-        assert "a<b>" not in html
-    assert "a&lt;b&gt;&#34;&amp;&#39;.mp4" in index
+    for text in (rows, page):
+        assert "<script>alert" not in text
+        assert "a<b>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in rows
+    assert "a\\u003cb\\u003e\\\"\\u0026'.mp4" in rows
+
+
+def _failed_output(out: Path, rel: str = "bad.mp4", *, exist_ok: bool = False) -> None:
+    """An output folder with one failed video's record: enough for a site, no split needed."""
+    record = {"video": f"/in/{rel}", "metadata": None, "errors": {"video": "not a video"}, "status": "failed",
+              "timings_s": {}}  # fmt: skip
+    (out / "processed_videos").mkdir(parents=True, exist_ok=exist_ok)
+    (out / "processed_videos" / f"{rel}.json").write_text(json.dumps(record))
+
+
+def test_report_state_never_removes_anything_outside_the_site(tmp_path: Path) -> None:
+    """A `.state.json` naming `../../victim` (or a strip folder linked elsewhere) makes `streamclip
+    report OUT` remove nothing outside OUT/report/videos and OUT/report/media."""
+    out = tmp_path / "out"
+    _failed_output(out)
+    victims = [out / "victim", out / "clips", tmp_path / "elsewhere", tmp_path / "linked"]
+    for folder in victims:
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine")
+    (out / "victim.html").write_text("mine")
+    report = out / "report"
+    (report / "media").mkdir(parents=True)
+    (report / "media" / "gone-0123abcd").symlink_to(tmp_path / "linked")
+    state = {"../../victim": "x", "../../clips": "x", "../../../elsewhere": "x", "gone-0123abcd": "x"}
+    (report / ".state.json").write_text(json.dumps(state))
+    cli = [sys.executable, "-m", "streamclip", "report", str(out), "--no-progress"]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "review site of 1 video(s)" in done.stderr
+    for folder in victims:
+        assert (folder / "keep.txt").read_text() == "mine", folder
+    assert (out / "victim.html").read_text() == "mine"
+    assert not (report / "media" / "gone-0123abcd").exists()  # the link itself is the site's: removed
+    assert json.loads((report / ".state.json").read_text()).keys() == {slug_of("bad.mp4")}

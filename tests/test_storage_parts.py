@@ -39,9 +39,16 @@ def test_an_ffmpeg_error_never_carries_a_signed_url() -> None:
 def test_a_remote_source_id_has_no_secret_but_ffmpeg_gets_the_real_url() -> None:
     given = "https://user:pw@example.test/v/clip.mp4?token=s3cr3t&part=2"
     source = remote.source_id(given)
-    assert source == "https://example.test/v/clip.mp4?token=REDACTED&part=2"
+    # `part` is not known to be harmless: hidden, and a hash tells part=2 from part=3 apart
+    assert source.startswith("https://example.test/v/clip.mp4?token=REDACTED&part=REDACTED#id=")
     assert remote.ffmpeg_url(source) == given
+    assert source != remote.source_id(given.replace("part=2", "part=3"))
+    again = given.replace("s3cr3t", "signed-again").replace("pw@", "other@")
+    assert source == remote.source_id(again)  # signed again: the same object, the same id
+    assert remote.ffmpeg_url(source) == again  # read with the newest secrets
     assert remote.default_rel(source) == "clip.mp4"
+    plain = "https://user:pw@example.test/v/clip.mp4?token=s3cr3t"
+    assert remote.source_id(plain) == "https://example.test/v/clip.mp4?token=REDACTED"  # as before
     assert remote.source_id("s3://bucket/a/b.mp4") == "s3://bucket/a/b.mp4"
 
 

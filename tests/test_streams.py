@@ -22,7 +22,7 @@ from streamclip.contract.types import Clip, ClipReady, ClipStats, Span, VideoDon
 from streamclip.errors import ConfigError, Reason
 from streamclip.ingest.config import ServeConfig, load_serve_config
 from streamclip.ingest.streams import JITTER, Backoff, StreamRetry, StreamSupervisor
-from streamclip.sources import session_source
+from streamclip.sources import session_prefix, session_source, url_key
 
 SECRET_URL = "srt://user:hunter2@127.0.0.1:9000?passphrase=topsecret&latency=200"
 
@@ -92,12 +92,14 @@ async def test_a_stream_is_submitted_again_after_each_session_until_stopped(capl
     await asyncio.sleep(0.02)
     assert len(pipe.sessions) == count  # stopped: no new session
     assert len(reconnects) == count - 1
-    assert set(reconnects) == {"srt://127.0.0.1:9000?passphrase=REDACTED&latency=200"}
+    assert set(reconnects) == {url_key(SECRET_URL)}  # a metric label: a hash, never the URL
     assert len(set(pipe.sessions)) == count  # each session its own source id
     assert "hunter2" not in caplog.text
     assert "topsecret" not in caplog.text
     assert "reconnecting in" in caplog.text
-    assert supervisor.statistics()["srt://127.0.0.1:9000?passphrase=REDACTED&latency=200"]["sessions"] == count
+    stats = supervisor.statistics()[url_key(SECRET_URL)]
+    assert stats["url"] == "srt://127.0.0.1:9000?passphrase=REDACTED&latency=200"
+    assert stats["sessions"] == count
 
 
 async def test_stop_ends_the_wait_for_a_session_in_flight_and_a_backoff() -> None:
@@ -218,7 +220,7 @@ def test_serve_keeps_a_stream_open_across_two_senders(sent_video: media.CutVideo
     records = sorted(folder.rglob("*.json"))
     assert len(records) == 2
     sources = [json.loads(path.read_text())["video"] for path in records]
-    assert all(source.startswith(f"tcp://127.0.0.1:{port}?listen=1#session=") for source in sources)
+    assert all(source.startswith(session_prefix(f"tcp://127.0.0.1:{port}?listen=1")) for source in sources)
     clip_sources = {json.loads(meta.read_text())["source_video"] for meta in (out / "metas" / "v0").glob("*.json")}
     assert clip_sources == set(sources)  # clips from both sessions
 

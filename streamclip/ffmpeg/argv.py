@@ -39,8 +39,7 @@ def local_input(path: str | os.PathLike[str], *, follow_idle_s: float | None = N
     read as not seekable (`-seekable 0`): else the MPEG-TS demuxer reads to the end of the file to
     estimate its duration before the first frame, and never gets there while the file grows.
     """
-    formats = single_file_demuxers()
-    limits = ["-format_whitelist", ",".join(sorted(formats))] if formats else []
+    limits = ["-format_whitelist", ",".join(sorted(single_file_demuxers()))]  # fails closed
     follow = [] if follow_idle_s is None else ["-follow", "1", "-seekable", "0", "-rw_timeout", _micros(follow_idle_s)]
     return ["-protocol_whitelist", "file", *limits, *follow, "-i", file_url(path)]
 

@@ -14,14 +14,27 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from streamclip.errors import FFmpegError, MissingToolError
+from streamclip.errors import FFmpegError, MissingToolError, Reason, StreamclipError
 from streamclip.sources import scrub
 
 STDERR_TAIL_CHARS = 2000
 _live_children: set[asyncio.subprocess.Process] = set()
+_argv_of: dict[asyncio.subprocess.Process, Sequence[str]] = {}
+_exit_hooks: list[Callable[[Sequence[str]], None]] = []
+
+
+def on_child_exit(hook: Callable[[Sequence[str]], None]) -> None:
+    """Call `hook(argv)` once each child has exited and been reaped, or failed to start (the
+    loopback proxy revokes the tokens it granted that child)."""
+    _exit_hooks.append(hook)
+
+
+def _exited(argv: Sequence[str]) -> None:
+    for hook in _exit_hooks:
+        hook(argv)
 
 
 def _binary(name: str) -> str:
@@ -69,20 +82,59 @@ def _listed(binary: str, what: str, *, check: bool) -> list[tuple[str, str]]:
 MULTI_FILE_DEMUXERS = frozenset(
     {"hls", "applehttp", "dash", "concat", "image2", "imf", "sdp", "rtsp", "rtp", "avisynth", "vapoursynth", "lavfi"}
 )
-_demuxers: dict[str, frozenset[str]] = {}
+
+
+@dataclass
+class _Demuxers:
+    binary: str = ""  # the ffmpeg they were read from ("" before the first read)
+    names: frozenset[str] | None = None  # the single-file ones
+    failure: str = ""  # why they could not be read
+
+
+_demuxers = _Demuxers()
+
+
+class DemuxerListError(StreamclipError):
+    """ffmpeg could not list its demuxers: no input is opened without the single-file whitelist."""
+
+    kind = Reason.TOOL_ERROR
+
+
+def load_demuxers() -> None:
+    """Ask this ffmpeg for its demuxers (blocking: `demuxers_ready` runs it off the event loop when
+    a pipeline, the review site or a probe starts). A failure is kept until the next call: every
+    input opened meanwhile fails with its reason, none is opened without the whitelist."""
+    global _demuxers
+    binary = ffmpeg_binary()
+    try:
+        listed = _listed(binary, "demuxers", check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        _demuxers = _Demuxers(binary, None, f"{os.path.basename(binary)} -demuxers failed ({scrub(str(exc))[:200]})")
+        return
+    names = {name for flags, names in listed if flags == "D" for name in names.split(",")}
+    if not names:
+        _demuxers = _Demuxers(binary, None, f"{os.path.basename(binary)} -demuxers listed no demuxer")
+        return
+    _demuxers = _Demuxers(binary, frozenset(names - MULTI_FILE_DEMUXERS))
+
+
+async def demuxers_ready(*, again: bool = True) -> None:
+    """`load_demuxers` in a thread: when nothing was read yet, or (`again`: a pipeline opening) when
+    the last read failed or was of another ffmpeg."""
+    stale = _demuxers.names is None or _demuxers.binary != ffmpeg_binary()
+    if not _demuxers.binary or (again and stale):
+        await asyncio.to_thread(load_demuxers)
 
 
 def single_file_demuxers() -> frozenset[str]:
-    """This ffmpeg's demuxers that read only the file they are given (empty if it cannot be asked)."""
-    binary = ffmpeg_binary()
-    if binary not in _demuxers:  # cached per binary, and only once asked successfully
-        try:
-            listed = _listed(binary, "demuxers", check=True)
-        except (OSError, subprocess.SubprocessError):
-            return frozenset()
-        names = {name for flags, names in listed if flags == "D" for name in names.split(",")}
-        _demuxers[binary] = frozenset(names - MULTI_FILE_DEMUXERS)
-    return _demuxers[binary]
+    """The demuxers that read only the file they are given (the `-format_whitelist` of every
+    input), as last read by `load_demuxers`; `DemuxerListError` when ffmpeg could not list them:
+    inputs fail closed. Read here (blocking) only by a caller that comes before any pipeline."""
+    if not _demuxers.binary:
+        load_demuxers()
+    if _demuxers.names is None:
+        raise DemuxerListError(f"cannot open inputs safely: {_demuxers.failure}, so no demuxer whitelist can be set")
+    return _demuxers.names
 
 
 @dataclass(frozen=True)
@@ -117,6 +169,7 @@ async def _spawn(
 ) -> asyncio.subprocess.Process:
     # Checked here, not left to exec: behind `setpriv` a missing binary is only an exit status.
     if os.sep in argv[0] and (not os.access(argv[0], os.X_OK) or os.path.isdir(argv[0])):
+        _exited(argv)
         raise MissingToolError(f"{argv[0]} cannot be run (missing, or not an executable file)")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -130,8 +183,10 @@ async def _spawn(
             start_new_session=True,
         )
     except OSError as exc:  # removed or made unrunnable a moment ago, or out of processes
+        _exited(argv)
         raise MissingToolError(f"{argv[0]} cannot be started: {exc.strerror or exc}") from exc
     _live_children.add(proc)
+    _argv_of[proc] = argv
     return proc
 
 
@@ -148,6 +203,9 @@ async def _reap(proc: asyncio.subprocess.Process, *, discard_stdout: bool = Fals
         await asyncio.shield(_wait(proc, discard_stdout))
     finally:
         _live_children.discard(proc)
+        argv = _argv_of.pop(proc, None)
+        if argv is not None:
+            _exited(argv)
 
 
 async def _wait(proc: asyncio.subprocess.Process, discard_stdout: bool) -> int:

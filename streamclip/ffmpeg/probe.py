@@ -47,6 +47,7 @@ async def probe(path: str | os.PathLike[str], *, timeout_s: float = 60.0, growin
     given = os.fspath(path)
     check = remote.check if remote.is_remote(given) else _check_file  # s3://, http(s):// (streamclip.storage)
     abspath, size, header = await asyncio.to_thread(check, given)
+    await children.demuxers_ready(again=False)  # read when the pipeline opened (or now, off the loop)
     argv = [
         children.ffprobe_binary(),
         *("-v", "error", "-print_format", "json", "-show_format", "-show_streams"),

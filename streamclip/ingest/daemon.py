@@ -43,7 +43,7 @@ from streamclip.ingest.housekeeping import (
 )
 from streamclip.ingest.intake import MAX_ATTEMPTS, Intake
 from streamclip.ingest.ledger import Ledger
-from streamclip.ingest.metrics import LiveStats, Metrics, MetricsServer
+from streamclip.ingest.metrics import LedgerFigures, LiveStats, Metrics, MetricsServer
 from streamclip.ingest.outcomes import Outcomes
 from streamclip.ingest.report import LineReporter
 from streamclip.ingest.streams import StreamSupervisor
@@ -79,7 +79,8 @@ class Daemon:
         self.prefixes = [prefix for prefix in config.watch if s3.is_s3(prefix)]  # polled (storage.poller)
         self.reporter = reporter
         self.candidates: Channel[Candidate] = Channel(config.candidates, "candidates")
-        self.metrics = Metrics(self._live)
+        self.ledger_figures = LedgerFigures(config.ledger_path)  # read in a thread before a scrape
+        self.metrics = Metrics(self._live, before_scrape=self.ledger_figures.refresh)
         self.flights = Flights(config.max_videos_in_flight, self.metrics)
         self.stopping = Stopping(reporter)
         self.review = LiveReport(self.output) if config.report and not self.output_url else None
@@ -244,9 +245,7 @@ class Daemon:
             channels.update({name: (c.depth, c.capacity) for name, c in stats.channels.items()})
             detector, live = stats.detector or detector, stats.decoder
         watcher = self._watcher.statistics() if self._watcher is not None else {}
-        ledger: dict[str, tuple[int, int]] = (
-            {c.state: (c.sources, c.clips) for c in self._ctx.ledger.summary()} if self._ctx else {}
-        )
+        ledger = self.ledger_figures.latest
         return LiveStats(
             channels=channels,
             detector_batches=detector.batches,

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the ingest daemon, and a tiny asyncio HTTP server for them.
+"""Prometheus metrics of the ingest daemon (served by `httpserver.MetricsServer`, re-exported here).
 
 `Metrics` owns its own `CollectorRegistry` (nothing global). Counters and the latency histogram
 are updated by the daemon as events arrive; channel depths, detector batching, watcher and ledger
@@ -10,19 +10,24 @@ address, loopback by default; it runs on the daemon's event loop, so it stops wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from streamclip.ingest.httpserver import MetricsServer
+from streamclip.ingest.ledger import Ledger
+
+__all__ = ["LedgerFigures", "LiveStats", "Metrics", "MetricsServer"]
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_S = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0)
-REQUEST_TIMEOUT_S = 5.0
 
 
 class LiveStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,10 +43,48 @@ class LiveStats(msgspec.Struct, frozen=True, kw_only=True):
     live_spool_bytes: int = 0
 
 
+class LedgerFigures:
+    """The ledger's sources and clips by state, for /metrics: read for each scrape in a thread, over a
+    read-only connection of its own (scrapes that come while a read runs share it). The whole-table
+    query never runs on the event loop: at a million sources it takes a while, and the loop serves
+    the pipeline."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.latest: dict[str, tuple[int, int]] = {}  # state -> (sources, clips)
+        self.reads = 0
+        self.reader_threads: set[int] = set()  # where the query ran (a test checks: never the loop's)
+        self._reading: asyncio.Future[dict[str, tuple[int, int]]] | None = None
+
+    async def refresh(self) -> None:
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(asyncio.to_thread(self.read))
+        self.latest = await asyncio.shield(self._reading)
+
+    def read(self) -> dict[str, tuple[int, int]]:
+        """The figures now (blocking); the last ones when the ledger cannot be read."""
+        try:
+            ledger = Ledger(self.path, create=False)
+        except (OSError, sqlite3.Error):
+            return self.latest
+        try:
+            self.reads += 1
+            self.reader_threads.add(threading.get_ident())
+            return {count.state: (count.sources, count.clips) for count in ledger.summary()}
+        except sqlite3.Error as exc:
+            log.warning("metrics: cannot read the ledger: %s", exc)
+            return self.latest
+        finally:
+            ledger.close()
+
+
 class Metrics:
     """The daemon's counters, gauges and histogram, in a registry of their own."""
 
-    def __init__(self, live: Callable[[], LiveStats] | None = None) -> None:
+    def __init__(
+        self, live: Callable[[], LiveStats] | None = None, *, before_scrape: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self.before_scrape = before_scrape  # brings figures read off the event loop up to date
         self.registry = CollectorRegistry()
         r = self.registry
         self.clips = Counter("streamclip_clips", "Clips written to the output folder", registry=r)
@@ -61,7 +104,10 @@ class Metrics:
             registry=r,
         )
         self.stream_reconnects = Counter(
-            "streamclip_stream_reconnects", "Sessions of a serve.toml stream opened again", ["stream"], registry=r
+            "streamclip_stream_reconnects",
+            "Sessions of a serve.toml stream opened again (stream: a hash of its URL)",
+            ["stream"],
+            registry=r,
         )
         self.in_flight = Gauge("streamclip_videos_in_flight", "Sources submitted and not finished", registry=r)
         self.draining = Gauge("streamclip_draining", "1 while the daemon drains before exiting", registry=r)
@@ -74,6 +120,12 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    async def scrape(self) -> bytes:
+        """The exposition, once the figures read off the event loop are up to date."""
+        if self.before_scrape is not None:
+            await self.before_scrape()
+        return self.exposition()
 
 
 class _LiveCollector:
@@ -112,106 +164,3 @@ class _LiveCollector:
             clips.add_metric([state], clip_count)
         yield sources
         yield clips
-
-
-# A request path -> (file, content type) that may be served, or None (the review site's resolver).
-FileResolver = Callable[[str], "tuple[Path, str] | None"]
-# A request head and a file size -> the byte range [start, end) asked for, or None for all of it.
-RangeParser = Callable[[bytes, int], "tuple[int, int] | None"]
-
-
-class MetricsServer:
-    """`/metrics` and `/healthz` over HTTP/1.0, one short request per connection; with `files`,
-    any other GET path is answered with the file `files` resolves it to (404 when None)."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        host: str,
-        port: int,
-        health: Callable[[], str],
-        files: FileResolver | None = None,
-        ranges: RangeParser | None = None,
-    ) -> None:
-        self.files = files
-        self.ranges = ranges
-        self.metrics = metrics
-        self.host = host
-        self.port = port
-        self.health = health  # "" = healthy, else the reason it is not
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=16 * 1024)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._handlers):
-            task.cancel()
-        if self._handlers:
-            await asyncio.wait(list(self._handlers))
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(await self._serve_file(head) or self._respond(head))
-                await writer.drain()
-        except (TimeoutError, ValueError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # a client that says nothing useful gets nothing
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def _serve_file(self, head: bytes) -> bytes | None:
-        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-        path = target.split("?", 1)[0]
-        if self.files is None or method != "GET" or path in ("/metrics", "/healthz"):
-            return None
-        found = self.files(path)
-        if found is None:
-            return _response(404, b"not found\n")
-        file, content_type = found
-        try:
-            body = await asyncio.to_thread(file.read_bytes)
-        except OSError:
-            return _response(404, b"not found\n")
-        wanted = self.ranges(head, len(body)) if self.ranges is not None else None
-        if wanted is None:
-            return _response(200, body, content_type, "Accept-Ranges: bytes\r\n")
-        start, end = wanted
-        return _response(206, body[start:end], content_type, f"Content-Range: bytes {start}-{end - 1}/{len(body)}\r\n")
-
-    def _respond(self, head: bytes) -> bytes:
-        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-        path = target.split("?", 1)[0]
-        if method != "GET":
-            return _response(405, b"only GET\n")
-        if path == "/metrics":
-            return _response(200, self.metrics.exposition(), CONTENT_TYPE_LATEST)
-        if path == "/healthz":
-            problem = self.health()
-            return _response(503, f"{problem}\n".encode()) if problem else _response(200, b"ok\n")
-        return _response(404, b"not found: try /metrics or /healthz\n")
-
-
-_REASONS = {
-    200: "OK", 206: "Partial Content", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"
-}  # fmt: skip
-
-
-def _response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra: str = "") -> bytes:
-    head = (
-        f"HTTP/1.0 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n{extra}"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body

@@ -2,16 +2,19 @@
 backoff whenever its session ends.
 
 A session of a stream is one `pipe.submit(url)`; it ends with the one `VideoDone`/`VideoFailed`
-whose `source` is `session_source(url, start)`, i.e. starts with `redact(url) + "#session="`
-(`streamclip.sources`). The daemon hands every event to `StreamSupervisor.on_event` first; those of
-a stream are not ledger files.
+whose `source` is `session_source(url, start)`, i.e. starts with `session_prefix(url)`: the URL
+as `redact` shows it, then a hash of the whole URL (`streamclip.sources`), so two URLs shown alike
+(two stream keys of one RTMP application) are still two streams. The daemon hands every event to
+`StreamSupervisor.on_event` first; those of a stream are not ledger files.
 
 The wait before the next session doubles after each session (from `retry_s` up to `retry_max_s`),
 with ±`JITTER` so that streams dropped together by one network fault do not come back in step,
 and goes back to `retry_s` after a session that ran at least `reset_after_s` (a stream that ran
 for an hour and dropped is retried at once; a URL refused ten times in a row is tried once a
 minute). A submit that raises (an unsupported or malformed URL) counts as a session that ended
-at once. URLs are logged through `redact` only: no password, token or passphrase in a log line.
+at once. URLs are logged through `redact` only: no password, key, token or passphrase in a log
+line; a stream's metric label and its entry in `statistics()` are its hash (`url_key`), and the
+statistics give the redacted URL beside it.
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ import msgspec
 
 from streamclip.contract.types import Event, VideoDone, VideoFailed
 from streamclip.errors import StreamclipError
-from streamclip.sources import redact
+from streamclip.sources import redact, scrub, session_prefix, url_key
 
 log = logging.getLogger(__name__)
 
 JITTER = 0.2  # each wait is the backoff times a random factor in [1 - JITTER, 1 + JITTER]
-SESSION_MARK = "#session="
 
 Submit = Callable[[str], Awaitable[None]]
 
@@ -70,7 +72,8 @@ class _Stream:
     def __init__(self, url: str, retry: StreamRetry) -> None:
         self.url = url
         self.name = redact(url)
-        self.prefix = self.name + SESSION_MARK
+        self.key = url_key(url)
+        self.prefix = session_prefix(url)
         self.backoff = Backoff(retry)
         self.ended = asyncio.Event()
         self.last_end = ""
@@ -91,7 +94,7 @@ class StreamSupervisor:
     ) -> None:
         self.submit = submit
         self.streams = [_Stream(url, retry) for url in urls]
-        self.on_reconnect = on_reconnect  # given the redacted URL (a metric label)
+        self.on_reconnect = on_reconnect  # given the stream's key (a metric label)
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -128,7 +131,8 @@ class StreamSupervisor:
 
     def statistics(self) -> dict[str, dict[str, object]]:
         return {
-            s.name: {"sessions": s.sessions, "reconnects": s.reconnects, "last_end": s.last_end} for s in self.streams
+            s.key: {"url": s.name, "sessions": s.sessions, "reconnects": s.reconnects, "last_end": s.last_end}
+            for s in self.streams
         }
 
     async def _keep_open(self, stream: _Stream) -> None:
@@ -138,12 +142,12 @@ class StreamSupervisor:
             if self._stopping.is_set():
                 return
             wait_s = stream.backoff.after(time.monotonic() - started)
-            log.warning("stream %s %s; reconnecting in %.1f s", stream.name, stream.last_end, wait_s)
+            log.warning("stream %s (%s) %s; reconnecting in %.1f s", stream.key, stream.name, stream.last_end, wait_s)
             if await self._stopped_within(wait_s):
                 return
             stream.reconnects += 1
             if self.on_reconnect is not None:
-                self.on_reconnect(stream.name)
+                self.on_reconnect(stream.key)
 
     async def _session(self, stream: _Stream) -> None:
         """Submit the stream and wait for its end event (or for `stop()`)."""
@@ -171,4 +175,4 @@ class StreamSupervisor:
 
 def _redacted(text: str, url: str) -> str:
     """`text` (an error message) with the URL, if it appears in it, shown without its secrets."""
-    return text.replace(url, redact(url)) if url else text
+    return scrub(text.replace(url, redact(url))) if url else text

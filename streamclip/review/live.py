@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from streamclip.review.model import InFlight
-from streamclip.review.site import EntryCache, build_report
+from streamclip.review.site import SiteCache, build_report
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class LiveReport:
         self._flights: dict[str, InFlight] = {}  # by source path
         self._dirty: set[str] = set()  # rels
         self._changed = asyncio.Event()
-        self._cache: EntryCache = {}
+        self._cache = SiteCache()
         self.builds = 0
 
     def started(self, source: str, rel: str) -> None:

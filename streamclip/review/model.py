@@ -94,6 +94,14 @@ def slug_of(rel: str) -> str:
     return f"{readable}-{hashlib.sha1(rel.encode()).hexdigest()[:8]}"
 
 
+_SLUG = re.compile(r"[A-Za-z0-9-][A-Za-z0-9._-]{0,59}-[0-9a-f]{8}")
+
+
+def is_slug(text: str) -> bool:
+    """Whether `text` has the shape of a `slug_of` (no separator, no leading dot: never `..`)."""
+    return _SLUG.fullmatch(text) is not None
+
+
 def list_videos(out: Path) -> list[str]:
     """The `rel` of every video record in OUT/processed_videos/, sorted."""
     root = out / "processed_videos"

@@ -5,13 +5,16 @@ small records it reads (processed_videos/, decisions/, metas/) and the site itse
 
 - each mirrored file gets its object's modification time, and the pages' signatures name files
   relative to the output, so an unchanged video keeps its signature in any cache folder and its
-  page is not made again (report/.state.json comes back from the bucket with the pages);
+  page is not made again. The site's state is rebuilt from the stamps of the pages mirrored
+  (`review.state`): a `.state.json` in the bucket is never read, since anyone who can write there
+  could otherwise name files of this machine to remove. A listed name that would land outside
+  the cache folder is skipped;
 - clips are not downloaded: each clip object is a small marker `clips/<uuid>.mp4` in the cache
   (its ETag and size, with the object's time), and a poster is grabbed from the clip object
   through a presigned URL (ffmpeg reads the byte ranges it needs);
-- then every file of report/ that is new or changed is uploaded (pages and images first, the
-  index, then `.state.json`, which vouches for the pages), and objects of pages that are gone are
-  deleted. One PUT per file: S3 shows an object only once it is complete.
+- then every file of report/ that is new or changed is uploaded (pages and images first, then the
+  index), and objects of pages that are gone are deleted. One PUT per file: S3 shows an object
+  only once it is complete.
 
 `.mirror.json` in the cache remembers each object's ETag and the local file's size and time:
 with `--cache DIR` kept between runs, a second run downloads only what changed.
@@ -20,6 +23,7 @@ with `--cache DIR` kept between runs, a second run downloads only what changed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -31,13 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from streamclip.errors import UsageError
 from streamclip.review.serving import CONTENT_TYPES
-from streamclip.review.site import REPORT_DIR, STATE_FILE, ReportResult, build_report
+from streamclip.review.site import REPORT_DIR, ReportResult, build_report
+from streamclip.review.state import STATE_FILE, state_from_pages, write_state
 from streamclip.storage import s3
 from streamclip.storage.layout import clip_path
 from streamclip.storage.workspace import write_atomic
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
+
+log = logging.getLogger(__name__)
 
 MIRRORED = ("processed_videos/", "decisions/", "metas/", f"{REPORT_DIR}/")
 MARKED = "clips/"  # listed only: a marker per object
@@ -67,6 +74,7 @@ class S3Site:
     def mirror(self) -> int:
         """Bring the cache up to the bucket (blocking); the number of objects downloaded."""
         listed = {name: entry for prefix in (*MIRRORED, MARKED) for name, entry in self._list(prefix)}
+        listed = {name: entry for name, entry in listed.items() if self._mirrorable(name)}
         if not any(name.startswith("processed_videos/") for name in listed):
             raise UsageError(f"{self.url} is not a streamclip output (no processed_videos/ under it)")
         fetched = 0
@@ -87,7 +95,19 @@ class S3Site:
             (self.cache / name).unlink(missing_ok=True)
             del self.seen[name]
         self._save()
+        root = self.cache / REPORT_DIR
+        write_state(root, state_from_pages(root))
         return fetched
+
+    def _mirrorable(self, name: str) -> bool:
+        """Not the bucket's state file (never trusted), and a name that stays inside the cache."""
+        if name == f"{REPORT_DIR}/{STATE_FILE}":
+            return False
+        parts = name.split("/")
+        if any(part in ("", ".", "..") for part in parts) or "\\" in name or "\x00" in name:
+            log.warning("review: %s: object name %r not mirrored (it would leave the cache folder)", self.url, name)
+            return False
+        return True
 
     def upload(self) -> tuple[int, int]:
         """Put what `build_report` made or changed in the cache's report/ and delete what it removed
@@ -95,9 +115,9 @@ class S3Site:
         import obstore
 
         root = self.cache / REPORT_DIR
-        files = [p for p in root.rglob("*") if p.is_file() and not _TEMP.fullmatch(p.name)]
+        files = [p for p in root.rglob("*") if p.is_file() and not _TEMP.fullmatch(p.name) and p.name != STATE_FILE]
         names = [p.relative_to(self.cache).as_posix() for p in files]
-        last = {f"{REPORT_DIR}/index.html": 1, f"{REPORT_DIR}/{STATE_FILE}": 2}
+        last = {f"{REPORT_DIR}/index.html": 1}
         changed = sorted((n for n in names if not self._unchanged(n, None)), key=lambda n: (last.get(n, 0), n))
         for name in changed:
             kind = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")

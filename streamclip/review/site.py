@@ -1,10 +1,11 @@
 """`streamclip report OUT`: the static review site in OUT/report/ (works from file://, offline).
 
-    OUT/report/index.html              every video: duration, clips, dropped, failures, time
+    OUT/report/index.html, index/NN.js every video: duration, clips, dropped, failures, time (`review.index`)
     OUT/report/videos/<slug>.html      curve, threshold, cuts, bands, strip, a card per clip
     OUT/report/media/<slug>/strip-NN.jpg, media/posters/<uuid>.jpg
     OUT/report/assets/report.css, report.js
     OUT/report/.state.json             each video's input signature: unchanged videos are skipped
+                                       (`review.state`: read as untrusted, removes only inside the site)
 
 Pages are Jinja2 templates (package data) with inline SVG; links are relative, so the folder can be
 opened from disk, copied, or served (`serve` does, on its metrics address). Every file is written to
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import shutil
-import time
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,8 +26,10 @@ from typing import Any
 
 import jinja2
 
+from streamclip.ffmpeg import children
 from streamclip.review import thumbs
 from streamclip.review.charts import chart_of
+from streamclip.review.index import IndexMemo, write_index
 from streamclip.review.model import (
     IN_PROGRESS,
     InFlight,
@@ -38,17 +39,27 @@ from streamclip.review.model import (
     records_stat,
     set_aside_by_daemon,
 )
+from streamclip.review.state import PAGE_STAMP, read_state, remove_pages, write_state
 from streamclip.storage import remote
-from streamclip.storage.layout import clip_path
+from streamclip.storage.layout import clip_path, video_record_path
 from streamclip.storage.workspace import write_atomic
 
 REPORT_DIR = "report"
-STATE_FILE = ".state.json"
 ASSETS = ("report.css", "report.js")
 FFMPEG_AT_ONCE = 2
 Step = Callable[[str], None]  # told the rel of each video as it is finished
-EntryCache = dict[str, tuple[str, VideoEntry]]  # rel -> (records_stat, entry)
 ClipSource = Callable[[uuid.UUID], thumbs.Source]  # a clip id -> where its poster is grabbed from
+
+
+@dataclass
+class SiteCache:
+    """What the daemon's live site keeps between builds (`LiveReport`), so that a build reads and
+    writes what changed, not the whole output: each finished video's entry (without its curve),
+    the index's rows and the state as last written."""
+
+    entries: dict[str, tuple[str, VideoEntry]] = field(default_factory=dict)  # rel -> (records_stat, entry)
+    index: IndexMemo = field(default_factory=IndexMemo)
+    state: dict[str, str] | None = None
 
 
 @dataclass
@@ -62,7 +73,9 @@ class ReportResult:
         return self.root / "index.html"
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One for the process: its templates are compiled once, not at every live rebuild."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("streamclip.review", "templates"),
         autoescape=jinja2.select_autoescape(["html", "svg"]),
@@ -100,7 +113,7 @@ async def build_report(
     force: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_step: Step | None = None,
-    cache: EntryCache | None = None,
+    cache: SiteCache | None = None,
     clip_source: ClipSource | None = None,
 ) -> ReportResult:
     """Write OUT/report/: the index, and the page of each video whose inputs changed.
@@ -108,17 +121,19 @@ async def build_report(
     `only` limits the pages considered to those rels (the index always lists every video);
     `in_flight` adds the videos the daemon is working on; `live` makes pages refresh themselves
     while videos are in flight. `on_start(n)` and `on_step(rel)` drive a progress display.
-    `cache` (kept by the caller between builds) spares re-reading the finished videos outside
-    `only` whose records did not change: a live rebuild reads what changed, not the whole output.
+    `cache` (kept by the caller between builds, with `only` naming every video that changed since
+    the last build, as the daemon does) makes a build read, render and write only those: the other
+    videos are neither listed, stat'ed nor read again, and only the index's shards holding a
+    changed row are written.
     `clip_source(uuid)` is what a poster is grabbed from (default: the file in OUT/clips/; the S3
     site passes the clip object's `s3://` URL, read through a presigned URL).
     """
     root = out / REPORT_DIR
+    await children.demuxers_ready()  # thumbnails open inputs with the pipeline's whitelists
     flights = {flight.rel: flight for flight in in_flight}
-    rels = sorted(set(await asyncio.to_thread(list_videos, out)) | set(flights))
     wanted = set(only) if only is not None else None
-    entries = await asyncio.to_thread(_load, out, rels, flights, cache, wanted)
-    state = _read_state(root) if not force else {}
+    entries = await asyncio.to_thread(_load, out, flights, cache, wanted)
+    state = {} if force else dict(cache.state) if cache is not None and cache.state is not None else read_state(root)
     version = _template_version()
     todo = [e for e in entries if _wants_page(e, wanted, state, version, root)]
     if on_start is not None:
@@ -128,11 +143,12 @@ async def build_report(
     limit = asyncio.Semaphore(FFMPEG_AT_ONCE)
     for entry in todo:
         media = await _media(out, root, entry, limit, clip_source)
-        await asyncio.to_thread(_write_page, env, root, entry, media, live)
-        state[entry.slug] = f"{version}/{entry.signature}"
+        stamp = f"{version}/{entry.signature}"
+        await asyncio.to_thread(_write_page, env, root, entry, media, live, stamp)
+        state[entry.slug] = stamp
         if on_step is not None:
             on_step(entry.rel)
-    await asyncio.to_thread(_finish, env, root, entries, state, live)
+    await asyncio.to_thread(_finish, env, root, entries, state, live, cache)
     return ReportResult(root=root, videos=len(entries), rebuilt=[e.rel for e in todo])
 
 
@@ -144,25 +160,43 @@ def _wants_page(entry: VideoEntry, wanted: set[str] | None, state: dict[str, str
     return not made or not (root / "videos" / f"{entry.slug}.html").is_file()
 
 
-def _write_page(env: jinja2.Environment, root: Path, entry: VideoEntry, media: dict[str, Any], live: bool) -> None:
+def _write_page(
+    env: jinja2.Environment, root: Path, entry: VideoEntry, media: dict[str, Any], live: bool, stamp: str
+) -> None:
     refresh = live and entry.status == IN_PROGRESS
-    page = env.get_template("video.html").render(video=entry, chart=chart_of(entry), media=media, refresh=refresh)
+    page = env.get_template("video.html").render(
+        video=entry, chart=chart_of(entry), media=media, refresh=refresh, stamp_name=PAGE_STAMP, stamp=stamp
+    )
     write_atomic(root / "videos" / f"{entry.slug}.html", page.encode())
 
 
 def _load(
-    out: Path, rels: list[str], flights: dict[str, InFlight], cache: EntryCache | None, wanted: set[str] | None
+    out: Path, flights: dict[str, InFlight], cache: SiteCache | None, wanted: set[str] | None
 ) -> list[VideoEntry]:
+    """Every video's entry: read from its records, or (a live build) the cached one of a video not
+    named in `wanted`."""
+    partial = cache is not None and bool(cache.entries) and wanted is not None
+    if cache is not None and wanted is not None and partial:
+        rels = sorted(set(cache.entries) | wanted | set(flights))
+    else:
+        rels = sorted(set(list_videos(out)) | set(flights))
     entries = []
     for rel in rels:
+        cached = cache.entries.get(rel) if cache is not None and rel not in flights else None
+        if partial and cached is not None and rel not in (wanted or ()):
+            entries.append(cached[1])  # not named as changed: not even stat'ed
+            continue
+        if rel not in flights and not video_record_path(out, rel).is_file():
+            if cache is not None:
+                cache.entries.pop(rel, None)  # its record is gone (or it never had one): off the site
+            continue
         key = records_stat(out, rel)
-        cached = cache.get(rel) if cache is not None and rel not in flights else None
         if cached is not None and cached[0] == key and wanted is not None and rel not in wanted:
             entries.append(cached[1])
             continue
         entry = load_video(out, rel, flights.get(rel))
-        if cache is not None:  # the index needs no curve: keep 2 bytes a frame out of memory
-            cache[rel] = (key, dataclasses.replace(entry, probabilities=None))
+        if cache is not None and rel not in flights:  # the index needs no curve: 2 bytes a frame kept out
+            cache.entries[rel] = (key, dataclasses.replace(entry, probabilities=None))
         entries.append(entry)
     known = {entry.source for entry in entries}
     return entries + set_aside_by_daemon(out, known)
@@ -193,17 +227,6 @@ async def _media(
     return {"posters": posters, "clips": clips, "strip": strip}
 
 
-def _totals(entries: list[VideoEntry]) -> dict[str, Any]:
-    return {
-        "videos": len(entries),
-        "failed": sum(e.status in ("failed", "quarantined") for e in entries),
-        "in_flight": sum(e.status == IN_PROGRESS for e in entries),
-        "clips": sum(e.clips_written for e in entries),
-        "dropped": sum(len(e.dropped_pieces) for e in entries),
-        "duration_s": sum(e.duration_s or 0.0 for e in entries),
-    }
-
-
 def _write_assets(root: Path) -> None:
     for name in ASSETS:
         data = resources.files("streamclip.review").joinpath("templates", name).read_bytes()
@@ -212,24 +235,20 @@ def _write_assets(root: Path) -> None:
             write_atomic(target, data)
 
 
-def _read_state(root: Path) -> dict[str, str]:
-    try:
-        data = json.loads((root / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _finish(env: jinja2.Environment, root: Path, entries: list[VideoEntry], state: dict[str, str], live: bool) -> None:
+def _finish(
+    env: jinja2.Environment,
+    root: Path,
+    entries: list[VideoEntry],
+    state: dict[str, str],
+    live: bool,
+    cache: SiteCache | None,
+) -> None:
     """Write the index and the state; remove what belonged to videos no longer in the output."""
-    refresh = live and any(e.status == IN_PROGRESS for e in entries)
-    index = env.get_template("index.html").render(
-        videos=entries, totals=_totals(entries), refresh=refresh, generated=time.strftime("%Y-%m-%d %H:%M:%S")
-    )
-    write_atomic(root / "index.html", index.encode())
+    write_index(env, root, entries, live, cache.index if cache is not None else None)
     slugs = {e.slug for e in entries}
-    kept = {slug: sig for slug, sig in state.items() if slug in slugs}
-    write_atomic(root / STATE_FILE, json.dumps(kept, indent=1, sort_keys=True).encode())
-    for gone in set(state) - slugs:  # a video no longer in the output: its page and strip go too
-        (root / "videos" / f"{gone}.html").unlink(missing_ok=True)
-        shutil.rmtree(root / "media" / gone, ignore_errors=True)
+    kept = {slug: stamp for slug, stamp in state.items() if slug in slugs}
+    if cache is None or cache.state != kept:
+        write_state(root, kept)
+    remove_pages(root, set(state) - slugs)  # a video no longer in the output: its page and strip go too
+    if cache is not None:
+        cache.state = kept

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from streamclip.errors import StreamclipError
 from streamclip.ffmpeg import children
-from streamclip.ffmpeg.argv import file_url
+from streamclip.ffmpeg.argv import source_input
 from streamclip.sources import scrub
 from streamclip.storage import remote
 
@@ -33,9 +33,10 @@ Source = Path | str  # a local file, or an `s3://` / `http(s)://` object read th
 
 
 def _input(source: Source) -> list[str]:
-    if isinstance(source, str) and remote.is_remote(source):
-        return remote.ffmpeg_input(source)  # presigned here, never logged: errors name `source`
-    return ["-i", file_url(source)]
+    """The same input options as the pipeline's: the file protocol and single-file demuxers only
+    (a playlist named like a video never makes ffmpeg read another file), or a remote file's URL
+    (presigned here, never logged: errors name `source`)."""
+    return source_input(str(source))
 
 
 def _argv(source: Source, at_s: float, width: int, target: Path) -> list[str]:
@@ -52,6 +53,7 @@ async def grab_frame(source: Source, at_s: float, width: int, target: Path) -> b
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp.jpg")
     try:
+        await children.demuxers_ready(again=False)
         await children.run(_argv(source, at_s, width, tmp), timeout_s=TIMEOUT_S)
         if not tmp.is_file() or tmp.stat().st_size == 0:
             return False

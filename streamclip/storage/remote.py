@@ -2,14 +2,19 @@
 
 Nothing is downloaded whole. ffprobe, the decoder and each clip's transcoder open the object
 themselves over HTTP(S) with byte ranges (ffmpeg's `http` protocol seeks with `Range:`): an `s3://`
-object through a URL presigned at the moment the child starts (valid `storage.presign_expiry_s`),
-an `http(s)://` file through its own URL. Before probing, one HEAD (size, and whether the server
+object, or an `http(s)://` file whose URL holds a password or a token, through the loopback proxy
+(`storage.proxy`: no secret on a command line, each request presigned or authenticated there); a
+plain `http(s)://` file through its own URL. Before probing, one HEAD (size, and whether the server
 gives byte ranges) and one 12-byte range read (the first box, for "file incomplete" messages).
 
 Identity: a source's id (`VideoJob.source`, part of every clip id, shown in metas, events and
-errors) is its URL without secrets (`sources.redact`): `s3://bucket/key` as given, or the HTTP(S) URL
-without user:password or signature parameters. The URL with its secrets is kept in this process
-only (`_readable`), for ffmpeg; presigned URLs are made here and never leave this module.
+errors) is its URL without secrets: `s3://bucket/key` as given, or the HTTP(S) URL as `sources.redact`
+shows it, with `#id=<hash>` when that hid more than user:password and signature parameters (so
+two files whose names or query values were hidden never share an id, and a URL signed again keeps
+its id). The URL with its secrets is kept in this process only (`_readable`), for the proxy;
+presigned URLs are made here and in the proxy, and never leave this process. A `user:password@`
+in an HTTP(S) URL is sent as Basic authentication, to that host only (urllib does not take it
+from the URL).
 """
 
 from __future__ import annotations
@@ -23,8 +28,18 @@ from urllib.parse import urlsplit
 
 from streamclip.errors import Reason, SourceError
 from streamclip.ffmpeg.children import single_file_demuxers
-from streamclip.sources import HTTP_SCHEMES, SourceKind, classify, redact, scrub, url_scheme
-from streamclip.storage import s3
+from streamclip.sources import (
+    HTTP_SCHEMES,
+    REDACTED,
+    SourceKind,
+    classify,
+    redact,
+    scrub,
+    url_key,
+    url_scheme,
+    without_credentials,
+)
+from streamclip.storage import proxy, s3
 from streamclip.storage.listing import list_prefix
 
 HTTP_TIMEOUT_S = 30.0
@@ -45,14 +60,16 @@ def public_source(given: str) -> str:
     """The id of a remote source (see the module's docstring); remembers its secrets for reading."""
     if s3.is_s3(given):
         return s3.parse(given).url
-    public = redact(given)
+    stable, shown = without_credentials(given), redact(given)
+    public = shown if shown == stable else f"{shown}#id={url_key(stable)}"
     if public != given:
         _readable[public] = given
     return public
 
 
 def ffmpeg_url(source: str) -> str:
-    """The URL ffmpeg opens for `source`: presigned now for `s3://`, the given URL for HTTP(S)."""
+    """The real URL of `source`, secrets included (never for a child's argv): presigned now for
+    `s3://`, the given URL for HTTP(S)."""
     if s3.is_s3(source):
         import obstore
 
@@ -66,10 +83,22 @@ def ffmpeg_url(source: str) -> str:
 
 def ffmpeg_input(source: str) -> list[str]:
     """`-i <url>` for a remote file: HTTP(S) protocols only, single-file demuxers only (a playlist
-    named like a video is refused, as for local files), and a read timeout."""
-    formats = single_file_demuxers()
-    limits = ["-format_whitelist", ",".join(sorted(formats))] if formats else []
-    return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", ffmpeg_url(source)]
+    named like a video is refused, as for local files), and a read timeout. The URL carries no
+    secret: an object, or a file read with a password or a token, goes through the loopback proxy
+    (`storage.proxy`), which signs or authenticates each request itself."""
+    limits = ["-format_whitelist", ",".join(sorted(single_file_demuxers()))]  # fails closed
+    return ["-protocol_whitelist", PROTOCOLS, *limits, "-rw_timeout", READ_TIMEOUT_US, "-i", _child_url(source)]
+
+
+def _child_url(source: str) -> str:
+    name = PurePosixPath(urlsplit(source if s3.is_s3(source) else redact(source)).path).name
+    if s3.is_s3(source):
+        ffmpeg_url(source)  # cannot be signed (no credentials): fails now, naming the source
+        return proxy.grant(lambda: (ffmpeg_url(source), {}), name)
+    given = _readable.get(source)
+    if given is None:
+        return source  # nothing secret in it
+    return proxy.grant(lambda: proxy.basic_auth(given), name)
 
 
 def check(given: str) -> tuple[str, int, bytes]:
@@ -123,7 +152,7 @@ def _check_object(source: str) -> tuple[str, int, bytes]:
 def _check_http(source: str) -> tuple[str, int, bytes]:
     """A HEAD: the length and byte ranges ffmpeg needs to seek. A server that gives neither is
     serving a stream, not a file: refused here, with a reason (live streams are another source kind)."""
-    request = urllib.request.Request(ffmpeg_url(source), method="HEAD")
+    request = _http_request(ffmpeg_url(source), method="HEAD")
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
             length, ranges = reply.headers.get("Content-Length"), reply.headers.get("Accept-Ranges", "")
@@ -148,12 +177,22 @@ def _check_http(source: str) -> tuple[str, int, bytes]:
 
 
 def _http_header(source: str) -> bytes:
-    request = urllib.request.Request(ffmpeg_url(source), headers={"Range": "bytes=0-11"})
+    request = _http_request(ffmpeg_url(source), method="GET", headers={"Range": "bytes=0-11"})
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
             return bytes(reply.read(12))
     except (OSError, ValueError):
         return b""  # only used to word a failure better
+
+
+def _http_request(url: str, *, method: str, headers: dict[str, str] | None = None) -> urllib.request.Request:
+    """A request for `url`; its `user:password@`, if any, as a Basic `Authorization` header (sent
+    to that host only, not on to another one a redirect names)."""
+    plain, auth = proxy.basic_auth(url)
+    request = urllib.request.Request(plain, method=method, headers=headers or {})
+    for name, value in auth.items():
+        request.add_unredirected_header(name, value)
+    return request
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,8 +266,7 @@ def expand_remote(given: list[str], exclude: str | None = None) -> tuple[list[Re
             videos += [RemoteInput(url, rel) for url, rel, _size, _etag in listed.videos]
             problems += [f"{url}: {UNADDRESSABLE}" for url in listed.unaddressable]
         else:
-            name = PurePosixPath(urlsplit(redact(text)).path).name or "index"
-            videos.append(RemoteInput(text, name))
+            videos.append(RemoteInput(text, _file_name(text)))
     return videos, problems
 
 
@@ -244,4 +282,13 @@ def source_id(given: str) -> str:
 
 def default_rel(source: str) -> str:
     """The record name of a source submitted without one: its file (or object) name."""
-    return PurePosixPath(urlsplit(source).path).name if is_remote(source) else os.path.basename(source)
+    return _file_name(source) if is_remote(source) else os.path.basename(source)
+
+
+def _file_name(url: str) -> str:
+    """The name of the file a URL reads, as `redact` shows it; a hash of the URL (and its
+    extension) where that name was hidden (a token), so two such files get two records."""
+    name = PurePosixPath(urlsplit(url if s3.is_s3(url) else redact(url)).path).name or "index"
+    if REDACTED not in name:
+        return name
+    return url_key(without_credentials(url)) + PurePosixPath(name).suffix
