@@ -92,10 +92,13 @@ class LiveConfig(msgspec.Struct, **_STRICT):
     read_timeout_s: float = 15.0  # a source that sends nothing this long (none at all, or no more) ends
     max_lag_s: float = 30.0  # behind live by more than this: a warning is logged
     hls_live_start_index: int = -3  # HLS: the segment to start at (ffmpeg's default: 3 from the live end; 0: first)
+    decisions_part_s: float = 600.0  # a session's decisions are written in parts of about this much stream
 
     def __post_init__(self) -> None:
         if self.segment_s <= 0 or self.spool_max_mb <= 0 or self.read_timeout_s <= 0 or self.max_lag_s <= 0:
             raise ValueError("live: segment_s, spool_max_mb, read_timeout_s and max_lag_s must be > 0")
+        if self.decisions_part_s <= 0:
+            raise ValueError("live: decisions_part_s must be > 0")
 
 
 class ChannelsConfig(msgspec.Struct, **_STRICT):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streamclip.actors.clip_writer import ClipWriter, WriterIn
+from streamclip.actors.decisions_writer import write_part
 from streamclip.actors.decoder import Decoder, DecoderOut
 from streamclip.actors.frame_extractor import FrameExtractor
 from streamclip.actors.messages import VideoJob
@@ -86,7 +88,14 @@ class Pipeline:
             self.actors += [
                 Decoder(self.jobs, frames, cfg.decode, cfg.limits, threads=threads.decoder),
                 ShotDetector(frames, probs, cfg.detector, model, threads=threads.detector),
-                SpanBuilder(probs, spans, cfg.spans, cfg.detector.threshold),
+                SpanBuilder(
+                    probs,
+                    spans,
+                    cfg.spans,
+                    cfg.detector.threshold,
+                    part_s=cfg.live.decisions_part_s,
+                    write_part=functools.partial(write_part, self.store) if self.store is not None else None,
+                ),
             ]
         encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
         sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")

@@ -236,3 +236,84 @@ def test_the_record_explains_what_the_streaming_tracker_emitted(
     explained, _, _ = decisions.explain(failed=failed, limit_reached=False)
     assert explained.kept == emitted
     _assert_every_frame_accounted_for(explained, mask)
+
+
+def _labels(explained: Explained, frames: int) -> list[str]:
+    """What happened to each frame: kept, a drop rule, or "" (a transition)."""
+    labels = [""] * frames
+    for start, end in explained.kept:
+        labels[start:end] = ["kept"] * (end - start)
+    for start, end, rule, _ in explained.dropped:
+        labels[start:end] = [rule] * (end - start)
+    return labels
+
+
+@given(
+    mask=st.lists(st.booleans() | st.just(False) | st.just(False), max_size=400),
+    chunk=st.integers(1, 60),
+    part_frames=st.integers(1, 120),
+    min_len=st.integers(0, 30),
+    max_len=st.integers(0, 60),
+    crop=st.integers(0, 8),
+    mode=st.sampled_from(["stride", "truncate"]),
+    whole=st.booleans(),
+    edges=st.sampled_from(["curator", "runs"]),
+    leading=st.integers(0, 3),
+    cut_every=st.integers(0, 3),
+)
+def test_a_session_decided_in_parts_explains_every_frame_as_the_whole_would(
+    mask: list[bool], chunk: int, part_frames: int, min_len: int, max_len: int, crop: int, mode: str, whole: bool,
+    edges: str, leading: int, cut_every: int,
+) -> None:  # fmt: skip
+    """The span builder cuts a live session's decisions into parts where the tracker allows it; the
+    parts together say of every frame what one record of the whole session would, keep the same
+    clips (indexes counted from the session's start), cuts, splits and probabilities. With both scene
+    edges, transitions leading the session (Curator: held until the next one or the end), a live
+    source's cuts at the spool limit, and the tracker's one-frame lag (Curator's last frame)."""
+    from streamclip.actors.span_builder import SceneSpanTracker
+    from streamclip.contract.decisions import SceneDecisions, scene_record
+
+    rules = SceneRules(min_len=min_len, max_len=max_len, crop=crop, mode=mode, entire_scene_as_clip=whole,
+                       scene_edges=edges)  # fmt: skip
+    mask = [True] * leading + mask
+    values = np.asarray(mask, np.float32)
+    tracker, current, parts = SceneSpanTracker(rules), SceneDecisions(rules, 0.5), []
+    everything = SceneDecisions(rules, 0.5)
+    everything.add_probabilities(values)
+    for number, first in enumerate(range(0, len(values), chunk)):
+        piece = values[first : first + chunk]
+        current.add_probabilities(piece)
+        spans = tracker.push(piece > 0.5)
+        if cut_every and number % (cut_every + 1) == cut_every:
+            spans += tracker.cut_here()
+            current.add_forced_cut(tracker.position)
+            everything.add_forced_cut(tracker.position)
+        for span in spans:
+            current.add_span(*span)
+            everything.add_span(*span)
+        boundary = tracker.part_boundary()
+        if tracker.position - current.first_frame >= part_frames and boundary and boundary[0] > current.first_frame:
+            parts.append(current.split_at(boundary[0], in_scene=boundary[1], truncated=boundary[2]))
+            assert current.end_frame - current.first_frame <= tracker.position - boundary[0]
+    for span in tracker.finish():
+        current.add_span(*span)
+        everything.add_span(*span)
+    parts.append(current)
+
+    reference, _, cuts = everything.explain(failed=False, limit_reached=False)
+    labels, all_cuts, splits, clips = [], [], [], []
+    for number, part in enumerate(parts):
+        assert part.first_frame == (parts[number - 1].end_frame if number else 0)
+        explained, _, part_cuts = part.explain(failed=False, limit_reached=False)
+        assert explained.kept == part.emitted
+        labels += _labels(explained, part.end_frame)[part.first_frame :]
+        all_cuts += part_cuts
+        splits += explained.splits
+        record = scene_record(part, "/live", 10.0, part.end_frame, failed=False)
+        clips += [(c["index"], c["start_frame"], c["end_frame"]) for c in record["clips"]]
+    assert parts[-1].end_frame == len(mask)
+    assert labels == _labels(reference, len(mask))
+    assert all_cuts == cuts
+    assert splits == reference.splits
+    assert clips == [(n, s, e) for n, (s, e) in enumerate(everything.emitted)]
+    assert np.array_equal(np.concatenate([p.probabilities for p in parts]), everything.probabilities)

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import media
+import numpy as np
 import psutil
 import pytest
 from live_senders import HeldSender, free_port, http_folder, packet_offset, wait_bound, wait_file
@@ -644,3 +645,58 @@ async def test_the_spool_reads_only_what_was_appended_and_keeps_no_history(tmp_p
     assert kept < 50_000, f"the spool grew by {kept} bytes over 40,000 segments finished and deleted"
     assert spool.finished == 50_001
     assert spool.segments == []
+
+
+async def test_a_live_sessions_decisions_are_written_in_parts_as_it_goes(
+    live_media: media.CutVideo, tmp_path: Path
+) -> None:
+    """With `live.decisions_part_s = 2`, parts of the decisions are on disk while the sender is still
+    held (so before the session ends); at the end the session's record names them, and together
+    they hold every clip once, frames counted from the session's start, without a gap."""
+    out, port = tmp_path / "out", free_port()
+    async with streamclip.open_pipeline(live_config("live.decisions_part_s=2"), out) as pipe:
+        await pipe.submit(f"tcp://127.0.0.1:{port}?listen=1")
+        pipe.close_input()
+        await wait_bound(port)
+        sender = HeldSender(live_media.path, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"])
+        await sender.start()
+        events: list[Event] = []
+
+        async def collect() -> None:
+            events.extend([event async for event in pipe])
+
+        collecting = asyncio.create_task(collect())
+        try:
+            await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
+            async with asyncio.timeout(TIMEOUT_S):
+                while not list(out.rglob("*.part-00001.json")):
+                    assert not collecting.done(), events
+                    await asyncio.sleep(0.1)
+            assert sender.proc is not None
+            assert sender.proc.returncode is None  # still held: the session has not ended
+            await sender.feed()
+            assert await sender.finish() == 0
+            async with asyncio.timeout(TIMEOUT_S):
+                await collecting
+        finally:
+            await sender.kill()
+            collecting.cancel()
+    assert isinstance(events[-1], VideoDone), events[-1]
+    [final] = [p for p in (out / "decisions").rglob("*.json") if ".part-" not in p.name]
+    record = json.loads(final.read_text())
+    assert record["parts"]
+    paths = [out / "decisions" / name for name in record["parts"]] + [final]
+    records = [json.loads(path.read_text()) for path in paths]
+    assert records[0].get("first_frame", 0) == 0
+    for before, after in itertools.pairwise(records):
+        assert after["first_frame"] == before["frames_seen"]
+        assert before["status"] == "part"
+    assert record["frames_seen"] == record["num_frames"]
+    clips = [clip for r in records for clip in r["clips"]]
+    assert [clip["index"] for clip in clips] == list(range(len(clips)))
+    assert sorted(clip["uuid"] for clip in clips) == sorted(
+        str(e.clip.uuid) for e in events if isinstance(e, ClipReady)
+    )
+    for path, r in zip(paths, records, strict=True):
+        probabilities = np.load(path.with_name(path.name.removesuffix(".json") + ".probs.npy"), allow_pickle=False)
+        assert len(probabilities) == r["frames_seen"] - r.get("first_frame", 0)

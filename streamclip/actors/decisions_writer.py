@@ -1,4 +1,5 @@
-"""Writing a video's decisions file (`streamclip.contract.decisions` describes the format) when the video ends."""
+"""Writing a video's decisions file (`streamclip.contract.decisions` describes the format) when the
+video ends, and a live session's parts as it goes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from streamclip.contract.decisions import (
     SceneDecisions,
     decisions_path,
     npy_bytes,
+    part_name,
     probabilities_path,
     scene_record,
 )
@@ -39,6 +41,8 @@ def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple
             )
         )
         probabilities = npy_bytes(job.decisions.probabilities)
+        if job.decisions.parts_before:  # a live session's earlier parts, written as it went
+            record["parts"] = [f"{part_name(job.rel, n)}.json" for n in range(1, job.decisions.parts_before + 1)]
     elif isinstance(job.decisions, dict):
         record.update(job.decisions)
     else:  # failed before any decision (probing, or decoding the first frames)
@@ -57,4 +61,16 @@ def write_decisions(
     record, probabilities = video_record(job, error, processing_s)
     if probabilities is not None:
         store.write(probabilities_path(ROOT, name), probabilities)
+    store.write(decisions_path(ROOT, name), encode_json(record))
+
+
+def write_part(store: OutputStore, job: VideoJob, part: SceneDecisions) -> None:
+    """Place a live session's closed part: OUT/decisions/<rel>.part-NNNNN.probs.npy, then its .json
+    (blocking: the span builder runs it in a thread)."""
+    assert job.meta is not None
+    name = part_name(job.rel, part.parts_before + 1)
+    record: dict[str, Any] = {"version": FORMAT_VERSION, "source": job.source, "rel": job.rel, "status": "part",
+                              "part": part.parts_before + 1, "error": None, "fps": job.meta.fps}  # fmt: skip
+    record.update(scene_record(part, job.source, job.meta.fps, part.end_frame, failed=False))
+    store.write(probabilities_path(ROOT, name), npy_bytes(part.probabilities))
     store.write(decisions_path(ROOT, name), encode_json(record))

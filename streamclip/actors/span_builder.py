@@ -3,16 +3,21 @@
 `SceneSpanTracker` is the incremental form of `rules.scene_spans`: fed a transition mask in any
 chunking it yields the same spans, in the same order, as soon as the frames that decide each one
 are known (a `max_len` piece of a long scene leaves when its last frame is seen, not at scene end).
+
+A live session's decisions are handed over in parts as it goes (`SceneDecisions.split_at`, written
+by `write_part`), so what the span builder holds for it is bounded by a part, not by the session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from streamclip.actors.messages import ProbChunk, SpanItem, VideoEnd
+from streamclip.actors.messages import ProbChunk, SpanItem, VideoEnd, VideoJob
 from streamclip.config import SpansConfig
 from streamclip.contract.decisions import SceneDecisions
 from streamclip.contract.rules import SceneRules
@@ -21,6 +26,9 @@ from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel
 
 FrameSpan = tuple[int, int]
+PartWriter = Callable[[VideoJob, SceneDecisions], None]  # a live session's closed part of its decisions
+
+log = logging.getLogger(__name__)
 
 
 class SceneSpanTracker:
@@ -83,6 +91,26 @@ class SceneSpanTracker:
         if self._scene_start is not None and self._piece_start is not None:
             start = self._piece_start
         return min([start, *(held_start for held_start, _ in self._held)])
+
+    def part_boundary(self) -> tuple[int, bool, bool] | None:
+        """Where a live session's decisions may be cut into parts now: a frame before which every
+        span is emitted and after which none starts earlier, with whether it lies inside a scene
+        and whether that scene's first piece was kept already (truncate). None while in a
+        transition, while spans are held or may yet be (before the first scene boundary: without
+        `entire_scene_as_clip`, or after a transition at frame 0), and (Curator's edges) while the
+        frame there is not seen yet: the tracker decides a frame one frame late, and the session's
+        last frame, in no scene, must lie in the part that holds the session's end."""
+        if self._held or self._scene_start is None:
+            return None
+        if not self._seen_boundary and (self._leading or not self.rules.entire_scene_as_clip):
+            return None
+        if self._piece_start is None:  # truncate: the scene's first piece is out, the rest dropped
+            frame, in_scene, truncated = self.position - (1 if self._curator else 0), True, True
+        else:
+            frame, in_scene, truncated = self._piece_start, self._piece_start > self._scene_start, False
+        if self._curator and frame >= self.position:
+            return None
+        return frame, in_scene, truncated
 
     def cut_here(self) -> list[FrameSpan]:
         """Close the open scene at the current frame, as if a transition were here (a live source's
@@ -158,10 +186,15 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
         outbox: Channel[SpanBuilderOut],
         config: SpansConfig,
         threshold: float,
+        *,
+        part_s: float = 600.0,
+        write_part: PartWriter | None = None,
     ) -> None:
         super().__init__(inbox, outbox)
         self.config = config
         self.threshold = threshold
+        self.part_s = part_s  # a live session's decisions are closed in parts of about this much stream
+        self.write_part = write_part  # blocking: run in a thread
         self._trackers: dict[int, SceneSpanTracker] = {}
 
     def _tracker(self, item: SpanBuilderIn) -> SceneSpanTracker:
@@ -191,6 +224,7 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
             await self._emit_spans(item, tracker.push(item.probabilities > self.threshold))
             if item.job.live is not None:
                 await self._follow_live(item, tracker)
+                await self._close_part(item.job, tracker)
             if tracker.done:
                 item.job.stop_decoding.set()
             return
@@ -213,6 +247,27 @@ class SpanBuilder(Actor[SpanBuilderIn, SpanBuilderOut]):
             await self._emit_spans(item, cut)
         live.keep_from = tracker.earliest_future_start
         live.release()
+
+    async def _close_part(self, job: VideoJob, tracker: SceneSpanTracker) -> None:
+        """Once a live session's decisions hold `part_s` of stream, hand the decided frames over as a
+        part (written in a thread); a part that cannot be written is noted, the session goes on."""
+        decisions = job.decisions
+        if not isinstance(decisions, SceneDecisions):
+            return
+        if tracker.position - decisions.first_frame < self.part_s * job.fps:
+            return
+        boundary = tracker.part_boundary()
+        if boundary is None or boundary[0] <= decisions.first_frame:
+            return
+        frame, in_scene, truncated = boundary
+        part = decisions.split_at(frame, in_scene=in_scene, truncated=truncated)
+        if self.write_part is None:
+            return  # no output: nothing is written, and nothing is kept either
+        try:
+            await asyncio.to_thread(self.write_part, job, part)
+        except OSError as exc:
+            log.warning("%s: decisions of frames %d-%d not written: %s", job.source, part.first_frame, frame, exc)
+            job.errors["decisions"] = f"a part of the decisions could not be written: {exc}"
 
     async def _emit_spans(self, item: SpanBuilderIn, spans: list[FrameSpan]) -> None:
         job = item.job

@@ -158,6 +158,7 @@ _TUNING: dict[str, tuple[str, ...]] = {
     "detector": ("batch_windows", "max_wait_ms", "torch_threads", "engine", "model_cache"),
     "transcode": ("workers", "keep_buffer"),
     "frames": ("workers",),
+    "live": ("decisions_part_s",),  # how the decisions files are cut, not what they say
 }
 _NOT_OUTPUT = ("name", "description", "channels", "limits", "resources", "storage")
 
