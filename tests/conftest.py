@@ -55,14 +55,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 # no test's time limit pays for a preparation and no worker waits on another's.
 
 CACHE_VARIABLE = "STREAMCLIP_CACHE_DIR"
+KEPT_CACHE_VARIABLE = "STREAMCLIP_TEST_CACHE_DIR"
 
 
 @pytest.hookimpl(trylast=True)  # after the tmp_path plugin has made the run's temporary folder
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller made the cache and exported the variable
-    folder = config._tmp_path_factory.getbasetemp() / "model-cache"  # type: ignore[attr-defined]
-    folder.mkdir(exist_ok=True)
+    # A developer rerunning a few files may keep the models between runs (STREAMCLIP_TEST_CACHE_DIR):
+    # preparing is then a read of the cache. CI leaves it unset, so every run prepares afresh.
+    kept = os.environ.get(KEPT_CACHE_VARIABLE)
+    folder = Path(kept) if kept else config._tmp_path_factory.getbasetemp() / "model-cache"  # type: ignore[attr-defined]
+    folder.mkdir(parents=True, exist_ok=True)
     config.stash[_CACHE_BEFORE] = os.environ.get(CACHE_VARIABLE)
     os.environ[CACHE_VARIABLE] = str(folder)
     argv = [sys.executable, "-m", "streamclip", "models", "prepare", "--cache-dir", str(folder), "--precision"]
