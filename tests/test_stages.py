@@ -1,8 +1,9 @@
 """Curation stages after the split (streamclip.stages): fields, drops, failures, bounds, loading, resume.
 
-One small generated video cut at fixed stride into five 2 s clips, two of them (near-)black: no
-detector, so each pipeline run costs a few tiny encodes. Stages here are small classes written for
-the test; the example stage (examples/brightness_stage.py) runs in tests/test_examples.py.
+One small generated video cut at fixed stride into four 2 s clips, two of them (near-)black: no
+detector, so each pipeline run costs a few tiny encodes; tests that look at one run share it.
+Stages here are small classes written for the test; the example stage
+(examples/brightness_stage.py) runs in tests/test_examples.py.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from streamclip.contract.stats import PipelineStats
 from streamclip.errors import ConfigError, Reason
 from streamclip.ingest.config import load_serve_config, settings_hash
 from streamclip.stages.loading import load_stage
+from streamclip.stages.runner import StageOutputError, check_output
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0"]
-SCENES = [("color=c=black", 2.0), ("testsrc2", 2.0), ("color=c=0x101010", 2.0), ("smptebars", 2.0), ("mandelbrot", 2.0)]
+SCENES = [("color=c=black", 2.0), ("testsrc2", 2.0), ("color=c=0x101010", 2.0), ("smptebars", 2.0)]
+CLIPS = len(SCENES)
 DARK = {0, 2}  # clip indices of the dark scenes
 
 
@@ -88,57 +91,72 @@ def record(out: Path) -> dict[str, object]:
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
-async def test_a_stage_adds_fields_to_the_meta_and_the_event_and_writes_its_files(video: Path, tmp_path: Path) -> None:
-    stage = Brightness()
-    result = await run(video, tmp_path, [stage])
-    assert [clip.index for clip in result.clips] == [0, 1, 2, 3, 4]
+class Dropped:
+    """One run whose stage adds a field and a file to every clip and drops the dark ones."""
+
+    def __init__(self, video: Path, out: Path) -> None:
+        self.out = out
+        self.stage = Brightness(below=20, counter="num_filtered_by_motion")
+        self.run = asyncio.run(run(video, out, [self.stage]))
+
+
+@pytest.fixture(scope="module")
+def dropped(video: Path, tmp_path_factory: pytest.TempPathFactory) -> Dropped:
+    return Dropped(video, tmp_path_factory.mktemp("dropped"))
+
+
+def test_a_stage_adds_fields_to_the_meta_and_the_event_and_writes_its_files(dropped: Dropped) -> None:
+    result, out = dropped.run, dropped.out
+    assert [clip.index for clip in result.clips] == list(range(CLIPS))
     for clip in result.clips:
-        assert clip.kept
         value = clip.fields["brightness"]
-        assert meta(tmp_path, clip)["brightness"] == value
-        assert meta(tmp_path, clip)["stages"] == {"names": ["brightness"], "fields": ["brightness"], "counters": []}
-        assert (tmp_path / "brightness" / f"{clip.uuid}.txt").read_text() == f"{value:.1f}"
+        assert meta(out, clip)["brightness"] == value
+        assert meta(out, clip)["stages"]["names"] == ["brightness"]  # type: ignore[index]
+        assert meta(out, clip)["stages"]["fields"] == ["brightness"]  # type: ignore[index]
+        assert (out / "brightness" / f"{clip.uuid}.txt").read_text() == f"{value:.1f}"  # a dropped clip's too
         assert clip.files == {}  # written, not carried by the event
-    assert all(result.clips[i].fields["brightness"] < 20 for i in DARK)
-    assert all(result.clips[i].fields["brightness"] > 50 for i in {1, 3, 4})
-    assert (stage.calls, stage.closed) == (5, 1)
-    assert result.stats.stages["brightness"].processed == 5
+    assert all((clip.fields["brightness"] < 20) == (clip.index in DARK) for clip in result.clips)
+    assert (dropped.stage.calls, dropped.stage.closed) == (CLIPS, 1)
+    assert result.stats.stages["brightness"].processed == CLIPS
 
 
-async def test_a_stage_drops_clips_keeping_their_meta_and_counting_them(video: Path, tmp_path: Path) -> None:
-    result = await run(video, tmp_path, [Brightness(below=20, counter="num_filtered_by_motion")])
-    dropped = {clip.index for clip in result.clips if not clip.kept}
-    assert dropped == DARK
+def test_a_stage_drops_clips_keeping_their_meta_and_counting_them(dropped: Dropped) -> None:
+    result, out = dropped.run, dropped.out
+    assert {clip.index for clip in result.clips if not clip.kept} == DARK
     kept = [clip for clip in result.clips if clip.kept]
-    assert {p.stem for p in (tmp_path / "clips").glob("*.mp4")} == {str(clip.uuid) for clip in kept}
+    assert {p.stem for p in (out / "clips").glob("*.mp4")} == {str(clip.uuid) for clip in kept}
     for index in DARK:
         clip = result.clips[index]
         assert clip.ok
         assert clip.path is None
         assert (clip.drop_reason, clip.dropped_by) == ("too dark", "brightness")
-        written = meta(tmp_path, clip)
+        written = meta(out, clip)
         assert (written["drop_reason"], written["dropped_by"]) == ("too dark", "brightness")
-        assert written["brightness"] == clip.fields["brightness"]
-        assert (tmp_path / "brightness" / f"{clip.uuid}.txt").is_file()  # the dropping stage's files are kept
+        assert written["stages"]["counters"] == ["num_filtered_by_motion"]  # type: ignore[index]
     stats = result.done.stats
-    assert (stats.num_passed, stats.num_filtered, stats.num_filtered_by_motion, stats.num_transcoded) == (3, 2, 2, 5)
-    assert result.done.num_clips == 3
-    saved = record(tmp_path)
+    assert (stats.num_passed, stats.num_filtered, stats.num_filtered_by_motion) == (CLIPS - 2, 2, 2)
+    assert stats.num_transcoded == CLIPS
+    assert result.done.num_clips == CLIPS - 2
+    saved = record(out)
     assert saved["num_clips_dropped"] == 2
     assert saved["clip_stats"]["num_filtered_by_motion"] == 2  # type: ignore[index]
-    assert saved["clip_stats"]["num_passed"] == 3  # type: ignore[index]
-    [chunk_file] = (tmp_path / "processed_clip_chunks").glob("*.json")
+    assert saved["clip_stats"]["num_passed"] == CLIPS - 2  # type: ignore[index]
+    [chunk_file] = (out / "processed_clip_chunks").glob("*.json")
     chunk = json.loads(chunk_file.read_text())
     assert sorted(chunk["filtered_clips"]) == sorted(str(result.clips[i].uuid) for i in DARK)
-    assert (chunk["num_clips_passed"], chunk["num_clips_filtered_by_motion"]) == (3, 2)
+    assert (chunk["num_clips_passed"], chunk["num_clips_filtered_by_motion"]) == (CLIPS - 2, 2)
 
 
-async def test_the_stages_after_a_drop_do_not_see_the_clip(video: Path, tmp_path: Path) -> None:
+async def test_without_an_output_folder_the_stages_after_a_drop_do_not_see_the_clip(video: Path) -> None:
     first, second = Brightness(below=20), Brightness(name="second")
     result = await run(video, None, [first, second])
-    assert (first.calls, second.calls) == (5, 3)
-    assert result.clips[0].stages == ["brightness"]
-    assert result.clips[1].stages == ["brightness", "second"]
+    assert (first.calls, second.calls) == (CLIPS, CLIPS - 2)
+    for clip in result.clips:
+        assert clip.stages == (["brightness"] if clip.index in DARK else ["brightness", "second"])
+        assert (clip.buffer is not None) == clip.kept
+        assert clip.files[f"brightness/{clip.uuid}.txt"] == f"{clip.fields['brightness']:.1f}".encode()
+        assert (f"second/{clip.uuid}.txt" in clip.files) == clip.kept
+    assert result.done.stats.num_filtered == 2
 
 
 class Failing:
@@ -166,7 +184,7 @@ async def test_a_failing_stage_fails_that_clip_only(video: Path, tmp_path: Path)
     assert meta(tmp_path, failed)["errors"] == ["picky"]
     assert not (tmp_path / "clips" / f"{failed.uuid}.mp4").exists()
     assert all(clip.kept and clip.fields == {"picked": True} for i, clip in enumerate(result.clips) if i != 3)
-    assert (result.done.num_clips, result.done.num_failed_clips) == (4, 1)
+    assert (result.done.num_clips, result.done.num_failed_clips) == (CLIPS - 1, 1)
     assert result.stats.stages["picky"].failed == 1
 
 
@@ -179,7 +197,6 @@ class Unusable:
         1: StageOutput(fields={"span_uuid": "taken"}),
         2: StageOutput(fields={"x": object()}),
         3: StageOutput(files={"../outside.txt": b""}),
-        4: StageOutput(counters=("num_nonsense",)),
     }
 
     async def process(self, item: StageInput) -> StageOutput:
@@ -192,10 +209,31 @@ class Unusable:
 async def test_an_unusable_output_fails_the_clip_naming_what_is_wrong(video: Path, tmp_path: Path) -> None:
     result = await run(video, tmp_path, [Unusable()])
     messages = [clip.errors["unusable"] for clip in result.clips]
-    for message, expected in zip(messages, ["not a StageOutput", "span_uuid", "JSON", "relative path", "num_nonsense"],
+    for message, expected in zip(messages, ["not a StageOutput", "span_uuid", "JSON", "relative path"],
                                  strict=True):  # fmt: skip
         assert expected in message
     assert not (tmp_path.parent / "outside.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        (StageOutput(counters=("num_nonsense",)), "unknown counters"),
+        (StageOutput(counters=("num_passed",)), "unknown counters"),  # the writer's own
+        (StageOutput(drop=""), "reason in words"),
+        (StageOutput(files={"clips/x.mp4": b""}), "folder the output layout owns"),
+        (StageOutput(files={"/etc/x": b""}), "relative path"),
+        (StageOutput(files={"a.txt": "text"}), "must be bytes"),  # type: ignore[dict-item]
+        (StageOutput(fields={"brightness": 1}), "already in the clip's meta"),
+    ],
+)
+def test_what_a_stage_may_not_return(output: StageOutput, says: str) -> None:
+    clip = streamclip.Clip(
+        uuid=streamclip.clip_uuid("/v.mp4", 0, 50), source="/v.mp4", index=0,
+        span=streamclip.Span.from_frames(0, 50, 25.0), fields={"brightness": 3.0},
+    )  # fmt: skip
+    with pytest.raises(StageOutputError, match=says):
+        check_output(Brightness(), clip, output)
 
 
 class Gate:
@@ -262,32 +300,23 @@ async def test_leaving_the_pipeline_cancels_the_stages_work_and_closes_them(vide
     assert not list(tmp_path.glob(".streamclip-work-*"))
 
 
-async def test_without_an_output_folder_kept_clips_carry_bytes_and_files(video: Path) -> None:
-    result = await run(video, None, [Brightness(below=20)])
-    for clip in result.clips:
-        assert clip.files == {f"brightness/{clip.uuid}.txt": f"{clip.fields['brightness']:.1f}".encode()}
-        assert (clip.buffer is not None) == clip.kept
-    assert result.done.stats.num_filtered == 2
-
-
 async def test_a_rerun_reuses_finished_and_dropped_clips_without_encoding_or_scoring(
     video: Path, tmp_path: Path
 ) -> None:
-    first = await run(video, tmp_path, [Brightness(below=20)])
+    await run(video, tmp_path, [])  # an earlier split without stages: every clip kept
+    assert len(list((tmp_path / "clips").glob("*.mp4"))) == CLIPS
+    first = Brightness(below=20)
+    scored = await run(video, tmp_path, [first])  # other stages made those metas: made again
+    assert (first.calls, scored.stats.transcoder.encoded) == (CLIPS, CLIPS)
+    assert len(list((tmp_path / "clips").glob("*.mp4"))) == CLIPS - 2  # the dropped clips' files went
     again = Brightness(below=20)
-    second = await run(video, tmp_path, [again])
+    rerun = await run(video, tmp_path, [again])
     assert again.calls == 0
-    assert (second.stats.transcoder.encoded, second.stats.transcoder.reused) == (0, 5)
-    assert [(c.uuid, c.fields, c.drop_reason, c.kept) for c in second.clips] == [
-        (c.uuid, c.fields, c.drop_reason, c.kept) for c in first.clips
+    assert (rerun.stats.transcoder.encoded, rerun.stats.transcoder.reused) == (0, CLIPS)
+    assert [(c.uuid, c.fields, c.drop_reason, c.kept, c.stages) for c in rerun.clips] == [
+        (c.uuid, c.fields, c.drop_reason, c.kept, c.stages) for c in scored.clips
     ]
-    assert second.done.stats == first.done.stats
-    other = Brightness(below=20, name="renamed")  # other stages made the metas: made again
-    third = await run(video, tmp_path, [other])
-    assert (other.calls, third.stats.transcoder.encoded) == (5, 5)
-    lenient = Brightness()  # nothing dropped any more: the dropped clips' files come back
-    await run(video, tmp_path, [lenient])
-    assert len(list((tmp_path / "clips").glob("*.mp4"))) == 5
+    assert rerun.done.stats == scored.done.stats
 
 
 async def test_without_stages_the_pipeline_and_its_metas_are_as_before(video: Path, tmp_path: Path) -> None:
@@ -299,7 +328,7 @@ async def test_without_stages_the_pipeline_and_its_metas_are_as_before(video: Pa
               "valid", "clip_index", "frame_span", "duration_s", "frame_signatures"}  # fmt: skip
     assert all(set(meta(tmp_path, clip)) == before for clip in result.clips)
     assert not {"clip_stats", "num_clips_dropped"} & set(record(tmp_path))
-    assert result.done.stats.num_passed == 5
+    assert result.done.stats.num_passed == CLIPS
 
 
 # ---------------------------------------------------------------------------------------------
