@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from streamclip.actors.decisions_writer import write_decisions
-from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
+from streamclip.actors.messages import ClipItem, StageDrop, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
 from streamclip.contract.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
@@ -97,6 +97,8 @@ class ClipWriter(Actor[WriterIn, Event]):
         counters = {name: clip.counters.count(name) for name in clip.counters}
         if dropped:
             job.clips_dropped += 1
+            drop = StageDrop(clip.index, clip.span, clip.dropped_by or "", clip.drop_reason or "", dict(clip.fields))
+            job.stage_drops.append(drop)
             counted = ClipStats(num_filtered=1, num_transcoded=1, **counters)
         else:
             job.clips_done += 1
