@@ -19,9 +19,13 @@ from streamclip.contract.types import ClipStats
 from streamclip.errors import ConfigError
 from streamclip.stages.interface import Stage
 
-# The built-in stages, in their order (motion, dedup, preview): each takes the pipeline's config
-# and returns its stage when its section enables it, else None.
-BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = []
+# The built-in stages, in their order: each takes the pipeline's config and returns its stage when
+# its section enables it, else None (import heavy modules inside the function, not here).
+BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [
+    # motion ([motion])
+    # dedup ([dedup])
+    # preview ([preview])
+]
 
 # Counters a stage may add to: ClipStats' whole-number fields, minus those the writer keeps itself.
 _WRITER_COUNTERS = frozenset({"num_passed", "num_transcoded", "num_filtered"})
