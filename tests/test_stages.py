@@ -25,6 +25,7 @@ from streamclip.config import PipelineConfig, StageConfig, config_from_dict, loa
 from streamclip.contract.stats import PipelineStats
 from streamclip.errors import ConfigError, Reason
 from streamclip.ingest.config import load_serve_config, settings_hash
+from streamclip.ingest.metrics import LiveStats, Metrics
 from streamclip.stages.loading import load_stage
 from streamclip.stages.runner import StageOutputError, check_output
 
@@ -440,3 +441,10 @@ def test_the_daemon_config_adds_its_stages_after_the_profiles(tmp_path: Path) ->
     loaded = load_serve_config(serve)
     assert loaded.pipeline_config().stages == [StageConfig(use="my_stages:Tagger", settings={"tag": "daemon"})]
     assert settings_hash(loaded.pipeline_config()) != settings_hash(load_config("default"))
+
+
+def test_the_daemon_exports_each_stages_clips_by_outcome() -> None:
+    metrics = Metrics(lambda: LiveStats(channels={}, stages={"brightness": (3, 2, 1)}))
+    lines = metrics.exposition().decode().splitlines()
+    for outcome, count in (("processed", 3), ("dropped", 2), ("failed", 1)):
+        assert f'streamclip_stage_clips_total{{outcome="{outcome}",stage="brightness"}} {count}.0' in lines
