@@ -419,9 +419,15 @@ def test_a_stage_entry_is_checked_as_the_config_is_read() -> None:
         config_from_dict({"stages": [{"use": "a:B", "tag": 1}]})
 
 
-async def test_stage_names_must_be_unique(video: Path) -> None:
+async def test_stages_that_cannot_run_are_refused_and_those_built_are_closed(video: Path, stage_module: str) -> None:
+    twins = [Brightness(), Brightness()]
     with pytest.raises(ConfigError, match="unique"):
-        await run(video, None, [Brightness(), Brightness()])
+        await run(video, None, twins)
+    given = Brightness()
+    broken = config_from_dict({"spans": {"mode": "fixed_stride"}, "stages": [{"use": f"{stage_module}:refuses"}]})
+    with pytest.raises(ConfigError, match="tag is required"):
+        await run(video, None, [given], broken)
+    assert [stage.closed for stage in [*twins, given]] == [1, 1, 1]
 
 
 def test_the_daemon_config_adds_its_stages_after_the_profiles(tmp_path: Path) -> None:
