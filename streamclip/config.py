@@ -15,7 +15,8 @@ _STRICT = {"frozen": True, "kw_only": True, "forbid_unknown_fields": True}
 
 
 class DecodeConfig(msgspec.Struct, **_STRICT):
-    backend: Literal["cpu", "nvdec"] = "cpu"
+    # "cpu": ffmpeg; "nvdec": ffmpeg -hwaccel cuda; "pynvc": PyNvVideoCodec into GPU memory (actors/pynvc_decode.py)
+    backend: Literal["cpu", "nvdec", "pynvc"] = "cpu"
     chunk_frames: int = 25  # frames per item on the frames channel
     max_videos: int = 2  # videos decoded at once (their windows share detector batches)
 
