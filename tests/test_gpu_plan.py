@@ -56,7 +56,8 @@ def test_a_gpu_without_nvenc_encodes_with_libx264_once_and_still_decodes_on_the_
     assert cfg.transcode.use_hwaccel is True  # NVDEC still decodes the clips' sources
     assert (cfg.decode.backend, cfg.detector.device) == ("pynvc", "cuda")
     assert len(plan.fallbacks) == 1
-    assert "H100" in plan.fallbacks[0] and "no NVENC" in plan.fallbacks[0]
+    assert "H100" in plan.fallbacks[0]
+    assert "no NVENC" in plan.fallbacks[0]
 
 
 def test_a_consumer_gpu_caps_the_transcode_pool_at_its_nvenc_sessions() -> None:
@@ -146,7 +147,8 @@ def test_probe_hardware_prints_what_runs_where_and_why(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()}
     assert "NVIDIA GPUs: none" in out
-    assert "libx264" in rows["encoder"] and "no NVIDIA GPU" in rows["encoder"]
+    assert "libx264" in rows["encoder"]
+    assert "no NVIDIA GPU" in rows["encoder"]
     assert "ffmpeg (CPU)" in rows["decode"]
     assert "fallbacks: 4" in out
     assert main(["probe", "--hardware", "--profile", "default"]) == 0
