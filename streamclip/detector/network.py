@@ -168,7 +168,9 @@ class ShotModel:
         if self.precision == "bf16":
             autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
         with self._lock, torch.inference_mode(), autocast:
-            batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
+            # as_tensor: a numpy batch is shared, not copied; windows already on the GPU (decode "pynvc",
+            # streamclip.detector.cuda) are used as they are
+            batch = torch.as_tensor(windows).to(self.device)
             single_frame = self._forward(batch)
             if isinstance(single_frame, tuple):  # the reference module also returns the many-hot head
                 single_frame = single_frame[0]
