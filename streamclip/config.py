@@ -26,8 +26,8 @@ class DetectorConfig(msgspec.Struct, **_STRICT):
     device: str = "cpu"
     # "torch": the reference (and the GPU path); "openvino": CPU, from a cached model (streamclip.detector.models)
     engine: Literal["torch", "openvino"] = "openvino"
-    # torch: fp32, fast, bf16; openvino: fp32, bf16, int8 (bf16 only where the CPU computes it natively)
-    precision: Literal["fp32", "fast", "bf16", "int8"] = "fp32"
+    # torch: fp32, fast, bf16, fp16 (GPU); openvino: fp32, bf16, int8 (bf16 only where the CPU computes it natively)
+    precision: Literal["fp32", "fast", "bf16", "fp16", "int8"] = "fp32"
     batch_windows: int = 1  # on CPU a bigger batch is no faster per window and peaks +150 MB per window
     max_wait_ms: float = 20.0
     torch_threads: int = (
