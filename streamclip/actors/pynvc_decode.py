@@ -3,10 +3,12 @@ scaled to 48x27 there, and handed to the detector as CUDA tensors (DLPack, no ho
 
 PyNvVideoCodec (the `gpu` extra; API of its 2.x documentation): a `ThreadedDecoder(path,
 buffer_size=…, gpu_id=0, use_device_memory=True, output_color_type=OutputColorType.RGB)`
-decodes ahead in a background thread; `get_batch_frames(n)` returns up to n frames in display
-order (fewer at the end, none after it), each a DLPack producer of `[H, W, 3]` uint8 RGB in
-device memory that is valid until the next fetch. The fetch blocks, so it runs off the event
-loop, together with the hand-off and the resize (`streamclip.detector.cuda`), before the next fetch.
+decodes ahead in a background thread (stopped by `end()`); `get_batch_frames(n)`, n at most the
+buffer size, returns up to n frames in display order (fewer at the end, none after it), each a
+DLPack producer of `[H, W, 3]` uint8 RGB (interleaved, HWC) in device memory, valid until the next
+fetch (as the 2.2.4 wheel's ThreadedDecoder.py and its samples' `convert_frames_to_torch` show).
+The fetch blocks, so it runs off the event loop, together with the hand-off and the resize
+(`streamclip.detector.cuda`), before the next fetch.
 
 Frame indices are the CPU decoder's: that decoder outputs constant rate at the average frame
 rate, so frame i is at i/fps; NVDEC gives the coded frames in display order, which is the same
@@ -110,5 +112,13 @@ async def decode_pynvc(job: VideoJob, emit: Emit, *, chunk_frames: int, to_host:
     except Exception as exc:
         return f"PyNvVideoCodec failed after {job.frames_decoded} frames: {exc}", Reason.DECODE_ERROR
     finally:
-        del decoder
+        await asyncio.to_thread(close_decoder, decoder)
     return None
+
+
+def close_decoder(decoder: Any) -> None:
+    """Stop the decoder's prefetching thread (`end()`), releasing its surfaces."""
+    try:
+        decoder.end()
+    except Exception as exc:  # closing a failed decoder must not hide why it failed
+        log.debug("PyNvVideoCodec decoder did not end cleanly: %s", exc)
