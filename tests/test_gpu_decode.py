@@ -70,6 +70,10 @@ def test_device_windows_are_the_reference_windows(sizes: list[int]) -> None:
     for (_, mine), (_, reference) in zip(got, expected, strict=True):
         np.testing.assert_array_equal(mine.numpy(), reference)
     assert stack_windows([w for _, w in got]).shape == (len(got), 100, 27, 48, 3)
+    # One batch may hold windows of a "pynvc" video (tensors) and of one ffmpeg decoded (numpy).
+    mixed = stack_windows([got[0][1], expected[-1][1]])
+    assert isinstance(mixed, torch.Tensor)
+    np.testing.assert_array_equal(mixed.numpy(), np.stack([expected[0][1], expected[-1][1]]))
 
 
 def test_the_dlpack_hand_off_takes_interleaved_or_planar_frames_without_a_host_round_trip() -> None:

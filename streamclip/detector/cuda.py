@@ -116,11 +116,14 @@ class DeviceWindowBuilder:
 
 
 def stack_windows(windows: Sequence[Any]) -> Any:
-    """Windows of one batch as one array: numpy arrays stacked by numpy, tensors on their device."""
+    """Windows of one batch as one array: numpy arrays stacked by numpy; if any is a tensor (a video
+    decoded by "pynvc" in a batch with one that went to ffmpeg), all as one tensor on its device."""
     import numpy as np
 
-    if windows and not isinstance(windows[0], np.ndarray):
-        import torch
+    on_device = [w for w in windows if not isinstance(w, np.ndarray)]
+    if not on_device:
+        return np.stack(windows)
+    import torch
 
-        return torch.stack(list(windows))
-    return np.stack(windows)
+    device = on_device[0].device
+    return torch.stack([torch.as_tensor(w).to(device) for w in windows])
