@@ -1,6 +1,6 @@
 """The GPU path checked in one run (scripts/gpu_check.sh runs this after setting up).
 
-On its own generated videos (1280x720 H.264, hard cuts at known frames) it measures and checks:
+On its own generated videos (1280x720 H.264 by default, hard cuts at known frames) it measures and checks:
 
 1. the plan: what runs where for the `nvidia` profile, every fallback and whether the GPU's model
    explains it (an H100/H200 has no NVENC: libx264 is expected there, nothing else is);
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,10 +40,10 @@ from streamclip.actors import pynvc_decode  # noqa: E402
 from streamclip.actors.messages import VideoJob  # noqa: E402
 from streamclip.config import PipelineConfig, load_config  # noqa: E402
 from streamclip.contract.types import ClipReady, VideoDone, VideoFailed  # noqa: E402
+from streamclip.errors import FFmpegError  # noqa: E402
 from streamclip.ffmpeg import children, nvenc  # noqa: E402
 from streamclip.ffmpeg.argv import decode_argv, transcode_argv  # noqa: E402
 from streamclip.ffmpeg.hardware import gather_facts, plan_hardware  # noqa: E402
-from streamclip.ffmpeg.probe import probe_sync  # noqa: E402
 
 THRESHOLD = 0.4
 SCENES = [("testsrc2", 4.0), ("mandelbrot", 3.0), ("smptebars", 5.0), ("rgbtestsrc", 3.0), ("cellauto", 5.0)]
@@ -59,11 +58,11 @@ def row(what: str, result: str, ok: bool | None = True) -> None:
         problems.append(f"{what}: {result}")
 
 
-def make_videos(folder: Path, count: int) -> list[Path]:
+def make_videos(folder: Path, count: int, size: str) -> list[Path]:
     paths = []
     for i in range(count):
         scenes = SCENES[i % len(SCENES) :] + SCENES[: i % len(SCENES)]
-        video = media.make_cut_video(folder / f"gpu check {i}.mp4", scenes=scenes, size="1280x720", audio=i == 0)
+        video = media.make_cut_video(folder / f"gpu check {i}.mp4", scenes=scenes, size=size, audio=i == 0)
         paths.append(video.path)
     return paths
 
@@ -82,10 +81,10 @@ def check_plan(config: PipelineConfig) -> PipelineConfig:
     return plan.config
 
 
-def time_ffmpeg_decode(path: Path, *, hwaccel: bool) -> tuple[float, np.ndarray]:
-    argv = decode_argv(probe_sync(path), hwaccel=hwaccel, threads=4)
+async def time_ffmpeg_decode(path: Path, *, hwaccel: bool) -> tuple[float, np.ndarray]:
+    argv = decode_argv(await streamclip.probe(path), hwaccel=hwaccel, threads=4)
     started = time.perf_counter()
-    out = subprocess.run(argv, capture_output=True, check=True, timeout=300).stdout
+    out = (await children.run(argv, timeout_s=300)).stdout
     elapsed = time.perf_counter() - started
     return elapsed, np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3)
 
@@ -93,7 +92,7 @@ def time_ffmpeg_decode(path: Path, *, hwaccel: bool) -> tuple[float, np.ndarray]
 async def time_pynvc_decode(path: Path) -> tuple[float, np.ndarray]:
     import torch
 
-    job = VideoJob(0, str(path), path.name, meta=probe_sync(path))
+    job = VideoJob(0, str(path), path.name, meta=await streamclip.probe(path))
     chunks: list[Any] = []
 
     async def keep(_: VideoJob, frames: Any) -> None:
@@ -109,20 +108,20 @@ async def time_pynvc_decode(path: Path) -> tuple[float, np.ndarray]:
     return elapsed, torch.cat(chunks).cpu().numpy()
 
 
-async def check_decode(videos: list[Path], pynvc_ok: bool) -> dict[Path, np.ndarray]:
+async def check_decode(videos: list[Path], pynvc_ok: bool, size: str) -> dict[Path, np.ndarray]:
     frames: dict[Path, np.ndarray] = {}
     total = {"ffmpeg_cpu": 0.0, "ffmpeg_gpu": 0.0, "pynvc": 0.0}
     count = 0
     for path in videos:
-        seconds, cpu = time_ffmpeg_decode(path, hwaccel=False)
+        seconds, cpu = await time_ffmpeg_decode(path, hwaccel=False)
         total["ffmpeg_cpu"] += seconds
         frames[path], count = cpu, count + len(cpu)
         try:
-            seconds, gpu = time_ffmpeg_decode(path, hwaccel=True)
+            seconds, gpu = await time_ffmpeg_decode(path, hwaccel=True)
             total["ffmpeg_gpu"] += seconds
             row(f"ffmpeg_gpu frames {path.name}", f"{len(gpu)} of {len(cpu)}", len(gpu) == len(cpu))
-        except subprocess.CalledProcessError as exc:
-            row("decode ffmpeg_gpu", f"failed: {exc.stderr.decode(errors='replace')[-200:]}", False)
+        except FFmpegError as exc:
+            row("decode ffmpeg_gpu", f"failed: {str(exc)[-300:]}", False)
             total["ffmpeg_gpu"] = float("nan")
         if pynvc_ok:
             seconds, mine = await time_pynvc_decode(path)
@@ -135,7 +134,7 @@ async def check_decode(videos: list[Path], pynvc_ok: bool) -> dict[Path, np.ndar
         if backend == "pynvc" and not pynvc_ok:
             row("decode fps pynvc", "not run (PyNvVideoCodec or CUDA torch missing)", False)
             continue
-        row(f"decode fps {backend}", f"{count / seconds:.0f} frames/s (1280x720 H.264 -> 48x27)", None)
+        row(f"decode fps {backend}", f"{count / seconds:.0f} frames/s ({size} H.264 -> 48x27)", None)
     return frames
 
 
@@ -162,7 +161,7 @@ def check_detector(frames: dict[Path, np.ndarray], batch: int) -> None:
 
 
 async def check_encoders(video: Path, work: Path, nvenc_expected_missing: bool) -> None:
-    meta = probe_sync(video)
+    meta = await streamclip.probe(video)
     for encoder in ("h264_nvenc", "libx264"):
         argv = transcode_argv(meta, 2.0, 12.0, str(work / f"clip-{encoder}.mp4"), encoder=encoder, threads=4)
         started = time.perf_counter()
@@ -235,8 +234,13 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the videos and clips in this folder")
+    parser.add_argument("--size", default="1280x720", help="the test videos' frame size")
+    parser.add_argument(
+        "--without-gpu", action="store_true", help="developing the check: run every step this machine can run"
+    )
     args = parser.parse_args()
-    if shutil.which("nvidia-smi") is None or not gather_facts(load_config("nvidia")).gpus:
+    has_gpu = shutil.which("nvidia-smi") is not None and bool(gather_facts(load_config("nvidia")).gpus)
+    if not has_gpu and not args.without_gpu:
         check_plan(load_config("nvidia"))
         print_table()
         print("gpu_check: no NVIDIA GPU here (nvidia-smi finds none): the fallbacks above are all that can be shown",
@@ -245,13 +249,13 @@ async def main() -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="streamclip-gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     nvidia = check_plan(load_config("nvidia"))
-    videos = make_videos(work, args.videos)
+    videos = make_videos(work, args.videos, args.size)
     facts = gather_facts(load_config("nvidia"))
     pynvc_ok = facts.pynvc and facts.torch_cuda
-    frames = await check_decode(videos, pynvc_ok)
+    frames = await check_decode(videos, pynvc_ok, args.size)
     if facts.torch_cuda:
         check_detector(frames, nvidia.detector.batch_windows)
-    no_nvenc = nvenc.nvenc_support(*facts.gpus[0]).encodes is False
+    no_nvenc = bool(facts.gpus) and nvenc.nvenc_support(*facts.gpus[0]).encodes is False
     await check_encoders(videos[0], work, no_nvenc)
     await check_end_to_end(nvidia, videos, work, cuda=facts.torch_cuda)
     print_table()
