@@ -134,6 +134,8 @@ async def check_decode(videos: list[Path], pynvc_ok: bool, size: str) -> dict[Pa
         if backend == "pynvc" and not pynvc_ok:
             row("decode fps pynvc", "not run (PyNvVideoCodec or CUDA torch missing)", False)
             continue
+        if seconds != seconds:  # NaN: that backend failed (reported above)
+            continue
         row(f"decode fps {backend}", f"{count / seconds:.0f} frames/s ({size} H.264 -> 48x27)", None)
     return frames
 
@@ -168,14 +170,11 @@ async def check_encoders(video: Path, work: Path, nvenc_expected_missing: bool) 
         done = await children.run(argv, timeout_s=120, check=False)
         seconds = time.perf_counter() - started
         if done.returncode == 0:
-            row(f"clip encode {encoder}", f"{seconds:.2f} s for a 10 s 720p clip", True)
+            row(f"clip encode {encoder}", f"{seconds:.2f} s for a 10 s clip of {meta.width}x{meta.height}", True)
         else:
             missing = encoder == "h264_nvenc" and nvenc_expected_missing
-            row(
-                f"clip encode {encoder}",
-                "not available on this GPU" if missing else done.stderr[-200:],
-                missing or None,
-            )
+            error = " ".join(done.stderr.split())[-240:]
+            row(f"clip encode {encoder}", "not available on this GPU" if missing else error, missing or None)
 
 
 async def run_profile(config: PipelineConfig, videos: list[Path], out: Path) -> tuple[dict[str, set[str]], float]:
@@ -218,7 +217,9 @@ async def check_end_to_end(nvidia: PipelineConfig, videos: list[Path], work: Pat
         row(f"clips {video.name}", f"{len(mine)} clips, spans {'DIFFER from' if differ else 'same as'} the CPU "
             f"path's{differ}", not differ)  # fmt: skip
     row(
-        "nvidia profile end to end", f"{wall:.1f} s for {len(videos)} videos; first clip after {first_clip:.2f} s", None
+        "nvidia profile end to end",
+        f"{wall:.1f} s for {len(videos)} videos; first clip {first_clip:.2f} s after opening (model load included)",
+        None,
     )
     row("GPU memory peak (torch)", f"{peak_mb:.0f} MiB (PyNvVideoCodec's own surfaces not counted)", None)
 
