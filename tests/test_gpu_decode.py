@@ -170,5 +170,7 @@ async def test_pynvc_frames_are_the_cpu_decoders_frames_on_a_gpu(cut_video: medi
     mine = torch.cat(chunks).numpy()
     reference = ffmpeg_frames(cut_video.path, small=True)
     assert mine.shape == reference.shape
-    assert np.abs(mine.astype(np.int16) - reference.astype(np.int16)).mean() < 8.0
+    # the resize alone: about 5 levels (above); NVDEC's colour matrix may add a few. A swapped channel
+    # order or a shifted frame gives far more.
+    assert np.abs(mine.astype(np.int16) - reference.astype(np.int16)).mean() < 16.0
     assert children.live_children() == 0
