@@ -25,8 +25,10 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -51,6 +53,7 @@ THRESHOLD = 0.4
 # NVDEC's colour matrix may add a few; the spans comparison is what decides.
 PIXEL_MEAN_LIMIT = 16.0
 SCENES = [("testsrc2", 4.0), ("mandelbrot", 3.0), ("smptebars", 5.0), ("rgbtestsrc", 3.0), ("cellauto", 5.0)]
+T = TypeVar("T")
 rows: list[tuple[str, str, str]] = []  # (what, result, verdict)
 problems: list[str] = []
 
@@ -128,14 +131,20 @@ async def check_decode(videos: list[Path], pynvc_ok: bool, size: str) -> dict[Pa
             row("decode ffmpeg_gpu", f"failed: {str(exc)[-300:]}", False)
             total["ffmpeg_gpu"] = float("nan")
         if pynvc_ok:
-            seconds, mine = await time_pynvc_decode(path)
+            try:
+                seconds, mine = await time_pynvc_decode(path)
+            except Exception as exc:
+                traceback.print_exc()
+                row(f"pynvc decode {path.name}", f"{type(exc).__name__}: {exc}", False)
+                total["pynvc"] = float("nan")
+                continue
             total["pynvc"] += seconds
             same = mine.shape == cpu.shape
             diff = float(np.abs(mine.astype(np.int16) - cpu.astype(np.int16)).mean()) if same else float("nan")
             row(f"pynvc frames {path.name}", f"{len(mine)} of {len(cpu)}, mean |diff| {diff:.2f} levels",
                 same and diff < PIXEL_MEAN_LIMIT)  # fmt: skip
     for backend, seconds in total.items():
-        if backend == "pynvc" and not pynvc_ok:
+        if backend == "pynvc" and not pynvc_ok and seconds == 0.0:
             row("decode fps pynvc", "not run (PyNvVideoCodec or CUDA torch missing)", False)
             continue
         if seconds != seconds:  # NaN: that backend failed (reported above)
@@ -228,6 +237,16 @@ async def check_end_to_end(nvidia: PipelineConfig, videos: list[Path], work: Pat
     row("GPU memory peak (torch)", f"{peak_mb:.0f} MiB (PyNvVideoCodec's own surfaces not counted)", None)
 
 
+async def step(name: str, work: Awaitable[T]) -> T | None:
+    """One part of the check: a crash is a failed row with its traceback, and the other parts still run."""
+    try:
+        return await work
+    except Exception as exc:
+        traceback.print_exc()
+        row(f"{name} crashed", f"{type(exc).__name__}: {exc}", False)
+        return None
+
+
 def print_table() -> None:
     width = max(len(what) for what, _, _ in rows)
     print(f"\n{'check':<{width}}  verdict  result")
@@ -257,12 +276,12 @@ async def main() -> int:
     videos = make_videos(work, args.videos, args.size)
     facts = gather_facts(load_config("nvidia"))
     pynvc_ok = facts.pynvc and facts.torch_cuda
-    frames = await check_decode(videos, pynvc_ok, args.size)
-    if facts.torch_cuda:
-        check_detector(frames, nvidia.detector.batch_windows)
+    frames = await step("decode", check_decode(videos, pynvc_ok, args.size))
+    if facts.torch_cuda and frames:
+        await step("detector", asyncio.to_thread(check_detector, frames, nvidia.detector.batch_windows))
     no_nvenc = bool(facts.gpus) and nvenc.nvenc_support(*facts.gpus[0]).encodes is False
-    await check_encoders(videos[0], work, no_nvenc)
-    await check_end_to_end(nvidia, videos, work, cuda=facts.torch_cuda)
+    await step("encoders", check_encoders(videos[0], work, no_nvenc))
+    await step("end to end", check_end_to_end(nvidia, videos, work, cuda=facts.torch_cuda))
     print_table()
     print(f"\n{len(problems)} problem(s)" + "".join(f"\n  {p}" for p in problems))
     return 1 if problems else 0
