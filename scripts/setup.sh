@@ -52,13 +52,23 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
+# STREAMCLIP_GPU=1: the GPU path too (a CUDA build of torch and the `gpu` extra, PyNvVideoCodec);
+# the default stays CPU-only.
 stamp=.venv/.streamclip-setup
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+want="$( (cat pyproject.toml scripts/setup.sh; echo "gpu=${STREAMCLIP_GPU:-}") | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  # torch first, pinned: this takes the CPU wheel instead of a multi-GB CUDA download.
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,ray,s3]"
+  if [ "${STREAMCLIP_GPU:-}" = 1 ]; then
+    # The index's Linux x86-64 torch wheel is the CUDA build (a few GB with its CUDA libraries).
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+    .venv/bin/python -m pip install -q -e ".[dev,ray,s3,gpu]"
+    .venv/bin/python -c 'import torch, sys; sys.exit(torch.version.cuda is None)' \
+      || { say "torch in .venv is a CPU build: point pip at an index with CUDA builds of torch, then rerun"; exit 1; }
+  else
+    # torch first, pinned: this takes the CPU wheel instead of a multi-GB CUDA download.
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+    .venv/bin/python -m pip install -q -e ".[dev,ray,s3]"
+  fi
   echo "$want" > "$stamp"
 fi

@@ -24,6 +24,7 @@ from streamclip.config import PipelineConfig, RayConfig, available_profiles, loa
 from streamclip.contract.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 from streamclip.detector import commands as model_commands
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
+from streamclip.ffmpeg.hardware import gather_facts, plan_hardware
 from streamclip.ffmpeg.probe import probe_sync
 from streamclip.ingest import commands as ingest_commands
 from streamclip.inputs import VideoInput, expand_inputs
@@ -93,8 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     split.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
 
-    probe = commands.add_parser("probe", help="print what streamclip reads from a video")
-    probe.add_argument("file")
+    probe = commands.add_parser(
+        "probe", help="print what streamclip reads from a video, or (--hardware) what will run where"
+    )
+    probe.add_argument("file", nargs="?")
+    probe.add_argument(
+        "--hardware",
+        action="store_true",
+        help="print what runs where for a profile (decode, detector, encoder, NVENC sessions) and every "
+        "fallback to the CPU with its reason",
+    )
+    probe.add_argument("--profile", default="nvidia", help="with --hardware: the profile to plan (default nvidia)")
+    probe.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="with --hardware"
+    )
 
     commands.add_parser("profiles", help="list the bundled profiles")
     ingest_commands.add_parsers(commands)
@@ -111,7 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="streamclip: %(levelname)s: %(message)s",
     )
     try:
+        if args.command == "probe" and args.hardware:
+            return _probe_hardware(args.profile, args.overrides)
         if args.command == "probe":
+            if args.file is None:
+                parser.error("probe needs a FILE, or --hardware")
             return _probe(args.file)
         if args.command == "profiles":
             return _profiles()
@@ -145,6 +162,19 @@ def _probe(path: str) -> int:
     info: dict[str, Any] = msgspec.to_builtins(meta)
     info["is_10_bit"] = meta.is_10_bit
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(info), indent=2).decode() + "\n")
+    return EXIT_OK
+
+
+def _probe_hardware(profile: str, overrides: list[str]) -> int:
+    """The plan `streamclip split --profile PROFILE` would run here, one line per part, with why."""
+    config = load_config(profile, overrides)
+    facts = gather_facts(config)
+    gpus = ", ".join(f"{name} (driver {driver})" for name, driver in facts.gpus) or "none"
+    print(f"profile {config.name}; NVIDIA GPUs: {gpus}; PyNvVideoCodec: {'yes' if facts.pynvc else 'no'}")
+    plan = plan_hardware(config, facts)
+    print(plan.table())
+    for line in plan.fallbacks:
+        print(f"fallback: {line}")
     return EXIT_OK
 
 

@@ -15,7 +15,8 @@ _STRICT = {"frozen": True, "kw_only": True, "forbid_unknown_fields": True}
 
 
 class DecodeConfig(msgspec.Struct, **_STRICT):
-    backend: Literal["cpu", "nvdec"] = "cpu"
+    # "cpu": ffmpeg; "nvdec": ffmpeg -hwaccel cuda; "pynvc": PyNvVideoCodec into GPU memory (actors/pynvc_decode.py)
+    backend: Literal["cpu", "nvdec", "pynvc"] = "cpu"
     chunk_frames: int = 25  # frames per item on the frames channel
     max_videos: int = 2  # videos decoded at once (their windows share detector batches)
 
@@ -25,8 +26,8 @@ class DetectorConfig(msgspec.Struct, **_STRICT):
     device: str = "cpu"
     # "torch": the reference (and the GPU path); "openvino": CPU, from a cached model (streamclip.detector.models)
     engine: Literal["torch", "openvino"] = "openvino"
-    # torch: fp32, fast, bf16; openvino: fp32, bf16, int8 (bf16 only where the CPU computes it natively)
-    precision: Literal["fp32", "fast", "bf16", "int8"] = "fp32"
+    # torch: fp32, fast, bf16, fp16 (GPU); openvino: fp32, bf16, int8 (bf16 only where the CPU computes it natively)
+    precision: Literal["fp32", "fast", "bf16", "fp16", "int8"] = "fp32"
     batch_windows: int = 1  # on CPU a bigger batch is no faster per window and peaks +150 MB per window
     max_wait_ms: float = 20.0
     torch_threads: int = (

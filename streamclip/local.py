@@ -91,7 +91,14 @@ class Pipeline:
             frames: Channel[DecoderOut] = self._channel(caps.frames, "frames")
             probs: Channel[DetectorOut] = self._channel(caps.probabilities, "probabilities")
             self.actors += [
-                Decoder(self.jobs, frames, cfg.decode, cfg.limits, threads=threads.decoder),
+                Decoder(
+                    self.jobs,
+                    frames,
+                    cfg.decode,
+                    cfg.limits,
+                    threads=threads.decoder,
+                    device_frames=cfg.detector.device.startswith("cuda") and cfg.detector.engine == "torch",
+                ),
                 ShotDetector(frames, probs, cfg.detector, model, threads=threads.detector),
                 SpanBuilder(
                     probs,

@@ -199,7 +199,7 @@ def test_zero_workers_or_sizes_are_refused(key: str) -> None:
 def test_nvidia_without_gpu_falls_back_with_one_warning_each(caplog: pytest.LogCaptureFixture) -> None:
     nvidia = load_config("nvidia")
     assert (nvidia.decode.backend, nvidia.detector.device, nvidia.transcode.encoder) == (
-        "nvdec", "cuda", "h264_nvenc",
+        "pynvc", "cuda", "h264_nvenc",
     )  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="streamclip"):
         resolved = resolve_hardware(nvidia, has_gpu=False)
@@ -211,8 +211,9 @@ def test_nvidia_without_gpu_falls_back_with_one_warning_each(caplog: pytest.LogC
     assert resolved.detector.batch_windows == nvidia.detector.batch_windows
     assert resolved.transcode.workers == nvidia.transcode.workers
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 3
-    for record, setting in zip(warnings, ["decode.backend", "detector.device", "transcode.encoder"], strict=True):
+    assert len(warnings) == 4
+    settings = ["decode.backend", "detector.device", "transcode.use_hwaccel", "transcode.encoder"]
+    for record, setting in zip(warnings, settings, strict=True):
         assert setting in record.getMessage()
         assert "CPU" in record.getMessage() or "libx264" in record.getMessage()
 

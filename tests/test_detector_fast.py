@@ -100,7 +100,7 @@ def test_refusing_bf16_says_why(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_an_unknown_precision_is_an_error() -> None:
     with pytest.raises(ValueError, match="precision"):
-        resolve_precision("fp16", "cpu", AVX2_ONLY)
+        resolve_precision("fp8", "cpu", AVX2_ONLY)
 
 
 def test_a_model_on_this_cpu_never_runs_emulated_bf16() -> None:

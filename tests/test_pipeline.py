@@ -371,7 +371,7 @@ async def test_nvidia_profile_falls_back_to_the_cpu_with_warnings(
     assert all(ffprobe_stream(c.path or "")["codec_name"] == "h264" for c in clips_of(events))
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "h264_nvenc" in warned
-    assert "nvdec" in warned
+    assert "pynvc" in warned
     assert "cuda" in warned
 
 

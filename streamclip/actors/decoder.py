@@ -7,10 +7,13 @@ The channel serves waiting senders in turn, so videos decoded at once share it f
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
 import numpy as np
 
+from streamclip.actors import pynvc_decode
 from streamclip.actors.messages import FrameChunk, VideoEnd, VideoJob
 from streamclip.actors.pools import VideoPool
 from streamclip.actors.source import frames_missing, probe_job
@@ -27,6 +30,7 @@ FRAME_BYTES = DETECTOR_WIDTH * DETECTOR_HEIGHT * 3
 LIVE_CHUNK_FRAMES = 5
 
 DecoderOut = FrameChunk | VideoEnd
+log = logging.getLogger(__name__)
 
 
 class Decoder(VideoPool[DecoderOut]):
@@ -40,9 +44,12 @@ class Decoder(VideoPool[DecoderOut]):
         limits: LimitsConfig,
         *,
         threads: int = 1,
+        device_frames: bool = False,
     ) -> None:
+        """`device_frames`: with backend "pynvc", frames stay on the GPU (the detector runs there)."""
         super().__init__(inbox, outbox, workers=config.max_videos)
         self.threads = threads
+        self.device_frames = device_frames
         self.config = config
         self.limits = limits
         self.frames_decoded = 0
@@ -83,6 +90,16 @@ class Decoder(VideoPool[DecoderOut]):
 
     async def _decode(self, job: VideoJob) -> VideoEnd | None:
         assert job.meta is not None
+        if self.config.backend == "pynvc":
+            rates = (
+                None
+                if "://" in job.source
+                else await pynvc_decode.read_frame_rates(job, timeout_s=self.limits.probe_timeout_s)
+            )
+            unsuitable = pynvc_decode.pynvc_unsuitable(job, rates)
+            if unsuitable is None:
+                return await self._decode_pynvc(job)
+            log.warning("%s: %s: decoded by ffmpeg on the CPU, not PyNvVideoCodec", job.source, unsuitable)
         follow = job.follow_idle_s
         try:
             argv = decode_argv(
@@ -110,6 +127,24 @@ class Decoder(VideoPool[DecoderOut]):
             return followed.check_finished(job, done, watched.size)
         return _check_complete(job, done)
 
+    async def _decode_pynvc(self, job: VideoJob) -> VideoEnd | None:
+        failed = await pynvc_decode.decode_pynvc(
+            job, self._emit_frames, chunk_frames=self.config.chunk_frames, to_host=not self.device_frames
+        )
+        if failed is not None:
+            error, kind = failed
+            return VideoEnd(job, error=error, kind=kind)
+        if job.stop_decoding.is_set():
+            return None
+        return _check_complete(job, children.Completed([], 0, b"", ""))
+
+    async def _emit_frames(self, job: VideoJob, frames: Any) -> None:
+        """One chunk of `[n, 27, 48, 3]` frames (numpy, or a CUDA tensor from "pynvc") on to the detector."""
+        count = len(frames)
+        await self.emit(FrameChunk(job, job.frames_decoded, frames))
+        job.frames_decoded += count
+        self.frames_decoded += count
+
     async def _pump(self, job: VideoJob, child: children.StreamingChild) -> None:
         # A live source's frames go on in small chunks: a chunk waits for its last frame to arrive.
         chunk_frames = min(self.config.chunk_frames, LIVE_CHUNK_FRAMES) if job.live else self.config.chunk_frames
@@ -119,10 +154,7 @@ class Decoder(VideoPool[DecoderOut]):
             count = len(data) // FRAME_BYTES
             if count:
                 frames = np.frombuffer(data[: count * FRAME_BYTES], np.uint8)
-                frames = frames.reshape(count, DETECTOR_HEIGHT, DETECTOR_WIDTH, 3)
-                await self.emit(FrameChunk(job, job.frames_decoded, frames))
-                job.frames_decoded += count
-                self.frames_decoded += count
+                await self._emit_frames(job, frames.reshape(count, DETECTOR_HEIGHT, DETECTOR_WIDTH, 3))
             if len(data) < chunk_bytes:
                 return
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -69,7 +69,9 @@ class StageDrop:
 class FrameChunk:
     job: VideoJob
     first_frame: int
-    frames: npt.NDArray[np.uint8]  # [n, 27, 48, 3] RGB
+    # [n, 27, 48, 3] uint8 RGB: a numpy array, or with decode.backend = "pynvc" and the detector on
+    # CUDA a torch tensor in GPU memory (streamclip.actors.pynvc_decode)
+    frames: npt.NDArray[np.uint8] | Any
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,11 +11,13 @@ import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.config import DetectorConfig
+from streamclip.detector.cuda import DeviceWindowBuilder, stack_windows
 from streamclip.detector.engines import Engine, shared_engine
 from streamclip.detector.network import STEP, DetectorSettings, Frames, WindowBuilder
 from streamclip.runtime.actor import Actor
@@ -30,7 +32,7 @@ class _Window:
     job: VideoJob
     first_frame: int
     valid: int  # real frames covered (< 50 only for a video's last window)
-    frames: Frames
+    frames: Frames | Any  # a torch tensor on the GPU when its frames came from decode "pynvc"
 
 
 class ShotDetector(Actor[DetectorIn, DetectorOut]):
@@ -49,7 +51,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
         self.config = config
         self.threads = threads or config.torch_threads  # intra-op threads; 0 keeps torch's default
         self.model = model
-        self._builders: dict[int, WindowBuilder] = {}
+        self._builders: dict[int, WindowBuilder | DeviceWindowBuilder] = {}
         self._pending: list[_Window] = []
         self._oldest_pending = 0.0
         self.batches = 0
@@ -72,19 +74,24 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
 
     async def on_item(self, item: DetectorIn) -> None:
         if isinstance(item, FrameChunk):
-            builder = self._builders.setdefault(item.job.id, WindowBuilder())
+            if item.job.id not in self._builders:  # tensors on the GPU (decode "pynvc") keep their windows there
+                on_device = not isinstance(item.frames, np.ndarray)
+                self._builders[item.job.id] = DeviceWindowBuilder() if on_device else WindowBuilder()
+            builder = self._builders[item.job.id]
             self._queue(item.job, builder, builder.push(item.frames))
             if len(self._pending) >= self.config.batch_windows:
                 await self._flush(full_batches_only=True)
             return
         # Also after a decode error: every frame decoded before the damage gets its prediction,
         # so the scenes that closed before it still become clips.
-        builder = self._builders.pop(item.job.id, WindowBuilder())
-        self._queue(item.job, builder, builder.finish())
+        ending = self._builders.pop(item.job.id, WindowBuilder())
+        self._queue(item.job, ending, ending.finish())
         await self._flush(full_batches_only=False)
         await self.emit(item)
 
-    def _queue(self, job: VideoJob, builder: WindowBuilder, windows: list[tuple[int, Frames]]) -> None:
+    def _queue(
+        self, job: VideoJob, builder: WindowBuilder | DeviceWindowBuilder, windows: list[tuple[int, Any]]
+    ) -> None:
         if windows and not self._pending:
             self._oldest_pending = time.monotonic()
         for first, frames in windows:
@@ -102,7 +109,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
     async def _run_batch(self, batch: list[_Window]) -> None:
         assert self.model is not None
         started = time.monotonic()
-        probs = await asyncio.to_thread(self.model.predict_windows, np.stack([w.frames for w in batch]))
+        probs = await asyncio.to_thread(self.model.predict_windows, stack_windows([w.frames for w in batch]))
         elapsed = time.monotonic() - started
         self.forward_s += elapsed
         self.batches += 1

@@ -5,7 +5,8 @@
 - `models`: prepared OpenVINO models cached on disk, made once per machine;
 - `export`: ONNX export, conversion and int8 quantisation (only while preparing a model);
 - `calibration`: synthetic calibration windows for int8;
-- `commands`: the `streamclip models` command.
+- `commands`: the `streamclip models` command;
+- `cuda`: the GPU path's input: decoded surfaces (DLPack) scaled to 48x27 and windowed on the GPU.
 
-torch is imported only inside `network` and `export`, and only inside functions.
+torch is imported only inside `network`, `export` and `cuda`, and only inside functions.
 """

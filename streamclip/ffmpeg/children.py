@@ -69,6 +69,25 @@ def available_encoders() -> frozenset[str]:
     return frozenset(name for flags, name in listed if len(flags) == 6 and flags[0] == "V")
 
 
+@functools.cache
+def available_hwaccels() -> frozenset[str]:
+    """Hardware decoders this ffmpeg build offers (`ffmpeg -hwaccels`: cuda, vaapi, …)."""
+    out = subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-hwaccels"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
+
+
+def run_quietly(argv: Sequence[str], *, timeout_s: float) -> tuple[int | None, str]:
+    """A short blocking check run once per pipeline (nvidia-smi, an NVENC test encode): its exit status
+    (None: the program is missing or ran past `timeout_s`) and its stdout, stderr appended."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
+    return done.returncode, done.stdout + done.stderr
+
+
 def _listed(binary: str, what: str, *, check: bool) -> list[tuple[str, str]]:
     """(flags, name) of each entry that `ffmpeg -<what>` lists (encoders, demuxers, …)."""
     out = subprocess.run(
