@@ -114,7 +114,7 @@ class HammingIndex:
             self._rows.update((bytes(k), row) for row, k in enumerate(raw, start=self._size))
         self._size = end
         if self._size - self._sorted > max(MIN_TAIL, self._sorted // 4):
-            self._merge_tail()
+            self.compact()
 
     def claim(self, key: uuid.UUID, code: int) -> Match | None:
         """The first indexed clip within `max_distance` of `code`; when there is none, `code` is
@@ -158,6 +158,8 @@ class HammingIndex:
     def _candidates(self, code: int) -> I64:
         """Rows that share a substring within `max_distance // PARTS` with `code`, plus the tail."""
         found = [np.arange(self._sorted, self._size, dtype=np.int64)]
+        if not self._tables:  # nothing merged yet: the tail is everything
+            return found[0]
         for (values, rows), wanted in zip(self._tables, probes(code, self.max_distance), strict=True):
             low = np.searchsorted(values, wanted, side="left")
             high = np.searchsorted(values, wanted, side="right")
@@ -172,9 +174,9 @@ class HammingIndex:
         self._codes = np.resize(self._codes, capacity)
         self._keys = np.resize(self._keys, capacity)
 
-    def _merge_tail(self) -> None:
-        """Sort the tail's substrings and merge them into each table (two sorted runs: a stable
-        sort of their concatenation is a linear merge)."""
+    def compact(self) -> None:
+        """Merge the unsorted tail into the tables now (done by itself as the tail grows): sort
+        its substrings, then a stable sort of the two sorted runs, which is a linear merge."""
         tail_rows = np.arange(self._sorted, self._size, dtype=np.uint32)
         tail = self._codes[self._sorted : self._size]
         tables = []
