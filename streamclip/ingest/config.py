@@ -183,11 +183,11 @@ def settings_hash(config: PipelineConfig) -> str:
     data = msgspec.to_builtins(config)
     for key in _NOT_OUTPUT:
         data.pop(key, None)
-    for section in _STAGE_SECTIONS:
-        if not data.get(section, {}).get("enabled"):
-            data.pop(section, None)
     for section, keys in _TUNING.items():
         for key in keys:
             data[section].pop(key, None)
+    for section in _STAGE_SECTIONS:
+        if not data[section]["enabled"]:
+            del data[section]
     encoded = msgspec.json.encode(data, order="sorted")
     return hashlib.sha256(encoded).hexdigest()[:16]

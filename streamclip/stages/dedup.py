@@ -11,10 +11,10 @@ copies point to. Duplicates are not indexed, so every flag points at an original
 chain of copies.
 
 Frames: the clip's sampled frames (`Clip.frames`, the frame extractor's: 2 fps by default) when
-there are any, else a few frames decoded from the clip at 2 fps and 64x64 (the hash reduces every
-frame to 32x32, so the size they come at hardly moves it). A clip without texture (flat colour,
-black) has no meaningful hash: its meta says `perceptual_hash: null` and it is neither flagged nor
-indexed.
+there are any, else the frames the extractor's default (2 fps) would sample, decoded here at most
+256 px wide (the hash reduces every frame to 32x32, so the size they come at hardly moves it). A
+clip without texture (flat colour, black) has no meaningful hash: its meta says
+`perceptual_hash: null` and it is neither flagged nor indexed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from streamclip.config import DedupConfig, LimitsConfig, PipelineConfig
+from streamclip.contract.rules import sample_frame_indices
 from streamclip.contract.types import Clip, FrameArray
 from streamclip.ffmpeg import children
 from streamclip.ffmpeg.argv import frames_argv
@@ -34,7 +35,7 @@ from streamclip.stages.interface import StageInput, StageOutput
 from streamclip.stages.perceptual_hash import as_hex, clip_hash
 
 DECODE_FPS = 2.0  # the frame extractor's default rate: the same frames whichever path hashes them
-DECODE_SIDE = 64
+DECODE_MAX_WIDTH = 256  # wider clips are decoded at this width (the hash reduces frames to 32x32)
 
 
 class DedupStage:
@@ -70,18 +71,31 @@ class DedupStage:
         return StageOutput(fields=fields, drop=reason if self.config.drop else None)
 
     async def frames_of(self, clip: Clip, path: Path) -> FrameArray:
-        """The clip's sampled frames (the signature with most of them), else a few decoded here."""
+        """The clip's sampled frames (the signature with most of them), else the same frames the
+        frame extractor's default would sample (2 fps), decoded here."""
         if clip.frames:
             return max(clip.frames.values(), key=len)
-        duration_s = clip.encoded.duration_s if clip.encoded else clip.span.duration_s
-        argv = frames_argv(str(path), DECODE_FPS, size=(DECODE_SIDE, DECODE_SIDE))
-        done = await children.run(argv, timeout_s=self.limits.for_media(duration_s))
-        frame_bytes = DECODE_SIDE * DECODE_SIDE * 3
-        count = len(done.stdout) // frame_bytes
-        return np.frombuffer(done.stdout[: count * frame_bytes], np.uint8).reshape(count, DECODE_SIDE, DECODE_SIDE, 3)
+        info = clip.encoded
+        if info is None or info.num_frames <= 0 or info.width <= 0 or info.height <= 0:
+            raise ValueError("the clip has neither sampled frames nor encoded facts to decode it by")
+        size = decode_size(info.height, info.width)
+        chosen = sample_frame_indices(info.num_frames, info.framerate, DECODE_FPS)
+        argv = frames_argv(str(path), info.framerate, size=size, select=chosen, from_index=info.num_frames)
+        done = await children.run(argv, timeout_s=self.limits.for_media(info.duration_s))
+        height, width = size or (info.height, info.width)
+        count = len(done.stdout) // (height * width * 3)
+        return np.frombuffer(done.stdout[: count * height * width * 3], np.uint8).reshape(count, height, width, 3)
 
     async def close(self) -> None:
         self.index.close()
+
+
+def decode_size(height: int, width: int) -> tuple[int, int] | None:
+    """(height, width) to decode a clip at for hashing: its own size up to DECODE_MAX_WIDTH wide,
+    else scaled down keeping the aspect ratio (None: as it is)."""
+    if width <= DECODE_MAX_WIDTH:
+        return None
+    return max(round(DECODE_MAX_WIDTH * height / width), 1), DECODE_MAX_WIDTH
 
 
 def dedup_stage(config: PipelineConfig) -> DedupStage | None:
