@@ -105,10 +105,27 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _TokenHandler(_QuietHandler):
+    """Refuses a playlist asked for without `?token=<token>` (segments are served to anyone)."""
+
+    token = ""
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0].endswith(".m3u8") and f"token={self.token}" not in self.path:
+            self.send_error(403)
+            return
+        super().do_GET()
+
+
 @contextlib.contextmanager
-def http_folder(folder: Path) -> Iterator[int]:
-    """Serve `folder` over HTTP on 127.0.0.1 (a thread); yields the port."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+def http_folder(folder: Path, *, playlist_token: str | None = None) -> Iterator[int]:
+    """Serve `folder` over HTTP on 127.0.0.1 (a thread); yields the port. With `playlist_token`,
+    a playlist is served only to a request that carries it."""
+    if playlist_token is None:
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+    else:
+        token_handler = type("Handler", (_TokenHandler,), {"token": playlist_token})
+        handler = functools.partial(token_handler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import media
@@ -36,7 +36,7 @@ from streamclip.contract.stats import DecoderStats
 from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
 from streamclip.ffmpeg import children
-from streamclip.live.argv import source_input
+from streamclip.live.argv import reader_input, source_input
 from streamclip.live.session import LiveSession
 from streamclip.live.spool import Segment, Spool
 from streamclip.sources import session_prefix
@@ -150,9 +150,24 @@ async def held_listener_run(
             await sender.kill()
 
 
-async def test_tcp_listener(live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path) -> None:
+SECRET = "S3cretT0ken"  # a query value `redact` hides: it must reach no ffmpeg command line
+
+
+@pytest.fixture
+def child_argvs() -> Iterator[list[str]]:
+    """Every argument of every ffmpeg/ffprobe child that exits during the test."""
+    seen: list[str] = []
+    remove = children.on_child_exit(seen.extend)
+    yield seen
+    remove()
+
+
+async def test_tcp_listener(
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path, child_argvs: list[str]
+) -> None:
+    """The URL holds a token: read all the same, and never on the reader's command line."""
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}?listen=1"
+    url = f"tcp://127.0.0.1:{port}?listen=1&token={SECRET}"
     events = await held_listener_run(
         url, ["-f", "mpegts", f"tcp://127.0.0.1:{port}"], media_path=live_media.path, out=tmp_path / "out",
         ready=lambda _: wait_bound(port),
@@ -166,6 +181,9 @@ async def test_tcp_listener(live_media: media.CutVideo, reference_spans: list[tu
     assert data["frames_decoded"] == live_media.num_frames
     assert data["live"]["session_start"]
     assert data["live"]["first_data_utc"]
+    assert any("concat" in arg for arg in child_argvs), "the reader ran"
+    assert not [arg for arg in child_argvs if SECRET in arg]
+    assert SECRET not in json.dumps(data)
 
 
 async def test_srt_listener(live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path) -> None:
@@ -181,8 +199,10 @@ async def test_srt_listener(live_media: media.CutVideo, reference_spans: list[tu
 
 
 async def test_live_hls_over_http(
-    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path
+    live_media: media.CutVideo, reference_spans: list[tuple[int, int]], tmp_path: Path, child_argvs: list[str]
 ) -> None:
+    """A tokenised playlist (the server refuses it without its token): read, the token on no
+    command line."""
     folder = tmp_path / "hls"
     folder.mkdir()
     playlist = folder / "live.m3u8"
@@ -193,14 +213,16 @@ async def test_live_hls_over_http(
         await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
         await wait_file(playlist)
 
-    with http_folder(folder) as port:
-        url = f"http://127.0.0.1:{port}/live.m3u8"
+    with http_folder(folder, playlist_token=SECRET) as port:
+        url = f"http://127.0.0.1:{port}/live.m3u8?token={SECRET}"
         events = await held_listener_run(
             url, [*hls, str(playlist)], media_path=live_media.path, out=tmp_path / "out", ready=published,
             sender_serves=True, config=live_config("live.hls_live_start_index=0"),
         )  # fmt: skip
     assert_same_spans(spans_of(events), reference_spans)
     assert_playable(events)
+    assert child_argvs
+    assert not [arg for arg in child_argvs if SECRET in arg]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,3 +722,25 @@ async def test_a_live_sessions_decisions_are_written_in_parts_as_it_goes(
     for path, r in zip(paths, records, strict=True):
         probabilities = np.load(path.with_name(path.name.removesuffix(".json") + ".probs.npy"), allow_pickle=False)
         assert len(probabilities) == r["frames_seen"] - r.get("first_frame", 0)
+
+
+def test_a_url_with_a_secret_is_read_from_a_list_on_stdin_never_from_the_command_line() -> None:
+    for url in (
+        "rtmp://h/live2/STREAMKEY123",
+        "srt://h:9000?mode=caller&passphrase=hunter2hunter2",
+        "rtsp://user:pa'ss@h/s",
+        "http://h/live.m3u8?token=abc",
+    ):
+        argv, listing = reader_input(url, LiveConfig())
+        assert listing is not None, url
+        assert argv[-2:] == ["-i", "pipe:0"]
+        assert "file" not in argv[argv.index("-protocol_whitelist") + 1].split(",")
+        assert not [arg for arg in argv if "h/" in arg or "h:" in arg], argv
+        text = listing.decode()
+        assert text.startswith("ffconcat version 1.0\n")
+        assert "option rw_timeout" in text or "option timeout" in text
+    assert "file 'rtsp://user:pa'\\''ss@h/s'" in reader_input("rtsp://user:pa'ss@h/s", LiveConfig()).listing.decode()
+    assert reader_input("srt://h:9000?mode=listener", LiveConfig()).listing is None  # nothing to hide
+    assert reader_input("-", LiveConfig()).listing is None
+    with pytest.raises(ValueError, match="line break"):
+        reader_input("rtmp://h/live/key\nfile '/etc/passwd'", LiveConfig())

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from streamclip.actors.decisions_writer import write_decisions
-from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
+from streamclip.actors.messages import ClipItem, StageDrop, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
 from streamclip.contract.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
@@ -37,6 +37,7 @@ from streamclip.storage.layout import (
     clip_path,
     clip_record,
     encode_json,
+    filtered_clip_path,
     frames_path,
     meta_path,
     video_record,
@@ -94,15 +95,16 @@ class ClipWriter(Actor[WriterIn, Event]):
             job.clips_failed += 1  # the video's record keeps the first failure's reason
             job.errors.setdefault("clips", f"clip {clip.index}: {'; '.join(clip.errors.values())}")
             return
-        counters = {name: clip.counters.count(name) for name in clip.counters}
         if dropped:
             job.clips_dropped += 1
-            counted = ClipStats(num_filtered=1, num_transcoded=1, **counters)
+            drop = StageDrop(clip.index, clip.span, clip.dropped_by or "", clip.drop_reason or "", dict(clip.fields))
+            job.stage_drops.append(drop)
         else:
             job.clips_done += 1
-            duration = clip.span.duration_s
-            counted = ClipStats(num_passed=1, num_transcoded=1, total_clip_duration=duration,
-                                max_clip_duration=duration, **counters)  # fmt: skip
+        duration = clip.span.duration_s  # Curator: the durations of kept and filtered clips alike
+        counters = {name: clip.counters.count(name) for name in clip.counters}
+        counted = ClipStats(num_passed=int(not dropped), num_filtered=int(dropped), num_transcoded=1,
+                            total_clip_duration=duration, max_clip_duration=duration, **counters)  # fmt: skip
         self.stats[job.id] = self.stats.get(job.id, ClipStats()).combine(counted)
 
     def _place(self, item: ClipItem) -> None:
@@ -124,7 +126,9 @@ class ClipWriter(Actor[WriterIn, Event]):
             if clip.frames and clip.kept and self.config.frames.write
             else None
         )
-        record = clip_record(clip, item.job.meta, store.location(final))
+        # Curator names a filtered clip's place under filtered_clips/ (streamclip writes no file there)
+        location = store.location(final if clip.kept or not clip.ok else filtered_clip_path(ROOT, clip.uuid))
+        record = clip_record(clip, item.job.meta, location)
         if item.job.live is not None:
             record.update(item.job.live.clip_fields(clip.span))
         meta = (meta_path(ROOT, clip.uuid), encode_json(record))

@@ -26,10 +26,11 @@ _argv_of: dict[asyncio.subprocess.Process, Sequence[str]] = {}
 _exit_hooks: list[Callable[[Sequence[str]], None]] = []
 
 
-def on_child_exit(hook: Callable[[Sequence[str]], None]) -> None:
+def on_child_exit(hook: Callable[[Sequence[str]], None]) -> Callable[[], None]:
     """Call `hook(argv)` once each child has exited and been reaped, or failed to start (the
-    loopback proxy revokes the tokens it granted that child)."""
+    loopback proxy revokes the tokens it granted that child). Returns what removes the hook."""
     _exit_hooks.append(hook)
+    return lambda: _exit_hooks.remove(hook)
 
 
 def _exited(argv: Sequence[str]) -> None:

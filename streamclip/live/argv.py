@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from streamclip.config import LiveConfig
 from streamclip.contract.types import VideoMetadata
 from streamclip.ffmpeg.argv import DETECTOR_HEIGHT, DETECTOR_WIDTH, clip_output_args, ffmpeg_base
-from streamclip.sources import STDIN, url_scheme
+from streamclip.sources import STDIN, redact, url_scheme
 
 SEGMENT_PATTERN = "seg%06d.ts"
 SEGMENT_LIST = "segments.csv"
@@ -49,18 +50,55 @@ def source_input(source: str, config: LiveConfig) -> list[str]:
     if source == STDIN:
         return ["-protocol_whitelist", "pipe", "-i", "pipe:0"]
     scheme = url_scheme(source) or ""
-    args = ["-protocol_whitelist", _PROTOCOLS.get(scheme, scheme)]
+    options = [arg for key, value in _input_options(scheme, config) for arg in (f"-{key}", value)]
+    return ["-protocol_whitelist", _PROTOCOLS.get(scheme, scheme), *options, "-i", source]
+
+
+class ReaderCommand(NamedTuple):
+    """The reader's command line, and `listing` (when set) to write to its stdin, then close it."""
+
+    argv: list[str]
+    listing: bytes | None = None
+
+
+def reader_input(source: str, config: LiveConfig) -> ReaderCommand:
+    """The reader's input arguments: `source_input`, except that a URL holding a secret (a password,
+    an RTMP stream key, an SRT passphrase, a token in its path or query: whatever `redact` would
+    hide) never reaches the command line, which every local user can read in `/proc/PID/cmdline`: ffmpeg's `concat`
+    demuxer reads a one-entry list from the reader's stdin (a pipe only this process holds), the
+    URL and its options in it. The list is read before anything is opened; the nested input
+    inherits the protocol whitelist, which still has no `file`."""
+    if source == STDIN or redact(source) == source:
+        return ReaderCommand(source_input(source, config))
+    scheme = url_scheme(source) or ""
+    lines = ["ffconcat version 1.0", f"file {_quoted(source)}"]
+    lines += [f"option {key} {_quoted(value)}" for key, value in _input_options(scheme, config)]
+    lines += [f"option {key} {value}" for key, value in zip(SHORT_PROBE[::2], SHORT_PROBE[1::2], strict=True)]
+    args = ["-protocol_whitelist", f"pipe,{_PROTOCOLS.get(scheme, scheme)}", "-f", "concat", "-safe", "0"]
+    return ReaderCommand([*args, "-i", "pipe:0"], ("\n".join(lines) + "\n").encode())
+
+
+def _input_options(scheme: str, config: LiveConfig) -> list[tuple[str, str]]:
+    """The timeouts (and HLS's start) of a network source, as ffmpeg option names and values."""
     timeout_us = str(int(config.read_timeout_s * 1_000_000))
     if scheme in ("http", "https"):
-        args += ["-rw_timeout", timeout_us, "-live_start_index", str(config.hls_live_start_index)]
-    elif scheme in ("rtsp", "rtsps", "udp", "rtp"):
-        args += ["-timeout", timeout_us]
-    elif scheme in ("tcp", "srt", "rtmp", "rtmps", "rtmpt"):
-        args += ["-rw_timeout", timeout_us]
-    return [*args, "-i", source]
+        return [("rw_timeout", timeout_us), ("live_start_index", str(config.hls_live_start_index))]
+    if scheme in ("rtsp", "rtsps", "udp", "rtp"):
+        return [("timeout", timeout_us)]
+    if scheme in ("tcp", "srt", "rtmp", "rtmps", "rtmpt"):
+        return [("rw_timeout", timeout_us)]
+    return []
 
 
-def reader_argv(source: str, spool: Path, config: LiveConfig, *, duration_s: float | None = None) -> list[str]:
+def _quoted(value: str) -> str:
+    """`value` as one ffconcat token: single-quoted, a quote as `'\\''`. A line break would end the
+    directive (and could start another), so it is refused."""
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"{redact(value)}: a line break or NUL in a source URL")
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def reader_command(source: str, spool: Path, config: LiveConfig, *, duration_s: float | None = None) -> ReaderCommand:
     """Read `source` once into `spool`: segments of about `segment_s` (cut at keyframes), listed in
     SEGMENT_LIST when finished. Stream copy, so it costs almost no CPU and never waits on decoding.
 
@@ -69,10 +107,11 @@ def reader_argv(source: str, spool: Path, config: LiveConfig, *, duration_s: flo
     """
     # A short analysis (ffmpeg's default is 5 s of stream, read before anything is written): stream
     # copy only needs the codecs' parameters, and every second here is latency and a burst later.
+    given = reader_input(source, config)
     argv = [
         *ffmpeg_base(),
         *SHORT_PROBE,
-        *source_input(source, config),
+        *given.argv,
         "-map",
         "0:v:0",
         "-map",
@@ -87,7 +126,7 @@ def reader_argv(source: str, spool: Path, config: LiveConfig, *, duration_s: flo
         "-segment_list", str(spool / SEGMENT_LIST), "-segment_list_type", "csv",
         "-reset_timestamps", "0", "-y", str(spool / SEGMENT_PATTERN),
     ]  # fmt: skip
-    return argv
+    return ReaderCommand(argv, given.listing)
 
 
 def decode_argv(*, threads: int = 1) -> list[str]:

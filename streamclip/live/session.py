@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -19,7 +20,7 @@ from streamclip.config import LiveConfig
 from streamclip.contract.types import Span
 from streamclip.errors import Reason, StreamclipError, stderr_summary
 from streamclip.ffmpeg import children
-from streamclip.live.argv import reader_argv
+from streamclip.live.argv import reader_command
 from streamclip.live.spool import COUNT_TIMEOUT_S, Segment, Spool
 from streamclip.sources import STDIN, SourceKind, classify, redact, session_rel, session_source
 
@@ -70,10 +71,14 @@ class LiveSession:
 
     async def read(self) -> None:
         """Run the reader until the source ends, times out, is stopped or fills the spool."""
-        argv = reader_argv(self.url, self.spool.folder, self.config, duration_s=self.duration_s)
-        stdin = 0 if self.url == STDIN else asyncio.subprocess.DEVNULL
+        argv, listing = reader_command(self.url, self.spool.folder, self.config, duration_s=self.duration_s)
+        stdin = 0 if self.url == STDIN else asyncio.subprocess.PIPE if listing else asyncio.subprocess.DEVNULL
         try:
             async with children.stream(argv, idle_timeout_s=self.config.read_timeout_s, stdin=stdin) as child:
+                if listing is not None:  # the URL, kept off the command line (live.argv.reader_input)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it failed at once: judged below
+                        await child.write(listing)
+                    child.close_stdin()
                 await self._watch(child)
                 done = await child.finish(timeout_s=STOP_GRACE_S)
             await self._add(await self.spool.finish_partial())

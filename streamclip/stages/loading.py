@@ -9,7 +9,7 @@ line when the pipeline opens, not a traceback in the middle of a run.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
 import msgspec
@@ -21,9 +21,13 @@ from streamclip.stages.dedup import dedup_stage
 from streamclip.stages.interface import Stage
 from streamclip.stages.preview import preview_stage
 
-# The built-in stages, in their order (motion, dedup, preview): each takes the pipeline's config
-# and returns its stage when its section enables it, else None.
-BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [dedup_stage, preview_stage]
+# The built-in stages, in their order: each takes the pipeline's config and returns its stage when
+# its section enables it, else None (import heavy modules inside the function, not here).
+BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [
+    # motion ([motion])
+    dedup_stage,  # [dedup]
+    preview_stage,  # [preview]
+]
 
 # Counters a stage may add to: ClipStats' whole-number fields, minus those the writer keeps itself.
 _WRITER_COUNTERS = frozenset({"num_passed", "num_transcoded", "num_filtered"})
@@ -34,11 +38,21 @@ STAGE_COUNTERS = frozenset(
 
 def build_stages(config: PipelineConfig, given: Iterable[Stage] = ()) -> list[Stage]:
     """The built-in stages the config enables, its `[[stages]]`, then `given` (the API's), checked."""
-    stages = [stage for make in BUILT_INS if (stage := make(config)) is not None]
-    stages += [load_stage(entry) for entry in config.stages]
-    stages += list(given)
+    stages = list(iter_stages(config, given))
     check_stages(stages)
     return stages
+
+
+def iter_stages(config: PipelineConfig, given: Iterable[Stage] = ()) -> Iterator[Stage]:
+    """The pipeline's stages in order, each built as it is reached (so that a caller can close those
+    built before one whose factory fails)."""
+    for make in BUILT_INS:
+        stage = make(config)
+        if stage is not None:
+            yield stage
+    for entry in config.stages:
+        yield load_stage(entry)
+    yield from given
 
 
 def load_stage(entry: StageConfig) -> Stage:
