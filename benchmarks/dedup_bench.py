@@ -250,6 +250,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", help="index sizes (default 1 and 10 million)")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--sqlite-only", action="store_true", help="the SQLite store alone")
     args = parser.parse_args()
     sizes = args.sizes or ([100_000, 1_000_000] if args.quick else [1_000_000, 10_000_000])
     print(cpu_line())
@@ -262,10 +263,11 @@ def main() -> None:
             0, 2, size=size, dtype=np.uint64
         )
         near, far = make_queries(codes, args.queries, rng)
-        found = bench_memory(codes, near, far, rng)
-        scan_s = bench_scan(codes, near, far)
-        ratios.append((size, scan_s / found["near"], scan_s / found["far"]))
-        if number == 0:
+        if not args.sqlite_only:
+            found = bench_memory(codes, near, far, rng)
+            scan_s = bench_scan(codes, near, far)
+            ratios.append((size, scan_s / found["near"], scan_s / found["far"]))
+        if number == 0 and not args.sqlite_only:
             bench_bktree(codes, near, far)
         if not args.no_sqlite:
             with tempfile.TemporaryDirectory(prefix="dedup-bench-") as folder:
