@@ -273,7 +273,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="dedup-bench-") as folder:
                 bench_sqlite(codes, near, far, Path(folder))
         print()
-    print("ratios (one run, same queries): numpy scan time / memory index time")
+    if ratios:
+        print("ratios (one run, same queries): numpy scan time / memory index time")
     for size, near_ratio, far_ratio in ratios:
         print(f"  N = {size:>12,}: planted {near_ratio:,.1f}x, random {far_ratio:,.1f}x")
     print(f"\n{cpu_line()}")
