@@ -231,12 +231,22 @@ async def test_an_unusable_output_fails_the_clip_naming_what_is_wrong(video: Pat
     ],
 )
 def test_what_a_stage_may_not_return(output: StageOutput, says: str) -> None:
-    clip = streamclip.Clip(
+    with pytest.raises(StageOutputError, match=says):
+        check_output(Brightness(), a_clip(), output)
+
+
+def a_clip() -> streamclip.Clip:
+    return streamclip.Clip(
         uuid=streamclip.clip_uuid("/v.mp4", 0, 50), source="/v.mp4", index=0,
         span=streamclip.Span.from_frames(0, 50, 25.0), fields={"brightness": 3.0},
     )  # fmt: skip
-    with pytest.raises(StageOutputError, match=says):
-        check_output(Brightness(), clip, output)
+
+
+def test_numpy_values_in_fields_become_plain_json_values() -> None:
+    output = StageOutput(fields={"score": np.float32(0.5), "counts": np.arange(3), "flag": np.bool_(True)})
+    fields = check_output(Brightness(), a_clip(), output)
+    assert fields == {"score": 0.5, "counts": [0, 1, 2], "flag": True}
+    assert [type(value) for value in fields.values()] == [float, list, bool]
 
 
 class Gate:
