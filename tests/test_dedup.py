@@ -133,14 +133,15 @@ async def test_a_reupload_is_caught_by_a_later_pipeline_sharing_the_index(
     dedup_media: DedupMedia, tmp_path: Path
 ) -> None:
     """The second pipeline hashes frames it decodes itself (frames off) where the first used the
-    extractor's: the same clip either way. With `drop`, the duplicates are filtered, meta kept."""
+    extractor's: the same clip either way. With `drop`, the duplicates are filtered, meta kept, and
+    the preview stage after dedup does not see them."""
     index = tmp_path / "index" / "near.sqlite"
     first_out, second_out = tmp_path / "first", tmp_path / "second"
     await streamclip.split([dedup_media.original], first_out, config(f'dedup.index="{index}"'))
     originals = by_source(metas(first_out), dedup_media.original)
     assert flagged(originals) == []
 
-    overrides = (f'dedup.index="{index}"', "dedup.drop=true", "frames.enabled=false")
+    overrides = (f'dedup.index="{index}"', "dedup.drop=true", "frames.enabled=false", "preview.enabled=true")
     events = await streamclip.split([dedup_media.reupload, dedup_media.other], second_out, config(*overrides))
     found = metas(second_out)
     copies = by_source(found, dedup_media.reupload)
@@ -154,6 +155,10 @@ async def test_a_reupload_is_caught_by_a_later_pipeline_sharing_the_index(
     stats = {Path(e.source).name: e.stats for e in events if isinstance(e, VideoDone)}
     assert (stats[dedup_media.reupload.name].num_filtered, stats[dedup_media.reupload.name].num_passed) == (3, 0)
     assert (stats["other.mp4"].num_filtered, stats["other.mp4"].num_passed) == (0, 3)
+    # Dedup runs before preview: a dropped duplicate gets no preview, a kept clip does.
+    assert [stats[name].num_with_webp for name in (dedup_media.reupload.name, "other.mp4")] == [0, 3]
+    assert not any("preview" in m for m in copies)
+    assert all((second_out / m["preview"]).is_file() for m in others)
     dropped = [e.clip for e in events if isinstance(e, ClipReady) and not e.clip.kept]
     assert {c.dropped_by for c in dropped} == {"dedup"}
 
