@@ -154,6 +154,44 @@ class RayConfig(msgspec.Struct, **_STRICT):
             raise ValueError("ray: actors must be >= 0, max_videos_in_flight and max_attempts >= 1")
 
 
+class DedupConfig(msgspec.Struct, **_STRICT):
+    """Near-duplicate flags (`streamclip.stages.dedup`): a perceptual hash per clip, compared with
+    the clips seen before (in this run, or in `index` across runs)."""
+
+    enabled: bool = False
+    max_distance: int = 8  # bits of 64: a clip this close to an earlier one is its near-duplicate
+    drop: bool = False  # also filter the duplicates out (kept and flagged by default)
+    index: str = ""  # a SQLite file kept across runs; "" = in memory for one run (the daemon: beside its ledger)
+    concurrency: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_distance <= 16:
+            raise ValueError("dedup.max_distance must be between 0 and 16 bits")
+        if self.concurrency < 1:
+            raise ValueError("dedup.concurrency must be at least 1")
+
+
+class PreviewConfig(msgspec.Struct, **_STRICT):
+    """Animated WebP previews (`streamclip.stages.preview`); the defaults are NeMo Curator's
+    `PreviewStage`'s."""
+
+    enabled: bool = False
+    target_fps: float = 1.0
+    target_height: int = 240
+    quality: int = 50  # libwebp -q:v, 0 (worst) .. 100
+    compression_level: int = 6  # libwebp effort, 0 (fast) .. 6 (smallest)
+    threads: int = 1  # ffmpeg threads per preview (Curator gives each preview 4 CPUs)
+    concurrency: int = 2  # previews made at once
+
+    def __post_init__(self) -> None:
+        if self.target_fps <= 0 or self.target_height < 2:
+            raise ValueError("preview.target_fps must be > 0 and preview.target_height at least 2")
+        if not 0 <= self.quality <= 100 or not 0 <= self.compression_level <= 6:
+            raise ValueError("preview.quality must be 0..100 and preview.compression_level 0..6")
+        if self.threads < 1 or self.concurrency < 1:
+            raise ValueError("preview.threads and preview.concurrency must be at least 1")
+
+
 class StageConfig(msgspec.Struct, **_STRICT):
     """A curation stage of one's own (`[[stages]]`): `use = "package.module:Factory"` names a
     callable that takes the `settings` table and returns a `streamclip.Stage`
@@ -181,6 +219,8 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     resources: ResourcesConfig = msgspec.field(default_factory=ResourcesConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     live: LiveConfig = msgspec.field(default_factory=LiveConfig)
+    dedup: DedupConfig = msgspec.field(default_factory=DedupConfig)
+    preview: PreviewConfig = msgspec.field(default_factory=PreviewConfig)
     stages: list[StageConfig] = msgspec.field(default_factory=list)  # users' own, after the built-in ones
 
     def __post_init__(self) -> None:

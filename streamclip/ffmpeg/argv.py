@@ -197,3 +197,26 @@ def _sum(terms: list[str]) -> str:
         return terms[0]
     half = len(terms) // 2
     return f"({_sum(terms[:half])})+({_sum(terms[half:])})"
+
+
+def preview_argv(
+    clip_path: str,
+    output: str,
+    *,
+    fps: float,
+    height: int,
+    quality: int,
+    compression_level: int,
+    single_frame: bool = False,
+    threads: int = 1,
+) -> list[str]:
+    """An animated WebP of a clip, as NeMo Curator's `PreviewStage` makes it: `fps` frames a second
+    scaled to `height` (width keeps the aspect ratio), lossy libwebp at `quality` and
+    `compression_level`, looping forever. `single_frame` takes the first frame alone (a clip
+    shorter than one frame interval, of which the `fps` filter would keep no frame at all)."""
+    graph = f"scale=-1:{height}" if single_frame else f"fps={fps!r},scale=-1:{height}"
+    argv = [*ffmpeg_base(), "-threads", str(threads), *source_input(clip_path), "-map", "0:v:0"]
+    argv += ["-filter_threads", str(threads), "-vf", graph, *(["-frames:v", "1"] if single_frame else [])]
+    argv += ["-c:v", "libwebp", "-lossless", "0", "-compression_level", str(compression_level)]
+    argv += ["-q:v", str(quality), "-loop", "0", "-an", "-f", "webp", "-y", file_url(output)]
+    return argv

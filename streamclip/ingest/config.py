@@ -22,6 +22,7 @@ from streamclip.sources import classify, url_scheme
 
 LEDGER_DIR = ".streamclip"  # inside the output folder; not the pipeline's `.streamclip-work-*`
 LEDGER_NAME = "ledger.sqlite"
+NEAR_DUPLICATES_NAME = "near_duplicates.sqlite"  # the dedup stage's index, beside the ledger
 
 
 class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -98,13 +99,22 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         """The profile with `set` applied and `stages` after its own; each stream holds a decoder for
         as long as it runs, so `decode.max_videos` grows by one per stream (the watched files keep
         their share)."""
-        config = load_config(self.profile, self.overrides)
+        config = with_dedup_index(load_config(self.profile, self.overrides), self.ledger_path.parent)
         if self.stages:
             config = msgspec.structs.replace(config, stages=[*config.stages, *self.stages])
         if not self.streams:
             return config
         decode = msgspec.structs.replace(config.decode, max_videos=config.decode.max_videos + len(self.streams))
         return msgspec.structs.replace(config, decode=decode)
+
+
+def with_dedup_index(config: PipelineConfig, folder: Path) -> PipelineConfig:
+    """The daemon keeps the near-duplicate index across runs: `[dedup] index` left empty becomes a
+    file in `folder` (the ledger's), so a video uploaded again later under another name is caught."""
+    if not config.dedup.enabled or config.dedup.index:
+        return config
+    dedup = msgspec.structs.replace(config.dedup, index=str(folder / NEAR_DUPLICATES_NAME))
+    return msgspec.structs.replace(config, dedup=dedup)
 
 
 def default_ledger(output: Path) -> Path:
@@ -164,9 +174,14 @@ _TUNING: dict[str, tuple[str, ...]] = {
     "detector": ("batch_windows", "max_wait_ms", "torch_threads", "engine", "model_cache"),
     "transcode": ("workers", "keep_buffer"),
     "frames": ("workers",),
+    "dedup": ("index", "concurrency"),  # where the hashes are kept, not what a clip is compared with
+    "preview": ("threads", "concurrency"),
     "live": ("decisions_part_s",),  # how the decisions files are cut, not what they say
 }
 _NOT_OUTPUT = ("name", "description", "channels", "limits", "resources", "storage")
+# Curation stages that change nothing while off: left out then, so that a daemon upgraded to a
+# version that knows them does not redo the sources it finished before.
+_STAGE_SECTIONS = ("dedup", "preview")
 
 
 def settings_hash(config: PipelineConfig) -> str:
@@ -177,5 +192,8 @@ def settings_hash(config: PipelineConfig) -> str:
     for section, keys in _TUNING.items():
         for key in keys:
             data[section].pop(key, None)
+    for section in _STAGE_SECTIONS:
+        if not data[section]["enabled"]:
+            del data[section]
     encoded = msgspec.json.encode(data, order="sorted")
     return hashlib.sha256(encoded).hexdigest()[:16]

@@ -50,6 +50,8 @@ class ClipCard:
     end_frame: int
     written: bool  # the clip file is in OUT/clips/
     error: str = ""
+    preview: str = ""  # its animated WebP, relative to OUT (the preview stage's meta field), "" if none
+    near_duplicate_of: str = ""  # the uuid of the earlier clip it repeats (the dedup stage's flag)
 
     @property
     def duration_s(self) -> float:
@@ -164,7 +166,25 @@ def _card(out: Path, clip: dict[str, Any]) -> ClipCard:
         end_frame=clip["end_frame"],
         written=clip_path(out, uuid.UUID(clip["uuid"])).is_file(),
         error="; ".join(f"{k}: {v}" if v else k for k, v in errors.items()),
+        preview=preview_of(out, clip["uuid"], meta),
+        near_duplicate_of=str(meta.get("near_duplicate_of") or ""),
     )
+
+
+# What the preview stage names (`streamclip.stages.preview.preview_name`); anything else in a meta
+# is not linked from a page.
+_PREVIEW = re.compile(r"previews/(?P<uuid>[0-9a-f-]{36})/[0-9]+_[0-9]+\.webp")
+
+
+def preview_of(out: Path, clip_id: str, meta: dict[str, Any]) -> str:
+    """The clip's preview path relative to OUT, when its meta names one of its own that exists."""
+    name = meta.get("preview")
+    if not isinstance(name, str):
+        return ""
+    found = _PREVIEW.fullmatch(name)
+    if found is None or found["uuid"] != clip_id or not (out / name).is_file():
+        return ""
+    return name
 
 
 def _cards_in_flight(out: Path, clip_ids: tuple[str, ...]) -> list[ClipCard]:
@@ -186,6 +206,7 @@ def _signature(out: Path, entry: VideoEntry, in_flight: InFlight | None) -> str:
     files = [video_record_path(out, entry.rel), decisions_path(out, entry.rel), probabilities_path(out, entry.rel)]
     for card in entry.clips:
         files += [meta_path(out, uuid.UUID(card.uuid)), clip_path(out, uuid.UUID(card.uuid))]
+        files += [out / card.preview] if card.preview else []
     # named relative to OUT, so a copy of the records elsewhere (the S3 site's cache) signs the same
     parts = [entry.status, *(_stat(path, out) for path in files), _stat(Path(entry.source))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

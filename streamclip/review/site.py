@@ -205,9 +205,10 @@ def _load(
 async def _media(
     out: Path, root: Path, entry: VideoEntry, limit: asyncio.Semaphore, clip_source: ClipSource | None
 ) -> dict[str, Any]:
-    """Relative (to the video page) paths of the strip, the posters and the clip files."""
+    """Relative (to the video page) paths of the strip, the posters, the previews and the clip files."""
     posters: dict[str, str] = {}
     clips: dict[str, str] = {}
+    previews = {card.uuid: f"../../{card.preview}" for card in entry.clips if card.preview and card.written}
     for card in entry.clips:
         if not card.written:
             continue
@@ -224,7 +225,7 @@ async def _media(
         video: thumbs.Source = entry.source if remote.is_remote(entry.source) else Path(entry.source)
         made = await thumbs.strip(video, entry.duration_s, folder, limit)
         strip = [(t, f"../media/{entry.slug}/{f.name}") for t, f in made]
-    return {"posters": posters, "clips": clips, "strip": strip}
+    return {"posters": posters, "clips": clips, "previews": previews, "strip": strip}
 
 
 def _write_assets(root: Path) -> None:

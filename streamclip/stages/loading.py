@@ -17,14 +17,16 @@ import msgspec
 from streamclip.config import PipelineConfig, StageConfig
 from streamclip.contract.types import ClipStats
 from streamclip.errors import ConfigError
+from streamclip.stages.dedup import dedup_stage
 from streamclip.stages.interface import Stage
+from streamclip.stages.preview import preview_stage
 
 # The built-in stages, in their order: each takes the pipeline's config and returns its stage when
 # its section enables it, else None (import heavy modules inside the function, not here).
 BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [
     # motion ([motion])
-    # dedup ([dedup])
-    # preview ([preview])
+    dedup_stage,  # [dedup]
+    preview_stage,  # [preview]
 ]
 
 # Counters a stage may add to: ClipStats' whole-number fields, minus those the writer keeps itself.
