@@ -23,6 +23,7 @@ from streamclip.contract.types import (
 from streamclip.detector.engines import shot_probabilities
 from streamclip.errors import ConfigError, FFmpegError, ModelError, SourceError, StreamclipError
 from streamclip.ffmpeg.probe import probe, probe_sync
+from streamclip.stages import Stage, StageInput, StageOutput
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,9 @@ __all__ = [
     "PipelineConfig",
     "SourceError",
     "Span",
+    "Stage",
+    "StageInput",
+    "StageOutput",
     "StreamclipError",
     "VideoDone",
     "VideoFailed",

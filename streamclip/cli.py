@@ -198,13 +198,15 @@ class Summary:
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.clips = 0
+        self.dropped = 0  # by curation stages
         self.failed_clips: list[Clip] = []
         self.done: list[VideoDone] = []
         self.failed: list[VideoFailed] = []
 
     def add(self, event: Event) -> None:
         if isinstance(event, ClipReady):
-            self.clips += event.clip.ok
+            self.clips += event.clip.kept
+            self.dropped += event.clip.ok and not event.clip.kept
             if not event.clip.ok:
                 self.failed_clips.append(event.clip)
         elif isinstance(event, VideoDone):
@@ -217,6 +219,7 @@ class Summary:
         videos = len(self.done) + len(self.failed)
         out.write(
             f"streamclip: {videos} video(s), {len(self.failed)} failed; {self.clips} clip(s) written"
+            f"{f', {self.dropped} dropped by stages' if self.dropped else ''}"
             f"{f', {len(self.failed_clips)} clip(s) failed' if self.failed_clips else ''} in {elapsed:.1f} s\n"
         )
         for done in self.done:
@@ -288,6 +291,8 @@ def event_json(event: Event) -> str:
             "span": [clip.span.start_s, clip.span.end_s],
             "frames": [clip.span.start_frame, clip.span.end_frame], "path": clip.path, "errors": clip.errors,
             **({"kind": clip.failure_kind} if clip.failure_kind else {}),
+            **({"fields": clip.fields} if clip.fields else {}),
+            **({"dropped_by": clip.dropped_by, "drop_reason": clip.drop_reason} if clip.drop_reason else {}),
         }  # fmt: skip
     elif isinstance(event, VideoDone):
         record = {

@@ -153,6 +153,20 @@ class RayConfig(msgspec.Struct, **_STRICT):
             raise ValueError("ray: actors must be >= 0, max_videos_in_flight and max_attempts >= 1")
 
 
+class StageConfig(msgspec.Struct, **_STRICT):
+    """A curation stage of one's own (`[[stages]]`): `use = "package.module:Factory"` names a
+    callable that takes the `settings` table and returns a `streamclip.Stage`
+    (`streamclip.stages.loading` imports it when the pipeline opens)."""
+
+    use: str
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        module, sep, attribute = self.use.partition(":")
+        if not sep or not module.strip() or not attribute.strip():
+            raise ValueError(f"use = {self.use!r}: expected 'package.module:Factory'")
+
+
 class PipelineConfig(msgspec.Struct, **_STRICT):
     name: str = "default"
     description: str = ""
@@ -166,6 +180,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     resources: ResourcesConfig = msgspec.field(default_factory=ResourcesConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     live: LiveConfig = msgspec.field(default_factory=LiveConfig)
+    stages: list[StageConfig] = msgspec.field(default_factory=list)  # users' own, after the built-in ones
 
     def __post_init__(self) -> None:
         for section, key in _POSITIVE:

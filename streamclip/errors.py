@@ -34,6 +34,7 @@ class Reason(enum.StrEnum):
     UNREACHABLE = "unreachable"  # a live source refused the connection, or could not be opened
     SPOOL_FULL = "spool_full"  # a live source's spool reached live.spool_max_mb (the pipeline fell behind)
     SOURCE_CHANGED = "source_changed"  # a followed (growing) file was truncated or replaced while read
+    STAGE_ERROR = "stage_error"  # a curation stage after the split failed on a clip (streamclip.stages)
     OTHER = "other"
 
 

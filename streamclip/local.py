@@ -13,7 +13,7 @@ import functools
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ from streamclip.live.follow import follow_idle_s
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
+from streamclip.stages.interface import Stage
+from streamclip.stages.loading import build_stages
+from streamclip.stages.runner import close_stages, stage_actors
 from streamclip.storage import remote, s3
 from streamclip.storage.outputs import open_output
 from streamclip.storage.workspace import Workspace
@@ -54,8 +57,10 @@ class Pipeline:
         model: ShotModel | None = None,
         *,
         work_dir: Path | None = None,
+        stages: Sequence[Stage] = (),
     ) -> None:
         self.config = config
+        self.stages = list(stages)  # curation stages after the split, in order (streamclip.stages)
         self.store = open_output(output_dir)  # a folder, or an s3:// prefix (streamclip.storage)
         self.output_dir = output_dir if isinstance(output_dir, Path) else None
         self.started_at = time.monotonic()
@@ -99,6 +104,11 @@ class Pipeline:
             ]
         encoded: Channel[WriterIn] = self._channel(caps.clips, "encoded")
         sampled: Channel[WriterIn] = self._channel(caps.clips, "sampled")
+        finished = sampled
+        if self.stages:  # without stages the pipeline is exactly as before: no actor, no channel
+            finished = self._channel(caps.clips, "staged")
+            curation, between = stage_actors(self.stages, sampled, finished, caps.clips)
+            self.channels += between
         self.actors += [
             Transcoder(
                 spans,
@@ -108,9 +118,11 @@ class Pipeline:
                 self.workspace,
                 threads=(threads.encoder, threads.transcode_input),
                 store=self.store,
+                stage_names=[stage.name for stage in self.stages],
             ),
             FrameExtractor(encoded, sampled, cfg.frames, cfg.limits, self.workspace, threads=threads.frames),
-            ClipWriter(sampled, self.events, cfg, self.store, self.started_at),
+            *(curation if self.stages else []),
+            ClipWriter(finished, self.events, cfg, self.store, self.started_at, with_stages=bool(self.stages)),
         ]
 
     async def submit(
@@ -170,13 +182,25 @@ class Pipeline:
 
 @contextlib.asynccontextmanager
 async def open_local_pipeline(
-    config: PipelineConfig, output_dir: Path | str | None, model: ShotModel | None, *, work_dir: Path | None = None
+    config: PipelineConfig,
+    output_dir: Path | str | None,
+    model: ShotModel | None,
+    *,
+    work_dir: Path | None = None,
+    stages: Sequence[Stage] = (),
 ) -> AsyncIterator[Pipeline]:
+    """The pipeline in this process. `stages` (objects) run after those the config names; every
+    stage is closed when the pipeline ends, however it ends."""
     config = resolve_hardware(config)
     s3.configure(config.storage)
     check_encoder(config.transcode.encoder)
     await children.demuxers_ready()  # the inputs' whitelist, read once, off the event loop
-    pipe = Pipeline(config, output_dir, model, work_dir=work_dir)
+    curation = build_stages(config, stages)
+    try:
+        pipe = Pipeline(config, output_dir, model, work_dir=work_dir, stages=curation)
+    except BaseException:
+        await close_stages(curation)
+        raise
     runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
     try:
         yield pipe
@@ -185,4 +209,7 @@ async def open_local_pipeline(
         try:
             await wait_out(runner)  # every actor reaps its ffmpeg children, even if we are cancelled again
         finally:
-            pipe.workspace.cleanup()
+            try:
+                await close_stages(curation)  # after the actors: no process() is running any more
+            finally:
+                pipe.workspace.cleanup()

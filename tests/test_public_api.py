@@ -8,7 +8,8 @@ import streamclip
 
 PUBLIC = {
     "Clip", "ClipReady", "ClipStats", "ConfigError", "EncodedClipInfo", "Event", "FFmpegError",
-    "ModelError", "Pipeline", "PipelineConfig", "SourceError", "Span", "StreamclipError", "VideoDone",
+    "ModelError", "Pipeline", "PipelineConfig", "SourceError", "Span", "Stage", "StageInput", "StageOutput",
+    "StreamclipError", "VideoDone",
     "VideoFailed", "VideoMetadata", "available_profiles", "clip_uuid", "fixed_stride_spans", "load_config",
     "middle_index", "open_pipeline", "probe", "probe_sync", "sample_frame_indices", "scene_spans",
     "shot_probabilities", "split",

@@ -1,10 +1,16 @@
 """ClipWriter: the end of the line. Puts finished clips in place and turns items into events.
 
 With an output folder every file goes to a temporary name first and is renamed into place; the
-meta is written before the clip so no clip ever stands without its meta, and a clip that is
-already finished there is not rewritten. An S3 output takes the clip first, then its meta
-(`streamclip.storage.outputs`: an object is visible only once complete). Without an output folder
-the encoded bytes travel in `Clip.buffer`.
+curation stages' files and the meta are written before the clip so no clip ever stands without
+its meta, and a clip that is already finished there is not rewritten. An S3 output takes the clip
+first, then the stages' files, then its meta (`streamclip.storage.outputs`: an object is visible
+only once complete). Without an output folder the encoded bytes travel in `Clip.buffer` and the
+stages' files in `Clip.files`.
+
+A clip a curation stage dropped is final too: its meta is written (with the stages' fields and the
+reason), its file is not (one an earlier run kept is removed), and it comes as a `ClipReady` whose
+`clip.kept` is false. It counts in the video's `ClipStats` (`num_filtered`, the stage's drop
+counter), not in `num_passed` nor in the video's `num_clips`.
 """
 
 from __future__ import annotations
@@ -51,11 +57,14 @@ class ClipWriter(Actor[WriterIn, Event]):
         config: PipelineConfig,
         store: OutputStore | None,
         started_at: float,
+        *,
+        with_stages: bool = False,
     ) -> None:
         super().__init__(inbox, outbox)
         self.config = config
         self.store = store
         self.started_at = started_at
+        self.with_stages = with_stages  # video records then carry the clip stats (else as before)
         self.stats: dict[int, ClipStats] = {}
         self.chunk_clips: dict[int, list[ChunkClip]] = {}  # per video: what its chunk records say
 
@@ -76,21 +85,29 @@ class ClipWriter(Actor[WriterIn, Event]):
         await self.emit(ClipReady(clip=item.clip, elapsed_s=self._elapsed()))
 
     def _count(self, job: VideoJob, clip: Clip) -> None:
-        chunk_clip = ChunkClip(clip.index, str(clip.uuid), clip.span.duration_s, transcoded=clip.ok)
+        dropped = clip.ok and not clip.kept
+        transcoded = clip.ok or clip.failure_kind is Reason.STAGE_ERROR  # stages see encoded clips only
+        chunk_clip = ChunkClip(clip.index, str(clip.uuid), clip.span.duration_s, transcoded=transcoded,
+                               dropped=dropped, counters=tuple(clip.counters) if clip.ok else ())  # fmt: skip
         self.chunk_clips.setdefault(job.id, []).append(chunk_clip)
         if not clip.ok:
             job.clips_failed += 1  # the video's record keeps the first failure's reason
             job.errors.setdefault("clips", f"clip {clip.index}: {'; '.join(clip.errors.values())}")
             return
-        job.clips_done += 1
-        duration = clip.span.duration_s
-        self.stats[job.id] = self.stats.get(job.id, ClipStats()).combine(
-            ClipStats(num_passed=1, num_transcoded=1, total_clip_duration=duration, max_clip_duration=duration)
-        )
+        counters = {name: clip.counters.count(name) for name in clip.counters}
+        if dropped:
+            job.clips_dropped += 1
+            counted = ClipStats(num_filtered=1, num_transcoded=1, **counters)
+        else:
+            job.clips_done += 1
+            duration = clip.span.duration_s
+            counted = ClipStats(num_passed=1, num_transcoded=1, total_clip_duration=duration,
+                                max_clip_duration=duration, **counters)  # fmt: skip
+        self.stats[job.id] = self.stats.get(job.id, ClipStats()).combine(counted)
 
     def _place(self, item: ClipItem) -> None:
         clip, scratch, store = item.clip, item.scratch_path, self.store
-        if scratch is not None and (store is None or self.config.transcode.keep_buffer):
+        if scratch is not None and clip.kept and (store is None or self.config.transcode.keep_buffer):
             clip.buffer = Path(scratch).read_bytes()
         if store is None:
             if scratch is not None:
@@ -100,14 +117,24 @@ class ClipWriter(Actor[WriterIn, Event]):
             return
         assert item.job.meta is not None
         final = clip_path(ROOT, clip.uuid)
-        if clip.ok and scratch is not None:
+        if clip.kept and scratch is not None:
             clip.path = store.location(final)
-        frames = (frames_path(ROOT, clip.uuid), _npz(clip)) if clip.frames and self.config.frames.write else None
+        frames = (
+            (frames_path(ROOT, clip.uuid), _npz(clip))
+            if clip.frames and clip.kept and self.config.frames.write
+            else None
+        )
         record = clip_record(clip, item.job.meta, store.location(final))
         if item.job.live is not None:
             record.update(item.job.live.clip_fields(clip.span))
         meta = (meta_path(ROOT, clip.uuid), encode_json(record))
-        store.place_clip((final, scratch) if clip.path and scratch is not None else None, frames, meta)
+        files = [(Path(name), data) for name, data in clip.files.items()] if clip.ok else []
+        store.place_clip((final, scratch) if clip.path and scratch is not None else None, frames, meta, files)
+        clip.files = {}  # written: the event does not carry them
+        if not clip.kept and scratch is not None:
+            Path(scratch).unlink(missing_ok=True)
+        if clip.ok and not clip.kept:  # dropped: a file an earlier run kept under its id goes
+            store.delete([final, frames_path(ROOT, clip.uuid)])
 
     def _unplace(self, item: ClipItem, error: OSError) -> None:
         """The clip's files could not be written: mark it failed, remove what was written of it."""
@@ -117,7 +144,8 @@ class ClipWriter(Actor[WriterIn, Event]):
         if item.scratch_path is not None:
             Path(item.scratch_path).unlink(missing_ok=True)
         if self.store is not None:
-            self.store.discard_clip(clip.uuid)
+            self.store.discard_clip(clip.uuid, [Path(name) for name in clip.files])
+        clip.files = {}
 
     def _finish_video(self, end: VideoEnd) -> Event:
         job = end.job
@@ -127,7 +155,9 @@ class ClipWriter(Actor[WriterIn, Event]):
             try:
                 name = self.store.record_name(job.rel, job.source)  # another source's name: both kept
                 self._write_chunks(name, job.source, chunks or ([[]] if end.error is None else []))
-                self.store.write(video_record_path(ROOT, name), encode_json(self._video_record(end, len(chunks))))
+                self.store.write(
+                    video_record_path(ROOT, name), encode_json(self._video_record(end, len(chunks), stats))
+                )
                 write_decisions(self.store, job, end.error, time.monotonic() - job.submitted_at, name=name)
             except OSError as exc:
                 end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
@@ -154,7 +184,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         for index, chunk in enumerate(chunks):
             self.store.write(chunk_record_path(ROOT, name, index), encode_json(chunk_record(source, index, chunk)))
 
-    def _video_record(self, end: VideoEnd, num_clip_chunks: int) -> dict[str, object]:
+    def _video_record(self, end: VideoEnd, num_clip_chunks: int, stats: ClipStats) -> dict[str, object]:
         """Curator's video record, then streamclip's own keys."""
         job = end.job
         errors = dict(job.errors)
@@ -166,6 +196,7 @@ class ClipWriter(Actor[WriterIn, Event]):
             "metadata": job.meta,
             "num_clips_written": job.clips_done,
             "num_clips_failed": job.clips_failed,
+            **({"num_clips_dropped": job.clips_dropped, "clip_stats": stats} if self.with_stages else {}),
             "frames_decoded": job.frames_decoded,
             "timings_s": {k: round(v, 4) for k, v in job.timings_s.items()},
             "errors": errors,

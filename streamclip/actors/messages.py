@@ -35,6 +35,7 @@ class VideoJob:
     spans_made: int = 0
     clips_done: int = 0
     clips_failed: int = 0
+    clips_dropped: int = 0  # by a curation stage (streamclip.stages)
     errors: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     note: str = ""

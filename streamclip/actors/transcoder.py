@@ -1,13 +1,15 @@
 """Transcoder: a pool of ffmpeg processes, one per clip, `workers` at a time.
 
-A clip already finished in the output folder or S3 prefix (same uuid, so same source and span) is
-not encoded again. A failed encode is recorded in that clip's errors and the pipeline goes on; so is a clip
+A clip already finished in the output folder or S3 prefix (same uuid, so same source and span, and
+its meta made by the same curation stages) is not encoded again; a clip a stage dropped counts as
+finished by its meta alone. A failed encode is recorded in that clip's errors and the pipeline goes on; so is a clip
 that comes out short of its span (a damaged source makes ffmpeg exit 0 having encoded only part).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from streamclip.actors.messages import ClipItem, SpanItem, VideoEnd
@@ -23,6 +25,7 @@ from streamclip.ffmpeg.probe import probe
 from streamclip.live.cutting import live_clip_argv
 from streamclip.runtime.channel import Channel
 from streamclip.runtime.waiting import in_thread
+from streamclip.stages.records import finished_for, restore
 from streamclip.storage.layout import clip_path
 from streamclip.storage.outputs import ROOT, OutputStore
 from streamclip.storage.workspace import Workspace, fsync_file
@@ -44,13 +47,15 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         *,
         threads: tuple[int, int] = (1, 1),
         store: OutputStore | None = None,
+        stage_names: Sequence[str] = (),
     ) -> None:
         super().__init__(inbox, outbox, workers=config.workers)
         self.encoder_threads, self.input_threads = threads  # (encoder, source decoding)
         self.config = config
         self.limits = limits
         self.workspace = workspace
-        self.store = store  # where finished clips are: one already there is not encoded again
+        self.store = store  # where finished clips are: one already there is not encoded again ...
+        self.stage_names = tuple(stage_names)  # ... when these curation stages made its meta
         self.encoded = 0
         self.reused = 0
         self.failed = 0
@@ -78,8 +83,10 @@ class Transcoder(PerVideoPool[TranscoderIn, TranscoderOut]):
         )
         store = self.store
         done = await in_thread(store.finished_clip, clip.uuid) if store is not None else None
-        if done is not None and store is not None:
-            clip.encoded, clip.path = done, store.location(clip_path(ROOT, clip.uuid))
+        if done is not None and store is not None and finished_for(done.meta, self.stage_names):
+            clip.encoded = done.info
+            restore(clip, done.meta)  # its stages' fields, drop and counters, as the first run had them
+            clip.path = store.location(clip_path(ROOT, clip.uuid)) if clip.drop_reason is None else None
             self.reused += 1
             await self.emit(ClipItem(job, clip, scratch_path=None, reused=True))
             return

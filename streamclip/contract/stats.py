@@ -68,6 +68,14 @@ class WriterStats(ActorStats, **_STATS):
     pass
 
 
+class StageStats(ActorStats, **_STATS):
+    """A curation stage (`streamclip.stages`): clips it processed, dropped, failed on."""
+
+    processed: int = 0
+    dropped: int = 0
+    failed: int = 0
+
+
 class WorkerInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One Ray worker as the driver sees it."""
 
@@ -98,6 +106,7 @@ class PipelineStats(msgspec.Struct, frozen=True, kw_only=True):
     transcoder: TranscoderStats = msgspec.field(default_factory=TranscoderStats)
     frames: FramesStats = msgspec.field(default_factory=FramesStats)
     writer: WriterStats = msgspec.field(default_factory=WriterStats)
+    stages: dict[str, StageStats] = msgspec.field(default_factory=dict)  # by stage name, in pipeline order
     ray: RayStats | None = None
 
 
@@ -110,6 +119,7 @@ _KINDS: dict[str, tuple[str, type[ActorStats]]] = {
     "frame_extractor": ("frames", FramesStats),
     "clip_writer": ("writer", WriterStats),
 }
+STAGE_PREFIX = "stage:"  # a curation stage's actor is named "stage:<its name>"
 
 
 def pipeline_stats(
@@ -117,10 +127,14 @@ def pipeline_stats(
 ) -> PipelineStats:
     """The typed statistics of one pipeline from its channels and its actors' counters."""
     fields: dict[str, Any] = {}
+    stages: dict[str, StageStats] = {}
     for counters in actors:
+        if counters["name"].startswith(STAGE_PREFIX):
+            stages[counters["name"].removeprefix(STAGE_PREFIX)] = msgspec.convert(counters, StageStats)
+            continue
         field, kind = _KINDS[counters["name"]]
         fields[field] = msgspec.convert(counters, kind)
-    return PipelineStats(elapsed_s=elapsed_s, channels={c.name: c for c in channels}, **fields)
+    return PipelineStats(elapsed_s=elapsed_s, channels={c.name: c for c in channels}, stages=stages, **fields)
 
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -138,6 +152,11 @@ def combine(parts: Sequence[PipelineStats], *, elapsed_s: float, ray: RayStats |
         if present:
             fields[field] = functools.reduce(_add, present)
     merged = {name: functools.reduce(_add, found) for name, found in channels.items()}
+    stages: dict[str, list[StageStats]] = {}
+    for part in parts:
+        for name, stage in part.stages.items():
+            stages.setdefault(name, []).append(stage)
+    fields["stages"] = {name: functools.reduce(_add, found) for name, found in stages.items()}
     return PipelineStats(elapsed_s=elapsed_s, channels=merged, ray=ray, **fields)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -88,7 +89,12 @@ class EncodedClipInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Clip(msgspec.Struct, kw_only=True):
-    """One clip of a source video: its identity, span, encoded bytes or file, and sampled frames."""
+    """One clip of a source video: its identity, span, encoded bytes or file, and sampled frames.
+
+    After the split, curation stages (`streamclip.stages`) may add `fields` (merged into the clip's
+    meta) and drop the clip (`drop_reason`, `dropped_by`): a dropped clip is final like any other
+    (it comes as a `ClipReady`, its meta is written) but its file is not kept; `kept` says which.
+    """
 
     uuid: uuid.UUID
     source: str
@@ -100,10 +106,22 @@ class Clip(msgspec.Struct, kw_only=True):
     frames: dict[str, FrameArray] = msgspec.field(default_factory=dict)
     errors: dict[str, str] = msgspec.field(default_factory=dict)
     failure_kind: Reason | None = None  # the kind of the first error
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)  # what stages added, merged into the meta
+    stages: list[str] = msgspec.field(default_factory=list)  # the stages that processed it, in order
+    counters: list[str] = msgspec.field(default_factory=list)  # ClipStats counters its stages added 1 to
+    dropped_by: str | None = None  # the stage that filtered it out
+    drop_reason: str | None = None  # why, in words (the clip is final; its file is not kept)
+    files: dict[str, bytes] = msgspec.field(default_factory=dict)  # stages' extra outputs, without an output folder
 
     @property
     def ok(self) -> bool:
+        """No stage failed on it (a clip dropped by a curation stage is ok, but not `kept`)."""
         return not self.errors
+
+    @property
+    def kept(self) -> bool:
+        """Encoded without error and not dropped by a curation stage: its file is in the output."""
+        return not self.errors and self.drop_reason is None
 
     def fail(self, stage: str, message: str, kind: Reason) -> None:
         """Record that `stage` failed on this clip (the first failure's kind is kept)."""
@@ -117,7 +135,8 @@ class ClipStats(msgspec.Struct, kw_only=True):
 
     num_filtered_by_motion: int = 0
     num_filtered_by_aesthetic: int = 0
-    num_passed: int = 0
+    num_filtered: int = 0  # streamclip's: clips dropped by any curation stage (those above included)
+    num_passed: int = 0  # clips kept
     num_transcoded: int = 0
     num_with_embeddings: int = 0
     num_with_caption: int = 0
@@ -130,6 +149,7 @@ class ClipStats(msgspec.Struct, kw_only=True):
         return ClipStats(
             num_filtered_by_motion=self.num_filtered_by_motion + other.num_filtered_by_motion,
             num_filtered_by_aesthetic=self.num_filtered_by_aesthetic + other.num_filtered_by_aesthetic,
+            num_filtered=self.num_filtered + other.num_filtered,
             num_passed=self.num_passed + other.num_passed,
             num_transcoded=self.num_transcoded + other.num_transcoded,
             num_with_embeddings=self.num_with_embeddings + other.num_with_embeddings,
@@ -141,7 +161,9 @@ class ClipStats(msgspec.Struct, kw_only=True):
 
 
 class ClipReady(msgspec.Struct, frozen=True, kw_only=True):
-    """A clip is final (encoded, frames sampled, written when there is an output folder)."""
+    """A clip is final (encoded, frames sampled, through the curation stages, written when there is
+    an output folder). Every clip comes once: `clip.kept` for one in the output, `clip.ok` false
+    for one that failed (its `errors`), `clip.drop_reason` for one a curation stage dropped."""
 
     clip: Clip
     elapsed_s: float

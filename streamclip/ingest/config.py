@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from streamclip.config import PipelineConfig, RayConfig, _explain, load_config
+from streamclip.config import PipelineConfig, RayConfig, StageConfig, _explain, load_config
 from streamclip.errors import ConfigError
 from streamclip.ingest.streams import StreamRetry
 from streamclip.ingest.watcher import SymlinkPolicy
@@ -53,6 +53,9 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     stream_retry_s: float = 1.0  # the first wait before reopening; doubled after each session ...
     stream_retry_max_s: float = 60.0  # ... up to this
     stream_reset_after_s: float = 60.0  # a session that ran this long resets the wait to stream_retry_s
+    # Curation stages of one's own (`[[stages]] use = "package.module:Factory"` + `[stages.settings]`),
+    # run after the profile's: part of the settings hash, so changing them processes sources again.
+    stages: list[StageConfig] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.watch and not self.streams:
@@ -92,9 +95,11 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return Path(self.ledger) if self.ledger else default_ledger(Path(self.output))
 
     def pipeline_config(self) -> PipelineConfig:
-        """The profile with `set` applied; each stream holds a decoder for as long as it runs, so
+        """The profile with `set` applied and `stages` after its own; each stream holds a decoder for as long as it runs, so
         `decode.max_videos` grows by one per stream (the watched files keep their share)."""
         config = load_config(self.profile, self.overrides)
+        if self.stages:
+            config = msgspec.structs.replace(config, stages=[*config.stages, *self.stages])
         if not self.streams:
             return config
         decode = msgspec.structs.replace(config.decode, max_videos=config.decode.max_videos + len(self.streams))

@@ -92,6 +92,9 @@ class Metrics:
             "streamclip_clips_reused", "Clips found already finished in the output folder (resume)", registry=r
         )
         self.clip_failures = Counter("streamclip_clip_failures", "Clips whose encode failed", registry=r)
+        self.clips_dropped = Counter(
+            "streamclip_clips_dropped", "Clips a curation stage filtered out (meta written, no clip file)", registry=r
+        )
         self.videos = Counter("streamclip_videos", "Sources finished, by outcome", ["outcome"], registry=r)
         self.failures = Counter(
             "streamclip_failures", "Failed or quarantined sources by kind of failure", ["reason"], registry=r

@@ -61,9 +61,11 @@ class Outcomes:
         """A clip or the end of a session of a `streams` URL: counted and reported, not in the ledger."""
         metrics, reporter = self.ctx.metrics, self.ctx.reporter
         if isinstance(event, ClipReady):
-            if event.clip.ok:
+            if event.clip.kept:
                 metrics.clips.inc()
                 reporter.clip()
+            elif event.clip.ok:
+                metrics.clips_dropped.inc()
             else:
                 metrics.clip_failures.inc()
             return
@@ -97,8 +99,11 @@ class Outcomes:
             if flight is not None and flight.clip_failure is None:
                 flight.clip_failure = clip.failure_kind or Reason.OTHER
             return
-        if not ctx.ledger.add_clip(clip.source, str(clip.uuid)):
+        if not ctx.ledger.add_clip(clip.source, str(clip.uuid)):  # a dropped clip's meta is its source's too
             ctx.metrics.clips_reused.inc()
+            return
+        if not clip.kept:
+            ctx.metrics.clips_dropped.inc()
             return
         ctx.metrics.clips.inc()
         ctx.reporter.clip()

@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 import ray
 import ray.exceptions
+from ray import cloudpickle
 
 from streamclip.config import PipelineConfig, RayConfig
 from streamclip.contract.identity import check_rel
@@ -41,6 +42,8 @@ from streamclip.ray.watchdog import watch
 from streamclip.ray.worker import PipelineWorker
 from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
+from streamclip.stages.interface import Stage
+from streamclip.stages.loading import import_factory
 from streamclip.storage import remote
 
 log = logging.getLogger("streamclip.ray")
@@ -82,8 +85,15 @@ class _Worker:
 class RayPipeline:
     """The Ray backend: `backend.EventPipeline` (submit, close_input, async for, statistics) on Ray actors."""
 
-    def __init__(self, config: PipelineConfig, output_dir: Path | str | None, ray_config: RayConfig) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        output_dir: Path | str | None,
+        ray_config: RayConfig,
+        stages: Sequence[Stage] = (),
+    ) -> None:
         self.config = config
+        self.stages = list(stages)  # pickled to each worker: every worker runs its own copy
         self.output_dir = output_dir
         self.ray_config = ray_config
         self.started_at = time.monotonic()
@@ -211,7 +221,7 @@ class RayPipeline:
             num_gpus=res.gpus,
             max_restarts=0,  # the driver replaces a dead worker itself, knowing what it held
             name=f"streamclip-{os.getpid()}-{id(self):x}-{index}.{generation}",
-        ).remote(self.config, str(self.output_dir) if self.output_dir is not None else None)
+        ).remote(self.config, str(self.output_dir) if self.output_dir is not None else None, self.stages)
         try:
             info = await asyncio.wait_for(handle.start.remote(), WORKER_START_TIMEOUT_S)
         except BaseException as exc:  # also cancelled while starting (closing): the actor must not outlive us
@@ -378,6 +388,19 @@ def _actors_that_fit(config: PipelineConfig) -> int:
     return max(count, 1)
 
 
+def check_picklable(stages: Sequence[Stage]) -> None:
+    """Stage objects travel to the workers pickled (cloudpickle): say which one cannot, and what to do."""
+    for stage in stages:
+        try:
+            cloudpickle.dumps(stage)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            raise TypeError(
+                f"stage {getattr(stage, 'name', stage)!r} cannot be sent to Ray workers ({type(exc).__name__}: "
+                f"{exc}): make it picklable (open models and files in process(), not __init__), or name its "
+                "factory in the config ([[stages]] use = 'package.module:Factory') so each worker builds its own"
+            ) from exc
+
+
 def _one_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
@@ -385,14 +408,19 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.asynccontextmanager
 async def open_ray_pipeline(
-    config: PipelineConfig, output_dir: Path | str | None, ray_config: RayConfig
+    config: PipelineConfig, output_dir: Path | str | None, ray_config: RayConfig, stages: Sequence[Stage] = ()
 ) -> AsyncIterator[RayPipeline]:
     """Start the workers, yield the pipeline, then stop them (and Ray, if this started it).
 
-    An `s3://` output is written by the workers straight to the bucket: nothing is shared but the URL."""
+    An `s3://` output is written by the workers straight to the bucket: nothing is shared but the URL.
+    Curation stages run on the workers: those of the config are imported there by their path
+    (checked here first), `stages` objects are pickled to each worker (each runs its own copy)."""
+    for entry in config.stages:
+        import_factory(entry.use)  # a typo fails here, not as a worker that does not start
+    check_picklable(stages)
     started_ray = connect(ray_config)
     out = output_dir.resolve() if isinstance(output_dir, Path) else output_dir
-    pipe = RayPipeline(config, out, ray_config)
+    pipe = RayPipeline(config, out, ray_config, stages)
     try:
         await pipe.start()
         yield pipe

@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from streamclip.config import PipelineConfig
 from streamclip.contract.stats import PipelineStats
 from streamclip.contract.types import ClipReady, Event
 from streamclip.local import Pipeline, open_local_pipeline
+from streamclip.stages.interface import Stage
 from streamclip.storage import remote
 from streamclip.storage.outputs import output_url
 
@@ -31,8 +32,9 @@ class WorkerBroken(RuntimeError):
 class PipelineWorker:
     """The body of the Ray actor (see `streamclip.ray.driver` for how it is placed)."""
 
-    def __init__(self, config: PipelineConfig, output_dir: str | None) -> None:
+    def __init__(self, config: PipelineConfig, output_dir: str | None, stages: Sequence[Stage] = ()) -> None:
         self.config = config
+        self.stages = list(stages)  # this worker's own copies (the config's are built by the pipeline)
         self.output_dir = output_dir
         self._stack = contextlib.AsyncExitStack()
         self._pipe: Pipeline | None = None
@@ -46,7 +48,9 @@ class PipelineWorker:
         """Open the pipeline; returns where this worker runs (for logs and clean-up)."""
         if self._pipe is None:
             output = output_url(self.output_dir) if self.output_dir is not None else None
-            self._pipe = await self._stack.enter_async_context(open_local_pipeline(self.config, output, None))
+            self._pipe = await self._stack.enter_async_context(
+                open_local_pipeline(self.config, output, None, stages=self.stages)
+            )
             self._router = asyncio.create_task(self._route(self._pipe), name="streamclip-ray-router")
         return {
             "pid": os.getpid(),

@@ -27,6 +27,7 @@ import msgspec
 
 from streamclip.contract.types import Clip, EncodedClipInfo, VideoMetadata
 from streamclip.errors import UsageError
+from streamclip.stages.records import BOOKKEEPING_KEYS, is_dropped, stage_meta
 
 
 def check_output_folder(out: Path) -> None:
@@ -60,19 +61,38 @@ def chunk_record_path(out: Path, rel: str, index: int) -> Path:
     return out / "processed_clip_chunks" / f"{rel}_{index}.json"
 
 
-def finished_clip(out: Path, clip_id: uuid.UUID) -> EncodedClipInfo | None:
-    """The encoded-clip facts of a clip already finished in `out`, if any: its file, an error-free
-    meta, and the file's size equal to the meta's `num_bytes` (a clip cut short by a power cut
-    or a full disk, even an empty one, is made again)."""
+class FinishedClip(NamedTuple):
+    """A clip already finished in the output: its encoded facts and its meta (with what its stages
+    recorded; `streamclip.stages.records`)."""
+
+    info: EncodedClipInfo
+    meta: dict[str, Any]
+
+
+def finished_clip(out: Path, clip_id: uuid.UUID) -> FinishedClip | None:
+    """A clip already finished in `out`, if any: an error-free meta and its file, of the size the
+    meta's `num_bytes` says (a clip cut short by a power cut or a full disk, even an empty one, is
+    made again); or the meta alone of a clip a stage dropped (it has no file)."""
     clip_file, meta_file = clip_path(out, clip_id), meta_path(out, clip_id)
     try:
-        size = clip_file.stat().st_size
         meta = json.loads(meta_file.read_bytes())
+        if isinstance(meta, dict) and is_dropped(meta):
+            return finished_meta(meta, None)
+        size = clip_file.stat().st_size
         if not clip_file.is_file():
             return None
     except (OSError, ValueError):
         return None  # missing or unreadable: make the clip again
-    return encoded_info(meta, size)
+    return finished_meta(meta, size)
+
+
+def finished_meta(meta: Any, size: int | None) -> FinishedClip | None:
+    """A finished clip from its meta and its file's size (None: no file, which only a dropped
+    clip's meta may lack); None when the meta has errors or does not match."""
+    if not isinstance(meta, dict) or (size is None) != is_dropped(meta):
+        return None
+    info = encoded_info(meta, meta.get("num_bytes", -1) if size is None else size)
+    return FinishedClip(info, meta) if info is not None else None
 
 
 def encoded_info(meta: Any, size: int) -> EncodedClipInfo | None:
@@ -127,7 +147,17 @@ def clip_record(clip: Clip, source: VideoMetadata, location: str) -> dict[str, A
         record["error_messages"] = dict(clip.errors)
     if clip.frames:
         record["frame_signatures"] = sorted(clip.frames)
+    record.update(stage_meta(clip))  # curation stages' fields, and what resume needs of them
     return record
+
+
+# Every key `clip_record` may write (a live source's clips add theirs): a stage may not add one.
+META_KEYS = frozenset({
+    "span_uuid", "source_video", "duration_span", "width_source", "height_source", "framerate_source",
+    "clip_location", "width", "height", "framerate", "num_frames", "video_codec", "num_bytes", "errors",
+    "windows", "valid", "clip_index", "frame_span", "duration_s", "error_messages", "frame_signatures",
+    "session_start", "wall_clock_start", *BOOKKEEPING_KEYS,
+})  # fmt: skip
 
 
 def clip_error_messages(meta: dict[str, Any]) -> dict[str, str]:
@@ -181,6 +211,8 @@ class ChunkClip(NamedTuple):
     uuid: str
     duration_s: float  # end_s - start_s of its span
     transcoded: bool  # it has an encoded file
+    dropped: bool = False  # a curation stage filtered it out (Curator's `filtered_clips`)
+    counters: tuple[str, ...] = ()  # ClipStats counters its stages added 1 to
 
 
 def clip_chunks(clips: Iterable[ChunkClip], chunk_seconds: int = CHUNK_SECONDS) -> list[list[ChunkClip]]:
@@ -198,28 +230,34 @@ def clip_chunks(clips: Iterable[ChunkClip], chunk_seconds: int = CHUNK_SECONDS) 
 
 
 def chunk_record(source: str, index: int, clips: list[ChunkClip]) -> dict[str, Any]:
-    """Curator's record of one chunk: its clip stats (ClipStats, summed in clip order), its clips'
-    ids, and its caption windows (none)."""
+    """Curator's record of one chunk: its clip stats (ClipStats, summed in clip order; the
+    durations over the clips kept), its clips' ids (a dropped clip's under `filtered_clips`), and
+    its caption windows (none)."""
+    kept = [clip for clip in clips if not clip.dropped]
     total, longest = 0.0, 0.0
-    for clip in clips:
+    for clip in kept:
         total += clip.duration_s
         longest = max(longest, clip.duration_s)
+
+    def counted(counter: str) -> int:
+        return sum(counter in clip.counters for clip in clips)
+
     return {
         "video": source,
         "clip_chunk_index": index,
-        "num_clips_filtered_by_motion": 0,
-        "num_clips_filtered_by_aesthetic": 0,
-        "num_clips_passed": len(clips),
+        "num_clips_filtered_by_motion": counted("num_filtered_by_motion"),
+        "num_clips_filtered_by_aesthetic": counted("num_filtered_by_aesthetic"),
+        "num_clips_passed": len(kept),
         "num_clips_transcoded": sum(clip.transcoded for clip in clips),
-        "num_clips_with_embeddings": 0,
-        "num_clips_with_caption": 0,
-        "num_clips_with_webp": 0,
+        "num_clips_with_embeddings": counted("num_with_embeddings"),
+        "num_clips_with_caption": counted("num_with_caption"),
+        "num_clips_with_webp": counted("num_with_webp"),
         "total_clip_duration": total,
         "max_clip_duration": longest,
-        "clips": [clip.uuid for clip in clips],
-        "filtered_clips": [],
-        "all_windows": {clip.uuid: {} for clip in clips},
-        "all_windows_enhanced_caption": {clip.uuid: {} for clip in clips},
+        "clips": [clip.uuid for clip in kept],
+        "filtered_clips": [clip.uuid for clip in clips if clip.dropped],
+        "all_windows": {clip.uuid: {} for clip in kept},
+        "all_windows_enhanced_caption": {clip.uuid: {} for clip in kept},
     }
 
 

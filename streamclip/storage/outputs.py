@@ -4,10 +4,10 @@ Both hold the same layout (`streamclip.storage.layout`); names are relative path
 made with the layout's own functions on an empty root (`clip_path(Path(), id)`). Clips are
 encoded in a local work folder either way (`Workspace`) and then put in place:
 
-- `LocalOutput`: write to a temporary name, fsync, rename (frames, meta, then the clip; the
-  clip's rename is the commit: `finished_clip` wants both), exactly as before.
+- `LocalOutput`: write to a temporary name, fsync, rename (stages' files, frames, meta, then the
+  clip; the clip's rename is the commit: `finished_clip` wants both), exactly as before.
 - `S3Output`: one PUT per file (a multipart upload above `storage.multipart_chunk_mb`), the clip
-  first, its frames, then its meta, so a meta always names an object that exists. S3 makes an
+  first, stages' files, its frames, then its meta, so a meta always names objects that exist. S3 makes an
   object visible only once its upload is complete, so nothing half-written is ever under a final
   key; a failed multipart upload is aborted by the client. The work folder is a local temporary one.
 """
@@ -18,18 +18,20 @@ import contextlib
 import json
 import os
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from streamclip.contract.identity import record_name, source_hash
-from streamclip.contract.types import EncodedClipInfo
 from streamclip.errors import Reason, UsageError
+from streamclip.stages.records import is_dropped
 from streamclip.storage import s3
 from streamclip.storage.layout import (
+    FinishedClip,
     check_output_folder,
     clip_path,
-    encoded_info,
     finished_clip,
+    finished_meta,
     frames_path,
     meta_path,
 )
@@ -49,10 +51,13 @@ class OutputStore(Protocol):
     work_parent: Path | None  # where the work folder goes (inside the output when it is local)
 
     def location(self, rel: Path) -> str: ...
-    def finished_clip(self, clip_id: uuid.UUID) -> EncodedClipInfo | None: ...
-    def place_clip(self, clip: Placed | None, frames: Written | None, meta: Written) -> None: ...
+    def finished_clip(self, clip_id: uuid.UUID) -> FinishedClip | None: ...
+    def place_clip(
+        self, clip: Placed | None, frames: Written | None, meta: Written, files: Sequence[Written] = ()
+    ) -> None: ...
     def write(self, rel: Path, data: bytes) -> None: ...
-    def discard_clip(self, clip_id: uuid.UUID) -> None: ...
+    def delete(self, rels: Iterable[Path]) -> None: ...
+    def discard_clip(self, clip_id: uuid.UUID, files: Iterable[Path] = ()) -> None: ...
     def record_name(self, rel: str, source: str) -> str: ...
 
 
@@ -92,10 +97,14 @@ class LocalOutput:
     def location(self, rel: Path) -> str:
         return str(self.root / rel)
 
-    def finished_clip(self, clip_id: uuid.UUID) -> EncodedClipInfo | None:
+    def finished_clip(self, clip_id: uuid.UUID) -> FinishedClip | None:
         return finished_clip(self.root, clip_id)
 
-    def place_clip(self, clip: Placed | None, frames: Written | None, meta: Written) -> None:
+    def place_clip(
+        self, clip: Placed | None, frames: Written | None, meta: Written, files: Sequence[Written] = ()
+    ) -> None:
+        for rel, data in files:  # stages' extra outputs, before the meta that names their clip
+            write_atomic(self.root / rel, data)
         if frames is not None:
             write_atomic(self.root / frames[0], frames[1])
         write_atomic(self.root / meta[0], meta[1])
@@ -105,9 +114,14 @@ class LocalOutput:
     def write(self, rel: Path, data: bytes) -> None:
         write_atomic(self.root / rel, data)
 
-    def discard_clip(self, clip_id: uuid.UUID) -> None:
-        """After a failed placement: its meta and frames go (the clip's rename comes last)."""
-        for rel in (meta_path(ROOT, clip_id), frames_path(ROOT, clip_id)):
+    def delete(self, rels: Iterable[Path]) -> None:
+        """Remove files that may be there (a clip an earlier run kept that a stage now drops)."""
+        for rel in rels:
+            (self.root / rel).unlink(missing_ok=True)
+
+    def discard_clip(self, clip_id: uuid.UUID, files: Iterable[Path] = ()) -> None:
+        """After a failed placement: its meta, frames and stages' files go (the clip's rename comes last)."""
+        for rel in (meta_path(ROOT, clip_id), frames_path(ROOT, clip_id), *files):
             with contextlib.suppress(OSError):
                 (self.root / rel).unlink(missing_ok=True)
 
@@ -139,21 +153,28 @@ class S3Output:
         except Exception as exc:
             raise s3.storage_error(exc, self.url) from None
 
-    def finished_clip(self, clip_id: uuid.UUID) -> EncodedClipInfo | None:
-        """Mirror of `output.finished_clip`: an error-free meta and a clip object of its `num_bytes`."""
+    def finished_clip(self, clip_id: uuid.UUID) -> FinishedClip | None:
+        """Mirror of `layout.finished_clip`: an error-free meta and a clip object of its `num_bytes`
+        (or the meta alone of a clip a stage dropped)."""
         import obstore
 
         try:
             meta = json.loads(bytes(obstore.get(self._client(), self._key(meta_path(ROOT, clip_id))).bytes()))
+            if isinstance(meta, dict) and is_dropped(meta):
+                return finished_meta(meta, None)
             size = int(obstore.head(self._client(), self._key(clip_path(ROOT, clip_id)))["size"])
         except Exception:  # missing, unreadable or unreachable: make the clip again
             return None
-        return encoded_info(meta, size)
+        return finished_meta(meta, size)
 
-    def place_clip(self, clip: Placed | None, frames: Written | None, meta: Written) -> None:
+    def place_clip(
+        self, clip: Placed | None, frames: Written | None, meta: Written, files: Sequence[Written] = ()
+    ) -> None:
         if clip is not None:
             self._upload(clip[0], Path(clip[1]))
             Path(clip[1]).unlink(missing_ok=True)
+        for written in files:
+            self.write(*written)
         if frames is not None:
             self.write(*frames)
         self.write(*meta)
@@ -175,11 +196,23 @@ class S3Output:
         except Exception as exc:
             raise _as_os_error(s3.storage_error(exc, self.location(rel))) from None
 
-    def discard_clip(self, clip_id: uuid.UUID) -> None:
+    def delete(self, rels: Iterable[Path]) -> None:
+        """Remove objects that may be there (a clip an earlier run kept that a stage now drops)."""
+        import obstore
+
+        for rel in rels:
+            try:
+                obstore.delete(self._client(), self._key(rel))
+            except Exception as exc:
+                error = s3.storage_error(exc, self.location(rel))
+                if error.kind is not Reason.MISSING:
+                    raise _as_os_error(error) from None
+
+    def discard_clip(self, clip_id: uuid.UUID, files: Iterable[Path] = ()) -> None:
         """After a failed placement: whatever of it was uploaded goes (best effort: the server may be gone)."""
         import obstore
 
-        for rel in (meta_path(ROOT, clip_id), frames_path(ROOT, clip_id), clip_path(ROOT, clip_id)):
+        for rel in (meta_path(ROOT, clip_id), frames_path(ROOT, clip_id), clip_path(ROOT, clip_id), *files):
             with contextlib.suppress(Exception):
                 obstore.delete(self._client(), self._key(rel))
 
