@@ -9,6 +9,7 @@ per-block painting loop and an explicit bilinear sample), sharing no code with t
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 import streamclip
 from streamclip import ClipReady, StageInput, VideoDone
 from streamclip.config import PipelineConfig, load_config
+from streamclip.review.site import build_report
 from streamclip.stages.motion import MotionStage
 
 STRIDE = ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0", "spans.clip_stride_s=2.0"]
@@ -190,6 +192,37 @@ async def test_motion_off_by_default_leaves_the_meta_as_it_was(video: Path, tmp_
     assert clip.kept
     assert clip.fields == {}
     assert "motion_score_global_mean" not in meta(tmp_path, clip)
+
+
+def test_decisions_show_each_motion_drop_as_a_dropped_range_with_its_rule_and_scores(
+    filtered: tuple[Run, Path],
+) -> None:
+    run, out = filtered
+    [decisions_file] = (out / "decisions").glob("*.json")
+    decisions = json.loads(decisions_file.read_text())
+    assert [clip["uuid"] for clip in decisions["clips"]] == [str(clip.uuid) for clip in run.clips]  # the split's
+    by_motion = [d for d in decisions["dropped"] if d.get("stage") == "motion"]
+    assert [d["index"] for d in by_motion] == sorted(STILL)
+    for drop in by_motion:
+        clip = run.clips[drop["index"]]
+        assert (drop["rule"], drop["why"], drop["uuid"]) == ("motion", clip.drop_reason, str(clip.uuid))
+        assert (drop["start_frame"], drop["end_frame"]) == (clip.span.start_frame, clip.span.end_frame)
+        assert drop["fields"] == clip.fields  # both scores
+
+
+async def test_the_review_page_shows_motion_drops_with_reason_and_scores(filtered: tuple[Run, Path]) -> None:
+    run, out = filtered
+    result = await build_report(out)
+    [page_file] = (result.root / "videos").glob("*.html")
+    page = page_file.read_text()
+    for index in STILL:
+        clip = run.clips[index]
+        assert clip.drop_reason is not None
+        reason = html.escape(clip.drop_reason, quote=False)
+        assert f"dropped by motion: {reason}" in page  # on the clip's card
+        assert page.count(reason) >= 3  # the card, the chart band's title, the dropped-ranges table
+    assert page.count('class="card dropped"') == len(STILL)
+    assert 'class="band drop-motion"' in page
 
 
 # ---------------------------------------------------------------------------------------------

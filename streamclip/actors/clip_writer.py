@@ -18,12 +18,14 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from streamclip.actors.decisions_writer import write_decisions
 from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
+from streamclip.contract.decisions import stage_drop
 from streamclip.contract.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
 from streamclip.runtime.actor import Actor
@@ -67,6 +69,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         self.with_stages = with_stages  # video records then carry the clip stats (else as before)
         self.stats: dict[int, ClipStats] = {}
         self.chunk_clips: dict[int, list[ChunkClip]] = {}  # per video: what its chunk records say
+        self.stage_drops: dict[int, list[dict[str, Any]]] = {}  # per video: its decisions' stage-dropped ranges
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.started_at
@@ -97,6 +100,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         counters = {name: clip.counters.count(name) for name in clip.counters}
         if dropped:
             job.clips_dropped += 1
+            self.stage_drops.setdefault(job.id, []).append(stage_drop(clip))
             counted = ClipStats(num_filtered=1, num_transcoded=1, **counters)
         else:
             job.clips_done += 1
@@ -151,6 +155,7 @@ class ClipWriter(Actor[WriterIn, Event]):
         job = end.job
         stats = self.stats.pop(job.id, ClipStats())
         chunks = clip_chunks(self.chunk_clips.pop(job.id, []))
+        stage_drops = self.stage_drops.pop(job.id, [])
         if self.store is not None:
             try:
                 name = self.store.record_name(job.rel, job.source)  # another source's name: both kept
@@ -158,7 +163,8 @@ class ClipWriter(Actor[WriterIn, Event]):
                 self.store.write(
                     video_record_path(ROOT, name), encode_json(self._video_record(end, len(chunks), stats))
                 )
-                write_decisions(self.store, job, end.error, time.monotonic() - job.submitted_at, name=name)
+                processing_s = time.monotonic() - job.submitted_at
+                write_decisions(self.store, job, end.error, processing_s, name=name, stage_drops=stage_drops)
             except OSError as exc:
                 end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
         if end.error is not None:

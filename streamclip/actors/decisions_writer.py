@@ -14,13 +14,17 @@ from streamclip.contract.decisions import (
     part_name,
     probabilities_path,
     scene_record,
+    with_stage_drops,
 )
 from streamclip.storage.layout import encode_json
 from streamclip.storage.outputs import ROOT, OutputStore
 
 
-def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple[dict[str, Any], bytes | None]:
-    """The decisions record of a finished or failed video, and its probabilities as .npy bytes."""
+def video_record(
+    job: VideoJob, error: str | None, processing_s: float, stage_drops: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], bytes | None]:
+    """The decisions record of a finished or failed video, and its probabilities as .npy bytes;
+    `stage_drops`: the clips curation stages dropped (`decisions.stage_drop`)."""
     meta = job.meta
     record: dict[str, Any] = {
         "version": FORMAT_VERSION,
@@ -47,18 +51,25 @@ def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple
         record.update(job.decisions)
     else:  # failed before any decision (probing, or decoding the first frames)
         record.update(mode=None, probabilities=False, scenes=[], cuts=[], splits=[], clips=[], dropped=[])
+    with_stage_drops(record, stage_drops or [])
     return record, probabilities
 
 
 def write_decisions(
-    store: OutputStore, job: VideoJob, error: str | None, processing_s: float, *, name: str | None = None
+    store: OutputStore,
+    job: VideoJob,
+    error: str | None,
+    processing_s: float,
+    *,
+    name: str | None = None,
+    stage_drops: list[dict[str, Any]] | None = None,
 ) -> None:
     """Place OUT/decisions/<name>.probs.npy (when there are probabilities), then <name>.json.
 
     `name` is the video's record name (`job.rel` unless another source already holds it).
     """
     name = name or job.rel
-    record, probabilities = video_record(job, error, processing_s)
+    record, probabilities = video_record(job, error, processing_s, stage_drops)
     if probabilities is not None:
         store.write(probabilities_path(ROOT, name), probabilities)
     store.write(decisions_path(ROOT, name), encode_json(record))

@@ -50,6 +50,7 @@ class ClipCard:
     end_frame: int
     written: bool  # the clip file is in OUT/clips/
     error: str = ""
+    dropped: str = ""  # "<stage>: <reason>" when a curation stage dropped it (it has no file, by design)
 
     @property
     def duration_s(self) -> float:
@@ -164,6 +165,7 @@ def _card(out: Path, clip: dict[str, Any]) -> ClipCard:
         end_frame=clip["end_frame"],
         written=clip_path(out, uuid.UUID(clip["uuid"])).is_file(),
         error="; ".join(f"{k}: {v}" if v else k for k, v in errors.items()),
+        dropped=f"{meta['dropped_by']}: {meta.get('drop_reason') or ''}" if meta.get("dropped_by") else "",
     )
 
 
