@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,17 +103,23 @@ def final_events(events: list[Event]) -> Counter[tuple[str, str]]:
 def test_split_folder_with_ray_local_gives_the_single_machine_clip_ids(
     videos: list[Path], single_machine_ids: dict[str, set[str]], tmp_path: Path
 ) -> None:
+    """With a curation stage named by import path in the profile: the workers import and run it."""
     out = tmp_path / "out"
+    profile = tmp_path / "with_a_stage.toml"  # the default profile's settings, plus the example stage
+    profile.write_text('[[stages]]\nuse = "brightness_stage:MeanBrightness"\n[stages.settings]\nmin_brightness = 0.0\n')
     argv = [sys.executable, "-m", "streamclip", "split", str(videos[0].parent), "-o", str(out),
-            "--ray", "local", "--ray-actors", "2", "--events", "jsonl", "--no-progress",
+            "--ray", "local", "--ray-actors", "2", "--events", "jsonl", "--no-progress", "--profile", str(profile),
             *(arg for o in SETTINGS for arg in ("--set", o))]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=420, check=False)
+    examples = str(Path(__file__).parent.parent / "examples")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [examples, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=420, check=False, env=env)
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     clips: dict[str, set[str]] = {}
     for record in records:
         if record["event"] == "clip":
             clips.setdefault(record["source"], set()).add(record["uuid"])
+            assert record["fields"]["mean_brightness"] > 0  # scored on a worker, carried by the event
     assert clips == single_machine_ids
     assert sorted(r["source"] for r in records if r["event"] == "video_done") == sorted(map(str, videos))
     on_disk = {p.stem for p in (out / "clips").glob("*.mp4")}
@@ -308,3 +316,24 @@ def test_profiles_say_what_a_pipeline_asks_of_a_machine() -> None:
     assert load_config("nvidia").resources.gpus == 1.0
     with pytest.raises(ConfigError, match=r"resources\.cpus"):
         load_config("default", ["resources.cpus=0"])
+
+
+class _HoldsALock:
+    """A stage holding what pickle refuses (a lock): it cannot travel to a worker."""
+
+    name, concurrency, drop_counter = "holds_a_lock", 1, None
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    async def process(self, item: streamclip.StageInput) -> streamclip.StageOutput:
+        return streamclip.StageOutput()
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_stage_object_that_cannot_be_pickled_is_refused_before_ray_starts() -> None:
+    with pytest.raises(TypeError, match="'holds_a_lock' cannot be sent to Ray workers"):
+        async with streamclip.open_pipeline(config(), None, ray="local", stages=[_HoldsALock()]):
+            pass

@@ -133,9 +133,11 @@ def test_a_stage_drops_clips_keeping_their_meta_and_counting_them(dropped: Dropp
         written = meta(out, clip)
         assert (written["drop_reason"], written["dropped_by"]) == ("too dark", "brightness")
         assert written["stages"]["counters"] == ["num_filtered_by_motion"]  # type: ignore[index]
+        assert written["clip_location"] == str(out / "filtered_clips" / f"{clip.uuid}.mp4")  # as Curator names it
     stats = result.done.stats
     assert (stats.num_passed, stats.num_filtered, stats.num_filtered_by_motion) == (CLIPS - 2, 2, 2)
     assert stats.num_transcoded == CLIPS
+    assert stats.total_clip_duration == pytest.approx(2.0 * CLIPS)  # Curator's: kept and filtered clips
     assert result.done.num_clips == CLIPS - 2
     saved = record(out)
     assert saved["num_clips_dropped"] == 2

@@ -18,14 +18,12 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from streamclip.actors.decisions_writer import write_decisions
-from streamclip.actors.messages import ClipItem, VideoEnd, VideoJob
+from streamclip.actors.messages import ClipItem, StageDrop, VideoEnd, VideoJob
 from streamclip.config import PipelineConfig
-from streamclip.contract.decisions import stage_drop
 from streamclip.contract.types import Clip, ClipReady, ClipStats, Event, VideoDone, VideoFailed
 from streamclip.errors import Reason
 from streamclip.runtime.actor import Actor
@@ -39,6 +37,7 @@ from streamclip.storage.layout import (
     clip_path,
     clip_record,
     encode_json,
+    filtered_clip_path,
     frames_path,
     meta_path,
     video_record,
@@ -69,7 +68,6 @@ class ClipWriter(Actor[WriterIn, Event]):
         self.with_stages = with_stages  # video records then carry the clip stats (else as before)
         self.stats: dict[int, ClipStats] = {}
         self.chunk_clips: dict[int, list[ChunkClip]] = {}  # per video: what its chunk records say
-        self.stage_drops: dict[int, list[dict[str, Any]]] = {}  # per video: its decisions' stage-dropped ranges
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.started_at
@@ -97,16 +95,16 @@ class ClipWriter(Actor[WriterIn, Event]):
             job.clips_failed += 1  # the video's record keeps the first failure's reason
             job.errors.setdefault("clips", f"clip {clip.index}: {'; '.join(clip.errors.values())}")
             return
-        counters = {name: clip.counters.count(name) for name in clip.counters}
         if dropped:
             job.clips_dropped += 1
-            self.stage_drops.setdefault(job.id, []).append(stage_drop(clip))
-            counted = ClipStats(num_filtered=1, num_transcoded=1, **counters)
+            drop = StageDrop(clip.index, clip.span, clip.dropped_by or "", clip.drop_reason or "", dict(clip.fields))
+            job.stage_drops.append(drop)
         else:
             job.clips_done += 1
-            duration = clip.span.duration_s
-            counted = ClipStats(num_passed=1, num_transcoded=1, total_clip_duration=duration,
-                                max_clip_duration=duration, **counters)  # fmt: skip
+        duration = clip.span.duration_s  # Curator: the durations of kept and filtered clips alike
+        counters = {name: clip.counters.count(name) for name in clip.counters}
+        counted = ClipStats(num_passed=int(not dropped), num_filtered=int(dropped), num_transcoded=1,
+                            total_clip_duration=duration, max_clip_duration=duration, **counters)  # fmt: skip
         self.stats[job.id] = self.stats.get(job.id, ClipStats()).combine(counted)
 
     def _place(self, item: ClipItem) -> None:
@@ -128,7 +126,9 @@ class ClipWriter(Actor[WriterIn, Event]):
             if clip.frames and clip.kept and self.config.frames.write
             else None
         )
-        record = clip_record(clip, item.job.meta, store.location(final))
+        # Curator names a filtered clip's place under filtered_clips/ (streamclip writes no file there)
+        location = store.location(final if clip.kept or not clip.ok else filtered_clip_path(ROOT, clip.uuid))
+        record = clip_record(clip, item.job.meta, location)
         if item.job.live is not None:
             record.update(item.job.live.clip_fields(clip.span))
         meta = (meta_path(ROOT, clip.uuid), encode_json(record))
@@ -155,7 +155,6 @@ class ClipWriter(Actor[WriterIn, Event]):
         job = end.job
         stats = self.stats.pop(job.id, ClipStats())
         chunks = clip_chunks(self.chunk_clips.pop(job.id, []))
-        stage_drops = self.stage_drops.pop(job.id, [])
         if self.store is not None:
             try:
                 name = self.store.record_name(job.rel, job.source)  # another source's name: both kept
@@ -163,8 +162,7 @@ class ClipWriter(Actor[WriterIn, Event]):
                 self.store.write(
                     video_record_path(ROOT, name), encode_json(self._video_record(end, len(chunks), stats))
                 )
-                processing_s = time.monotonic() - job.submitted_at
-                write_decisions(self.store, job, end.error, processing_s, name=name, stage_drops=stage_drops)
+                write_decisions(self.store, job, end.error, time.monotonic() - job.submitted_at, name=name)
             except OSError as exc:
                 end = VideoEnd(job, error=f"its record could not be written: {exc}", kind=Reason.OUTPUT_IO)
         if end.error is not None:

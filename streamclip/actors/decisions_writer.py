@@ -14,17 +14,16 @@ from streamclip.contract.decisions import (
     part_name,
     probabilities_path,
     scene_record,
+    stage_drop,
     with_stage_drops,
 )
 from streamclip.storage.layout import encode_json
 from streamclip.storage.outputs import ROOT, OutputStore
 
 
-def video_record(
-    job: VideoJob, error: str | None, processing_s: float, stage_drops: list[dict[str, Any]] | None = None
-) -> tuple[dict[str, Any], bytes | None]:
-    """The decisions record of a finished or failed video, and its probabilities as .npy bytes;
-    `stage_drops`: the clips curation stages dropped (`decisions.stage_drop`)."""
+def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple[dict[str, Any], bytes | None]:
+    """The decisions record of a finished or failed video, and its probabilities as .npy bytes; the
+    clips curation stages dropped are dropped ranges too (`job.stage_drops`)."""
     meta = job.meta
     record: dict[str, Any] = {
         "version": FORMAT_VERSION,
@@ -51,25 +50,19 @@ def video_record(
         record.update(job.decisions)
     else:  # failed before any decision (probing, or decoding the first frames)
         record.update(mode=None, probabilities=False, scenes=[], cuts=[], splits=[], clips=[], dropped=[])
-    with_stage_drops(record, stage_drops or [])
+    with_stage_drops(record, [stage_drop(d.index, d.span, d.stage, d.reason, d.fields) for d in job.stage_drops])
     return record, probabilities
 
 
 def write_decisions(
-    store: OutputStore,
-    job: VideoJob,
-    error: str | None,
-    processing_s: float,
-    *,
-    name: str | None = None,
-    stage_drops: list[dict[str, Any]] | None = None,
+    store: OutputStore, job: VideoJob, error: str | None, processing_s: float, *, name: str | None = None
 ) -> None:
     """Place OUT/decisions/<name>.probs.npy (when there are probabilities), then <name>.json.
 
     `name` is the video's record name (`job.rel` unless another source already holds it).
     """
     name = name or job.rel
-    record, probabilities = video_record(job, error, processing_s, stage_drops)
+    record, probabilities = video_record(job, error, processing_s)
     if probabilities is not None:
         store.write(probabilities_path(ROOT, name), probabilities)
     store.write(decisions_path(ROOT, name), encode_json(record))

@@ -36,6 +36,7 @@ class VideoJob:
     clips_done: int = 0
     clips_failed: int = 0
     clips_dropped: int = 0  # by a curation stage (streamclip.stages)
+    stage_drops: list[StageDrop] = field(default_factory=list)  # each, for OUT/decisions/ (in arrival order)
     errors: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     note: str = ""
@@ -51,6 +52,17 @@ class VideoJob:
     def fps(self) -> float:
         assert self.meta is not None, "fps is known only after probing"
         return self.meta.fps
+
+
+@dataclass(frozen=True)
+class StageDrop:
+    """A clip a curation stage dropped: what the decisions file says of it (no frames, no bytes)."""
+
+    index: int
+    span: Span
+    stage: str
+    reason: str
+    fields: dict[str, object]
 
 
 @dataclass(frozen=True, eq=False)

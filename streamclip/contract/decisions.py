@@ -55,7 +55,7 @@ from streamclip.contract.rules import (
     non_transition_runs,
     seconds_to_frame,
 )
-from streamclip.contract.types import Clip
+from streamclip.contract.types import Span
 
 log = logging.getLogger(__name__)
 
@@ -392,19 +392,22 @@ def _dropped(ranges: list[tuple[int, int, str, str]], fps: float) -> list[dict[s
             for s, e, rule, why in ordered]  # fmt: skip
 
 
-def stage_drop(clip: Clip) -> dict[str, Any]:
-    """The dropped-range entry of a clip a curation stage dropped (`clip.dropped_by`)."""
-    span = clip.span
-    scalars = {key: value for key, value in clip.fields.items() if isinstance(value, str | int | float | bool)}
+def stage_drop(index: int, span: Span, stage: str, reason: str, fields: dict[str, object]) -> dict[str, Any]:
+    """The dropped-range entry of clip `index`, which curation stage `stage` dropped for `reason`."""
+    scalars = {key: value for key, value in fields.items() if isinstance(value, str | int | float | bool)}
     return {"start_frame": span.start_frame, "end_frame": span.end_frame, "start_s": span.start_s,
-            "end_s": span.end_s, "rule": clip.dropped_by, "why": clip.drop_reason or "", "margin": False,
-            "stage": clip.dropped_by, "uuid": str(clip.uuid), "index": clip.index, "fields": scalars}  # fmt: skip
+            "end_s": span.end_s, "rule": stage, "why": reason, "margin": False, "stage": stage,
+            "index": index, "fields": scalars}  # fmt: skip
 
 
 def with_stage_drops(record: dict[str, Any], drops: list[dict[str, Any]]) -> None:
-    """Add the ranges curation stages dropped to a record's `dropped`, in frame order."""
-    if drops:
-        record["dropped"] = sorted([*record["dropped"], *drops], key=lambda d: (d["start_frame"], d["end_frame"]))
+    """Add the ranges curation stages dropped to a record's `dropped`, in frame order, each with the
+    uuid its clip has in the record's `clips`."""
+    if not drops:
+        return
+    uuids = {clip["index"]: clip["uuid"] for clip in record.get("clips", [])}
+    named = [{**drop, "uuid": uuids[drop["index"]]} if drop["index"] in uuids else drop for drop in drops]
+    record["dropped"] = sorted([*record["dropped"], *named], key=lambda d: (d["start_frame"], d["end_frame"]))
 
 
 def npy_bytes(values: npt.NDArray[Any]) -> bytes:

@@ -95,8 +95,9 @@ class ServeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return Path(self.ledger) if self.ledger else default_ledger(Path(self.output))
 
     def pipeline_config(self) -> PipelineConfig:
-        """The profile with `set` applied and `stages` after its own; each stream holds a decoder for as long as it runs, so
-        `decode.max_videos` grows by one per stream (the watched files keep their share)."""
+        """The profile with `set` applied and `stages` after its own; each stream holds a decoder for
+        as long as it runs, so `decode.max_videos` grows by one per stream (the watched files keep
+        their share)."""
         config = load_config(self.profile, self.overrides)
         if self.stages:
             config = msgspec.structs.replace(config, stages=[*config.stages, *self.stages])

@@ -20,9 +20,13 @@ from streamclip.errors import ConfigError
 from streamclip.stages.interface import Stage
 from streamclip.stages.motion import motion_stage
 
-# The built-in stages, in their order (motion, dedup, preview): each takes the pipeline's config
-# and returns its stage when its section enables it, else None.
-BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [motion_stage]
+# The built-in stages, in their order: each takes the pipeline's config and returns its stage when
+# its section enables it, else None (import heavy modules inside the function, not here).
+BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [
+    motion_stage,  # [motion]
+    # dedup ([dedup])
+    # preview ([preview])
+]
 
 # Counters a stage may add to: ClipStats' whole-number fields, minus those the writer keeps itself.
 _WRITER_COUNTERS = frozenset({"num_passed", "num_transcoded", "num_filtered"})

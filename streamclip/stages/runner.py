@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 StageIn = ClipItem | VideoEnd
 # Folders of the layout a stage's files may not write into (they hold clips, metas and records).
 _LAYOUT_FOLDERS = frozenset(
-    {"clips", "metas", "frames", "processed_videos", "processed_clip_chunks", "decisions", "report"}
+    {"clips", "filtered_clips", "metas", "frames", "processed_videos", "processed_clip_chunks", "decisions", "report"}
 )
 
 

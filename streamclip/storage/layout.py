@@ -45,6 +45,11 @@ def clip_path(out: Path, clip_id: uuid.UUID) -> Path:
     return out / "clips" / f"{clip_id}.mp4"
 
 
+def filtered_clip_path(out: Path, clip_id: uuid.UUID) -> Path:
+    """Where Curator puts a clip a filter dropped (its meta's `clip_location`; streamclip writes no file)."""
+    return out / "filtered_clips" / f"{clip_id}.mp4"
+
+
 def meta_path(out: Path, clip_id: uuid.UUID) -> Path:
     return out / "metas" / "v0" / f"{clip_id}.json"
 
@@ -231,11 +236,11 @@ def clip_chunks(clips: Iterable[ChunkClip], chunk_seconds: int = CHUNK_SECONDS) 
 
 def chunk_record(source: str, index: int, clips: list[ChunkClip]) -> dict[str, Any]:
     """Curator's record of one chunk: its clip stats (ClipStats, summed in clip order; the
-    durations over the clips kept), its clips' ids (a dropped clip's under `filtered_clips`), and
-    its caption windows (none)."""
+    durations over kept and filtered clips, as Curator's), its clips' ids (a dropped clip's under
+    `filtered_clips`), and its caption windows (none)."""
     kept = [clip for clip in clips if not clip.dropped]
     total, longest = 0.0, 0.0
-    for clip in kept:
+    for clip in clips:
         total += clip.duration_s
         longest = max(longest, clip.duration_s)
 
