@@ -40,7 +40,7 @@ from streamclip.runtime.channel import Channel
 from streamclip.runtime.pipeline import Runnable, run_actors, until_end
 from streamclip.runtime.waiting import wait_out
 from streamclip.stages.interface import Stage
-from streamclip.stages.loading import build_stages
+from streamclip.stages.loading import check_stages, iter_stages
 from streamclip.stages.runner import close_stages, stage_actors
 from streamclip.storage import remote, s3
 from streamclip.storage.outputs import open_output
@@ -195,11 +195,14 @@ async def open_local_pipeline(
     s3.configure(config.storage)
     check_encoder(config.transcode.encoder)
     await children.demuxers_ready()  # the inputs' whitelist, read once, off the event loop
-    curation = build_stages(config, stages)
+    curation: list[Stage] = []
     try:
+        curation.extend(iter_stages(config, stages))
+        check_stages(curation)
         pipe = Pipeline(config, output_dir, model, work_dir=work_dir, stages=curation)
     except BaseException:
-        await close_stages(curation)
+        given = [stage for stage in stages if not any(stage is built for built in curation)]
+        await close_stages([*curation, *given])  # those built before the one that failed, and the API's
         raise
     runner = pipe.runner = asyncio.create_task(run_actors(pipe.actors), name="streamclip-pipeline")
     try:

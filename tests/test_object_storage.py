@@ -422,3 +422,49 @@ def test_a_killed_daemon_with_an_s3_output_leaves_no_work_folder_behind(
         status, _ = daemon.stop()
     assert status == 0, daemon.stderr
     assert work_folders() == []
+
+
+class _DropsEvenClips:
+    """A curation stage: a file for every clip, and the even-numbered clips dropped."""
+
+    name, concurrency, drop_counter = "even", 2, None
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def process(self, item: streamclip.StageInput) -> streamclip.StageOutput:
+        self.calls += 1
+        drop = "even clip" if item.clip.index % 2 == 0 else None
+        return streamclip.StageOutput(fields={"even": drop is not None}, drop=drop,
+                                      files={f"marks/{item.clip.uuid}.txt": b"seen"})  # fmt: skip
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_stages_write_their_files_and_dropped_metas_to_s3_and_a_rerun_reuses_them(
+    server: s3server.S3Server, aws_env: dict[str, str], videos: list[Path]
+) -> None:
+    config = streamclip.load_config("default", ["spans.mode='fixed_stride'", "spans.clip_len_s=2.0",
+                                                "spans.clip_stride_s=2.0"])  # fmt: skip
+    first = _DropsEvenClips()
+    events = await streamclip.split([videos[0]], "s3://out/staged", config, stages=[first])
+    clips = {e.clip.index: e.clip for e in events if isinstance(e, ClipReady)}
+    assert sorted(clips) == [0, 1, 2]
+    found = objects(server, "out", "staged")
+    assert {key for key in found if key.startswith("clips/")} == {f"clips/{clips[1].uuid}.mp4"}
+    assert {key for key in found if key.startswith("marks/")} == {f"marks/{c.uuid}.txt" for c in clips.values()}
+    dropped = read_json(server, "out", f"staged/metas/v0/{clips[0].uuid}.json")
+    assert (dropped["drop_reason"], dropped["even"]) == ("even clip", True)
+    again = _DropsEvenClips()
+    async with streamclip.open_pipeline(config, "s3://out/staged", stages=[again]) as pipe:
+        await pipe.submit(videos[0])
+        pipe.close_input()
+        rerun = [event async for event in pipe]
+        transcoder = pipe.statistics().transcoder
+    assert (again.calls, transcoder.encoded, transcoder.reused) == (0, 0, 3)
+    assert {e.clip.index: e.clip.drop_reason for e in rerun if isinstance(e, ClipReady)} == {
+        0: "even clip",
+        1: None,
+        2: "even clip",
+    }

@@ -25,6 +25,7 @@ from streamclip.config import PipelineConfig, StageConfig, config_from_dict, loa
 from streamclip.contract.stats import PipelineStats
 from streamclip.errors import ConfigError, Reason
 from streamclip.ingest.config import load_serve_config, settings_hash
+from streamclip.ingest.metrics import LiveStats, Metrics
 from streamclip.stages.loading import load_stage
 from streamclip.stages.runner import StageOutputError, check_output
 
@@ -230,12 +231,22 @@ async def test_an_unusable_output_fails_the_clip_naming_what_is_wrong(video: Pat
     ],
 )
 def test_what_a_stage_may_not_return(output: StageOutput, says: str) -> None:
-    clip = streamclip.Clip(
+    with pytest.raises(StageOutputError, match=says):
+        check_output(Brightness(), a_clip(), output)
+
+
+def a_clip() -> streamclip.Clip:
+    return streamclip.Clip(
         uuid=streamclip.clip_uuid("/v.mp4", 0, 50), source="/v.mp4", index=0,
         span=streamclip.Span.from_frames(0, 50, 25.0), fields={"brightness": 3.0},
     )  # fmt: skip
-    with pytest.raises(StageOutputError, match=says):
-        check_output(Brightness(), clip, output)
+
+
+def test_numpy_values_in_fields_become_plain_json_values() -> None:
+    output = StageOutput(fields={"score": np.float32(0.5), "counts": np.arange(3), "flag": np.bool_(True)})
+    fields = check_output(Brightness(), a_clip(), output)
+    assert fields == {"score": 0.5, "counts": [0, 1, 2], "flag": True}
+    assert [type(value) for value in fields.values()] == [float, list, bool]
 
 
 class Gate:
@@ -418,9 +429,15 @@ def test_a_stage_entry_is_checked_as_the_config_is_read() -> None:
         config_from_dict({"stages": [{"use": "a:B", "tag": 1}]})
 
 
-async def test_stage_names_must_be_unique(video: Path) -> None:
+async def test_stages_that_cannot_run_are_refused_and_those_built_are_closed(video: Path, stage_module: str) -> None:
+    twins = [Brightness(), Brightness()]
     with pytest.raises(ConfigError, match="unique"):
-        await run(video, None, [Brightness(), Brightness()])
+        await run(video, None, twins)
+    given = Brightness()
+    broken = config_from_dict({"spans": {"mode": "fixed_stride"}, "stages": [{"use": f"{stage_module}:refuses"}]})
+    with pytest.raises(ConfigError, match="tag is required"):
+        await run(video, None, [given], broken)
+    assert [stage.closed for stage in [*twins, given]] == [1, 1, 1]
 
 
 def test_the_daemon_config_adds_its_stages_after_the_profiles(tmp_path: Path) -> None:
@@ -440,3 +457,10 @@ def test_the_daemon_config_adds_its_stages_after_the_profiles(tmp_path: Path) ->
     loaded = load_serve_config(serve)
     assert loaded.pipeline_config().stages == [StageConfig(use="my_stages:Tagger", settings={"tag": "daemon"})]
     assert settings_hash(loaded.pipeline_config()) != settings_hash(load_config("default"))
+
+
+def test_the_daemon_exports_each_stages_clips_by_outcome() -> None:
+    metrics = Metrics(lambda: LiveStats(channels={}, stages={"brightness": (3, 2, 1)}))
+    lines = metrics.exposition().decode().splitlines()
+    for outcome, count in (("processed", 3), ("dropped", 2), ("failed", 1)):
+        assert f'streamclip_stage_clips_total{{outcome="{outcome}",stage="brightness"}} {count}.0' in lines

@@ -239,11 +239,12 @@ class Daemon:
 
     def _live(self) -> LiveStats:
         channels = {self.candidates.name: (len(self.candidates), self.candidates.capacity)}
-        detector, live = DetectorStats(), None
+        detector, live, stages = DetectorStats(), None, {}
         if self._pipe is not None:
             stats = self._pipe.statistics()
             channels.update({name: (c.depth, c.capacity) for name, c in stats.channels.items()})
             detector, live = stats.detector or detector, stats.decoder
+            stages = {name: (s.processed, s.dropped, s.failed) for name, s in stats.stages.items()}
         watcher = self._watcher.statistics() if self._watcher is not None else {}
         ledger = self.ledger_figures.latest
         return LiveStats(
@@ -255,6 +256,7 @@ class Daemon:
             ledger=ledger,
             live_lag_s=live.lag_s if live is not None else 0.0,
             live_spool_bytes=live.spool_bytes if live is not None else 0,
+            stages=stages,
         )
 
     def _banner(self, server: MetricsServer | None) -> str:

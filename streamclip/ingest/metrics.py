@@ -41,6 +41,8 @@ class LiveStats(msgspec.Struct, frozen=True, kw_only=True):
     ledger: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)  # state -> (sources, clips)
     live_lag_s: float = 0.0  # the worst lag behind live of the stream sources being read
     live_spool_bytes: int = 0
+    # curation stages (streamclip.stages): name -> clips it (processed, dropped, failed on), in this run
+    stages: dict[str, tuple[int, int, int]] = msgspec.field(default_factory=dict)
 
 
 class LedgerFigures:
@@ -167,3 +169,10 @@ class _LiveCollector:
             clips.add_metric([state], clip_count)
         yield sources
         yield clips
+        staged = CounterMetricFamily(
+            "streamclip_stage_clips", "Clips through each curation stage, by outcome", labels=["stage", "outcome"]
+        )
+        for name, counts in stats.stages.items():
+            for outcome, count in zip(("processed", "dropped", "failed"), counts, strict=True):
+                staged.add_metric([name, outcome], count)
+        yield staged

@@ -16,8 +16,9 @@ Contract for implementers:
   name); the pipeline and the video go on. Cancellation (`CancelledError`) must propagate.
 - `close()` is called once when the pipeline ends, normally or by cancellation: release models,
   indexes and files there.
-- `fields` must be JSON-serialisable (msgspec) and are merged into the clip's meta at top level;
-  a key another stage (or the meta itself) already has is an error for that clip.
+- `fields` must be JSON-serialisable (msgspec; numpy values are converted) and are merged into the
+  clip's meta at top level; a key another stage (or the meta itself) already has is an error for
+  that clip.
 - `files` are written under the output root before the clip's meta (temporary name then rename, or
   one S3 put); without an output folder they travel on the clip (`Clip.files`), as the encoded
   bytes do in `Clip.buffer`.
@@ -52,8 +53,9 @@ class StageOutput:
     """What a stage decided about one clip."""
 
     fields: dict[str, object] = field(default_factory=dict)
-    """JSON-serialisable values merged into the clip's meta (top-level keys; a stage may not
-    overwrite a key another stage or the meta already wrote)."""
+    """JSON-serialisable values (numpy scalars and arrays are converted to numbers and lists)
+    merged into the clip's meta (top-level keys; a stage may not overwrite a key another stage or
+    the meta already wrote)."""
     drop: str | None = None
     """A reason a person can read: the clip is filtered (not written to `OUT/clips/`; its meta is
     kept with the fields and this reason). The stages after this one do not see the clip."""

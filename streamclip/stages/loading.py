@@ -9,7 +9,7 @@ line when the pipeline opens, not a traceback in the middle of a run.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
 import msgspec
@@ -37,11 +37,21 @@ STAGE_COUNTERS = frozenset(
 
 def build_stages(config: PipelineConfig, given: Iterable[Stage] = ()) -> list[Stage]:
     """The built-in stages the config enables, its `[[stages]]`, then `given` (the API's), checked."""
-    stages = [stage for make in BUILT_INS if (stage := make(config)) is not None]
-    stages += [load_stage(entry) for entry in config.stages]
-    stages += list(given)
+    stages = list(iter_stages(config, given))
     check_stages(stages)
     return stages
+
+
+def iter_stages(config: PipelineConfig, given: Iterable[Stage] = ()) -> Iterator[Stage]:
+    """The pipeline's stages in order, each built as it is reached (so that a caller can close those
+    built before one whose factory fails)."""
+    for make in BUILT_INS:
+        stage = make(config)
+        if stage is not None:
+            yield stage
+    for entry in config.stages:
+        yield load_stage(entry)
+    yield from given
 
 
 def load_stage(entry: StageConfig) -> Stage:

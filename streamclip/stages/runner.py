@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from streamclip.actors.messages import ClipItem, VideoEnd
 from streamclip.actors.pools import PerVideoPool
@@ -69,12 +70,13 @@ class StageActor(PerVideoPool[StageIn, StageIn]):
         stage = self.stage
         try:
             output = await stage.process(StageInput(clip=clip, path=path, fields=MappingProxyType(dict(clip.fields))))
-            check_output(stage, clip, output)
+            fields = check_output(stage, clip, output)
         except Exception as exc:  # the stage's bug or its input's: this clip fails, not the run
             clip.fail(stage.name, f"{type(exc).__name__}: {exc}", Reason.STAGE_ERROR)
             self.failed += 1
             return
-        apply_output(stage, clip, output)
+        assert isinstance(output, StageOutput)
+        apply_output(stage, clip, output, fields)
         self.processed += 1
         self.dropped += output.drop is not None
 
@@ -105,11 +107,12 @@ class StageOutputError(ValueError):
     """A stage returned something the pipeline cannot record (the clip fails, naming the stage)."""
 
 
-def check_output(stage: Stage, clip: Clip, output: object) -> None:
-    """Everything `apply_output` relies on, checked before any of it changes the clip."""
+def check_output(stage: Stage, clip: Clip, output: object) -> dict[str, Any]:
+    """Everything `apply_output` relies on, checked before any of it changes the clip; the fields
+    as plain JSON values (numpy scalars and arrays become numbers and lists)."""
     if not isinstance(output, StageOutput):
         raise StageOutputError(f"process() returned a {type(output).__name__}, not a StageOutput")
-    _check_fields(output.fields, clip.fields)
+    fields = _checked_fields(output.fields, clip.fields)
     if output.drop is not None and (not isinstance(output.drop, str) or not output.drop.strip()):
         raise StageOutputError(f"drop must be a reason in words or None, got {output.drop!r}")
     unknown = [c for c in output.counters if c not in STAGE_COUNTERS]
@@ -119,18 +122,27 @@ def check_output(stage: Stage, clip: Clip, output: object) -> None:
         check_file_name(name)
         if not isinstance(data, bytes):
             raise StageOutputError(f"files[{name!r}] must be bytes, got {type(data).__name__}")
+    return fields
 
 
-def _check_fields(fields: Mapping[str, object], earlier: Mapping[str, object]) -> None:
+def _checked_fields(fields: Mapping[str, object], earlier: Mapping[str, object]) -> dict[str, Any]:
     if not isinstance(fields, dict) or not all(isinstance(key, str) for key in fields):
         raise StageOutputError("fields must be a dict with str keys")
     taken = sorted(key for key in fields if key in earlier or key in META_KEYS)
     if taken:
         raise StageOutputError(f"fields {taken} are already in the clip's meta (set by it or an earlier stage)")
     try:
-        msgspec.json.encode(fields)
+        plain: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(fields, enc_hook=_numpy_value))
     except (TypeError, ValueError, OverflowError) as exc:
         raise StageOutputError(f"fields must be JSON-serialisable: {exc}") from None
+    return plain
+
+
+def _numpy_value(value: object) -> object:
+    """numpy's scalars and arrays as the JSON values they hold (a stage's scores often are numpy's)."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def check_file_name(name: str) -> None:
@@ -142,10 +154,11 @@ def check_file_name(name: str) -> None:
         raise StageOutputError(f"file name {name!r} is in a folder the output layout owns")
 
 
-def apply_output(stage: Stage, clip: Clip, output: StageOutput) -> None:
-    """Record a checked output on the clip: fields, files, counters, and the drop with its counter."""
+def apply_output(stage: Stage, clip: Clip, output: StageOutput, fields: Mapping[str, Any]) -> None:
+    """Record a checked output (and its `check_output` fields) on the clip: fields, files, counters,
+    and the drop with its counter."""
     clip.stages.append(stage.name)
-    clip.fields.update(output.fields)
+    clip.fields.update(fields)
     clip.files.update(output.files)
     clip.counters.extend(output.counters)
     if output.drop is not None:
