@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -154,6 +155,22 @@ class RayConfig(msgspec.Struct, **_STRICT):
             raise ValueError("ray: actors must be >= 0, max_videos_in_flight and max_attempts >= 1")
 
 
+class MotionConfig(msgspec.Struct, **_STRICT):
+    """NeMo Curator's motion filter after the split (`streamclip.stages.motion`); names and defaults
+    are Curator's `MotionFilterStage` ones. Off by default, so outputs do not change."""
+
+    enabled: bool = False
+    global_mean_threshold: float = 0.00098
+    per_patch_min_256_threshold: float = 0.000001
+    score_only: bool = False  # record the scores, drop nothing
+    workers: int = 1  # clips scored at once (each decodes on one thread)
+
+    def __post_init__(self) -> None:
+        thresholds = (self.global_mean_threshold, self.per_patch_min_256_threshold)
+        if not all(math.isfinite(value) and value >= 0 for value in thresholds):
+            raise ValueError("motion: thresholds must be finite and >= 0")
+
+
 class DedupConfig(msgspec.Struct, **_STRICT):
     """Near-duplicate flags (`streamclip.stages.dedup`): a perceptual hash per clip, compared with
     the clips seen before (in this run, or in `index` across runs)."""
@@ -219,6 +236,7 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
     resources: ResourcesConfig = msgspec.field(default_factory=ResourcesConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     live: LiveConfig = msgspec.field(default_factory=LiveConfig)
+    motion: MotionConfig = msgspec.field(default_factory=MotionConfig)
     dedup: DedupConfig = msgspec.field(default_factory=DedupConfig)
     preview: PreviewConfig = msgspec.field(default_factory=PreviewConfig)
     stages: list[StageConfig] = msgspec.field(default_factory=list)  # users' own, after the built-in ones
@@ -237,6 +255,16 @@ class PipelineConfig(msgspec.Struct, **_STRICT):
         if self.resources.cpus <= 0 or self.resources.gpus < 0:
             raise ConfigError("resources.cpus must be > 0 and resources.gpus >= 0")
         _check_detector(self.detector)
+        _check_motion(self.motion, self.transcode)
+
+
+def _check_motion(motion: MotionConfig, transcode: TranscodeConfig) -> None:
+    # VP9 clips carry no motion vectors FFmpeg exports: Curator's rule would filter every clip.
+    if motion.enabled and not motion.score_only and transcode.encoder == "libvpx-vp9":
+        raise ConfigError(
+            "motion: transcode.encoder libvpx-vp9 exports no motion vectors, so every clip would be "
+            "filtered; use an H.264 encoder or motion.score_only = true"
+        )
 
 
 def _check_detector(detector: DetectorConfig) -> None:
@@ -253,6 +281,7 @@ _POSITIVE = [
     ("detector", "batch_windows"),
     ("transcode", "workers"),
     ("frames", "workers"),
+    ("motion", "workers"),
 ]
 
 PROFILE_DIRS = [Path(__file__).parent / "profiles"]

@@ -251,8 +251,10 @@ def make_raw_h264(path: str | os.PathLike[str]) -> Path:
 
 
 def _with_options(spec: str, options: str) -> str:
-    """'color=c=red' + 's=..:r=..' → 'color=c=red:s=..:r=..'; 'testsrc2' → 'testsrc2=s=..:r=..'."""
-    return f"{spec}:{options}" if "=" in spec else f"{spec}={options}"
+    """'color=c=red' + 's=..:r=..' → 'color=c=red:s=..:r=..'; 'testsrc2' → 'testsrc2=s=..:r=..';
+    a chain ('testsrc2,scroll=h=0.01') gets them on its source."""
+    source, comma, filters = spec.partition(",")
+    return (f"{source}:{options}" if "=" in source else f"{source}={options}") + comma + filters
 
 
 def _truncate(path: str | os.PathLike[str], data: bytes, fraction: float) -> Path:

@@ -186,10 +186,38 @@ def test_zero_capacity_is_refused(channel: str) -> None:
         load_config("default", [f"channels.{channel}=0"])
 
 
-@pytest.mark.parametrize("key", ["transcode.workers", "decode.chunk_frames", "detector.batch_windows"])
+@pytest.mark.parametrize(
+    "key", ["transcode.workers", "decode.chunk_frames", "detector.batch_windows", "motion.workers"]
+)
 def test_zero_workers_or_sizes_are_refused(key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config("default", [f"{key}=0"])
+
+
+def test_motion_is_off_by_default_with_curators_thresholds() -> None:
+    motion = load_config("default").motion
+    assert (motion.enabled, motion.score_only) == (False, False)
+    assert (motion.global_mean_threshold, motion.per_patch_min_256_threshold) == (0.00098, 0.000001)
+    for name in available_profiles():
+        assert load_config(name).motion.enabled is False  # no bundled profile changes its outputs
+
+
+def test_motion_overrides_and_strictness() -> None:
+    config = load_config(
+        "default", ["motion.enabled=true", "motion.score_only=true", "motion.global_mean_threshold=0.002"]
+    )
+    assert (config.motion.enabled, config.motion.score_only, config.motion.global_mean_threshold) == (True, True, 0.002)
+    with pytest.raises(ConfigError, match=r"unknown key motion\.per_patch_min_threshold"):
+        load_config("default", ["motion.per_patch_min_threshold=0.1"])
+    with pytest.raises(ConfigError, match="thresholds must be finite"):
+        load_config("default", ["motion.global_mean_threshold=-1"])
+
+
+def test_motion_filter_with_vp9_clips_is_refused_but_scoring_is_not() -> None:
+    vp9 = ["transcode.encoder=libvpx-vp9", "motion.enabled=true"]
+    with pytest.raises(ConfigError, match="libvpx-vp9 exports no motion vectors"):
+        load_config("default", vp9)
+    assert load_config("default", [*vp9, "motion.score_only=true"]).motion.score_only is True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,13 +14,16 @@ from streamclip.contract.decisions import (
     part_name,
     probabilities_path,
     scene_record,
+    stage_drop,
+    with_stage_drops,
 )
 from streamclip.storage.layout import encode_json
 from streamclip.storage.outputs import ROOT, OutputStore
 
 
 def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple[dict[str, Any], bytes | None]:
-    """The decisions record of a finished or failed video, and its probabilities as .npy bytes."""
+    """The decisions record of a finished or failed video, and its probabilities as .npy bytes; the
+    clips curation stages dropped are dropped ranges too (`job.stage_drops`)."""
     meta = job.meta
     record: dict[str, Any] = {
         "version": FORMAT_VERSION,
@@ -47,6 +50,7 @@ def video_record(job: VideoJob, error: str | None, processing_s: float) -> tuple
         record.update(job.decisions)
     else:  # failed before any decision (probing, or decoding the first frames)
         record.update(mode=None, probabilities=False, scenes=[], cuts=[], splits=[], clips=[], dropped=[])
+    with_stage_drops(record, [stage_drop(d.index, d.span, d.stage, d.reason, d.fields) for d in job.stage_drops])
     return record, probabilities
 
 

@@ -18,6 +18,12 @@ builder emitted), the stride split points, and every dropped range with the rule
     no_transition        a video without a transition (Curator: but at frame 0) when `entire_scene_as_clip` is false
     last_frame           the last frame of a video with a transition: in no scene (Curator's rule)
     video_failed         frames after the last decision of a video that failed while decoding
+    <stage name>         a clip a curation stage dropped after the split (e.g. `motion`, NeMo
+                         Curator's motion filter): the clip stays in `clips` (the split made it);
+                         its range is also here with `stage` (the stage's name), `uuid`, `index`,
+                         the stage's reason as `why`, and the clip's scalar stage fields (the
+                         motion scores) as `fields`. Written in the video's own record, not in a
+                         live session's parts.
 
 Fixed-stride mode writes the same record without probabilities, scenes or cuts. Each file goes to
 a temporary name and is renamed into place; the `.npy` is placed before the `.json` that names it.
@@ -49,6 +55,7 @@ from streamclip.contract.rules import (
     non_transition_runs,
     seconds_to_frame,
 )
+from streamclip.contract.types import Span
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +390,24 @@ def _dropped(ranges: list[tuple[int, int, str, str]], fps: float) -> list[dict[s
     ordered = sorted(ranges, key=lambda r: (r[0], r[1]))
     return [{**_frames(s, e, fps), "rule": rule, "why": why, "margin": why.endswith(CROP_MARGIN)}
             for s, e, rule, why in ordered]  # fmt: skip
+
+
+def stage_drop(index: int, span: Span, stage: str, reason: str, fields: dict[str, object]) -> dict[str, Any]:
+    """The dropped-range entry of clip `index`, which curation stage `stage` dropped for `reason`."""
+    scalars = {key: value for key, value in fields.items() if isinstance(value, str | int | float | bool)}
+    return {"start_frame": span.start_frame, "end_frame": span.end_frame, "start_s": span.start_s,
+            "end_s": span.end_s, "rule": stage, "why": reason, "margin": False, "stage": stage,
+            "index": index, "fields": scalars}  # fmt: skip
+
+
+def with_stage_drops(record: dict[str, Any], drops: list[dict[str, Any]]) -> None:
+    """Add the ranges curation stages dropped to a record's `dropped`, in frame order, each with the
+    uuid its clip has in the record's `clips`."""
+    if not drops:
+        return
+    uuids = {clip["index"]: clip["uuid"] for clip in record.get("clips", [])}
+    named = [{**drop, "uuid": uuids[drop["index"]]} if drop["index"] in uuids else drop for drop in drops]
+    record["dropped"] = sorted([*record["dropped"], *named], key=lambda d: (d["start_frame"], d["end_frame"]))
 
 
 def npy_bytes(values: npt.NDArray[Any]) -> bytes:

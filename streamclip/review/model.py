@@ -50,6 +50,7 @@ class ClipCard:
     end_frame: int
     written: bool  # the clip file is in OUT/clips/
     error: str = ""
+    dropped: str = ""  # "<stage>: <reason>" when a curation stage dropped it (it has no file, by design)
     preview: str = ""  # its animated WebP, relative to OUT (the preview stage's meta field), "" if none
     near_duplicate_of: str = ""  # the uuid of the earlier clip it repeats (the dedup stage's flag)
 
@@ -166,6 +167,7 @@ def _card(out: Path, clip: dict[str, Any]) -> ClipCard:
         end_frame=clip["end_frame"],
         written=clip_path(out, uuid.UUID(clip["uuid"])).is_file(),
         error="; ".join(f"{k}: {v}" if v else k for k, v in errors.items()),
+        dropped=f"{meta['dropped_by']}: {meta.get('drop_reason') or ''}" if meta.get("dropped_by") else "",
         preview=preview_of(out, clip["uuid"], meta),
         near_duplicate_of=str(meta.get("near_duplicate_of") or ""),
     )

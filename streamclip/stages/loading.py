@@ -19,12 +19,13 @@ from streamclip.contract.types import ClipStats
 from streamclip.errors import ConfigError
 from streamclip.stages.dedup import dedup_stage
 from streamclip.stages.interface import Stage
+from streamclip.stages.motion import motion_stage
 from streamclip.stages.preview import preview_stage
 
 # The built-in stages, in their order: each takes the pipeline's config and returns its stage when
 # its section enables it, else None (import heavy modules inside the function, not here).
 BUILT_INS: list[Callable[[PipelineConfig], Stage | None]] = [
-    # motion ([motion])
+    motion_stage,  # [motion]
     dedup_stage,  # [dedup]
     preview_stage,  # [preview]
 ]
