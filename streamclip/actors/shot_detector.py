@@ -16,8 +16,9 @@ import numpy as np
 
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.config import DetectorConfig
-from streamclip.detector.engines import Engine, shared_engine
+from streamclip.detector.engines import Engine, deciding_engine, shared_engine
 from streamclip.detector.network import STEP, DetectorSettings, Frames, WindowBuilder
+from streamclip.detector.redecision import redecision_statistics
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel, EndOfStream
 
@@ -61,7 +62,8 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
         if self.model is None:
             settings = DetectorSettings(self.config.device, self.config.precision, self.threads)
             settings = dataclasses.replace(settings, engine=self.config.engine, model_cache=self.config.model_cache)
-            self.model = await asyncio.to_thread(shared_engine, settings)
+            # int8 / native bf16: windows near the threshold are recomputed in fp32 (the reference's decisions)
+            self.model = await asyncio.to_thread(deciding_engine, settings, self.config.threshold, shared_engine)
         await super().run()
 
     async def _receive(self) -> DetectorIn:
@@ -121,6 +123,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
             max_videos_in_batch=self.max_videos_in_batch,
             forward_s=round(self.forward_s, 3),
             pending=len(self._pending),
+            **redecision_statistics(self.model),
         )
         return stats
 
