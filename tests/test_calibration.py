@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from streamclip.detector import models
+from streamclip.detector.calibration import COUNT as CALIBRATION_WINDOWS
 from streamclip.detector.calibration import calibration_windows, fingerprint
-from streamclip.detector.export import CALIBRATION_WINDOWS
 
 # The bytes the prepared int8 model is calibrated on. numpy keeps PCG64's stream stable and the
 # synthesis is integer arithmetic only; if this changes, every machine's int8 model changes with it.

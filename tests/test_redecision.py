@@ -8,6 +8,8 @@ which frame it is and which engine made it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -29,6 +31,14 @@ class FakeEngine:
         return (windows[:, KEEP, 0, 0, 0] / 255 + self.error).astype(np.float32)
 
 
+def counted(loads: list[int], engine: FakeEngine) -> Callable[[], FakeEngine]:
+    def load() -> FakeEngine:
+        loads.append(1)
+        return engine
+
+    return load
+
+
 def windows_with(values: list[list[int]]) -> npt.NDArray[np.uint8]:
     """Windows whose middle frames carry these red values (the rest of each window 0)."""
     out = np.zeros((len(values), WINDOW, *FRAME_SHAPE), np.uint8)
@@ -40,7 +50,7 @@ def windows_with(values: list[list[int]]) -> npt.NDArray[np.uint8]:
 def test_only_windows_with_a_frame_near_the_threshold_are_recomputed_and_take_fp32s_numbers() -> None:
     fast, fp32 = FakeEngine("int8", error=-0.03), FakeEngine("fp32")
     loads: list[int] = []
-    engine = Redeciding(fast, lambda: loads.append(1) or fp32, THRESHOLD, margin=0.05)
+    engine = Redeciding(fast, counted(loads, fp32), THRESHOLD, margin=0.05)
     # 0.4 * 255 = 102: red 104 is 0.408 in fp32 and 0.378 in "int8" (a flipped decision); 230 is far above
     windows = windows_with([[0, 230, 0], [0, 104, 0], [0, 0, 0], [98, 0, 0]])
     probs = engine.predict_windows(windows)
@@ -61,7 +71,7 @@ def test_only_windows_with_a_frame_near_the_threshold_are_recomputed_and_take_fp
 
 def test_the_fp32_engine_is_loaded_only_when_a_frame_comes_near_the_threshold() -> None:
     loads: list[int] = []
-    engine = Redeciding(FakeEngine("int8"), lambda: loads.append(1) or FakeEngine("fp32"), THRESHOLD, margin=0.05)
+    engine = Redeciding(FakeEngine("int8"), counted(loads, FakeEngine("fp32")), THRESHOLD, margin=0.05)
     engine.predict_windows(windows_with([[0, 255, 0, 0], [10, 20, 30]]))
     assert loads == []
     assert redecision_statistics(engine)["redecided_windows"] == 0
