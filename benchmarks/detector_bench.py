@@ -294,7 +294,7 @@ def gradual_video_frames(seconds_per_scene: float = 3.0, fps: int = 30) -> np.nd
 def redecision_study(threads: int, music_frames: int) -> None:
     """fp32, bf16, int8 alone and int8 re-decided: speed per minute of video, re-decisions, decisions kept."""
     from streamclip.detector import models
-    from streamclip.detector.engines import OpenVINOEngine
+    from streamclip.detector.engines import Engine, OpenVINOEngine
     from streamclip.detector.redecision import MARGIN, Redeciding
 
     videos = {
@@ -314,7 +314,7 @@ def redecision_study(threads: int, music_frames: int) -> None:
         windows = windows_of(frames)
         minutes = len(frames) / fps / 60
         redecided = Redeciding(int8, lambda: fp32, THRESHOLD)
-        engines = {
+        engines: dict[str, Engine] = {
             "fp32": fp32,
             f"bf16 (runs {bf16.precision})": bf16,
             "int8 alone": int8,
