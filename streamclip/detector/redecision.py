@@ -19,14 +19,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from streamclip.detector.network import Frames, Probabilities
 
-if TYPE_CHECKING:
-    from streamclip.detector.engines import Engine
+
+class Engine(Protocol):  # `engines.Engine`, restated: engines imports this module
+    precision: str
+
+    def predict_windows(self, windows: Frames) -> Probabilities: ...
 
 # The precisions whose probabilities differ from fp32's by more than float rounding.
 FAST_PRECISIONS = frozenset({"int8", "bf16"})
