@@ -138,7 +138,9 @@ def run_openvino(precision: str, frames: np.ndarray) -> Run:
     builder = WindowBuilder()
     out = [engine.predict_windows(window[None])[0] for _, window in builder.push(frames) + builder.finish()]
     redecided = engine.redecided_windows if isinstance(engine, Redeciding) else 0
-    return Run(np.concatenate(out)[: len(frames)], np.concatenate(recording.outputs)[: len(frames)], redecided)
+    return Run(
+        np.concatenate(out)[: len(frames)], np.concatenate(recording.outputs, axis=None)[: len(frames)], redecided
+    )
 
 
 def decisions(probabilities: np.ndarray, fps: Fraction) -> dict[str, object]:
