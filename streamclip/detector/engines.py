@@ -7,6 +7,9 @@
   that compute bf16 natively) and int8 (NNCF post-training quantisation). With the model cached,
   this engine never imports torch.
 
+`deciding_engine` wraps a fast precision (int8, native bf16) so that its decisions are fp32's
+(`streamclip.detector.redecision`): what the ShotDetector and `shot_probabilities` run.
+
 Both take `[B, 100, 27, 48, 3]` uint8 windows and return the single-frame head's probabilities of
 each window's middle 50 frames, `[B, 50]` float32.
 """
