@@ -31,6 +31,7 @@ class Engine(Protocol):  # `engines.Engine`, restated: engines imports this modu
 
     def predict_windows(self, windows: Frames) -> Probabilities: ...
 
+
 # The precisions whose probabilities differ from fp32's by more than float rounding.
 FAST_PRECISIONS = frozenset({"int8", "bf16"})
 
