@@ -34,6 +34,7 @@ import streamclip
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.actors.shot_detector import DetectorIn, DetectorOut, ShotDetector
 from streamclip.config import DetectorConfig
+from streamclip.contract.stats import pipeline_stats
 from streamclip.contract.types import VideoMetadata
 from streamclip.detector import models
 from streamclip.detector.engines import deciding_engine, shared_engine
@@ -207,6 +208,9 @@ async def test_the_detector_actor_redecides_int8_and_says_how_often(
     assert 0 < stats["redecided_windows"] <= windows  # type: ignore[operator]
     assert stats["redecided_near_frames"] >= stats["redecided_windows"]  # type: ignore[operator]
     assert stats["redecide_s"] > 0  # type: ignore[operator]
+    typed = pipeline_stats(0.0, [], [stats]).detector  # what Pipeline.statistics() shows
+    assert typed is not None
+    assert typed.redecided_windows == stats["redecided_windows"]
 
 
 def _job(num_frames: int, fps: float) -> VideoJob:
