@@ -3,6 +3,9 @@
 A batch is run when it holds `batch_windows` windows, when the oldest pending window has waited
 `max_wait_ms`, or when a video ends. The forward pass runs in a worker thread, off the event loop.
 Probabilities leave per video in frame order, as soon as they are final.
+
+The engine comes from the config: int8 (or native bf16) re-decides its near-threshold windows in fp32
+(`streamclip.detector.redecision`) and `statistics()` counts it; a model passed in is used as it is.
 """
 
 from __future__ import annotations
