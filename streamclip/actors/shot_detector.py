@@ -3,6 +3,9 @@
 A batch is run when it holds `batch_windows` windows, when the oldest pending window has waited
 `max_wait_ms`, or when a video ends. The forward pass runs in a worker thread, off the event loop.
 Probabilities leave per video in frame order, as soon as they are final.
+
+The engine comes from the config: int8 (or native bf16) re-decides its near-threshold windows in fp32
+(`streamclip.detector.redecision`) and `statistics()` counts it; a model passed in is used as it is.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import numpy as np
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
 from streamclip.config import DetectorConfig
 from streamclip.detector.cuda import DeviceWindowBuilder, stack_windows
-from streamclip.detector.engines import Engine, shared_engine
+from streamclip.detector.engines import Engine, deciding_engine, shared_engine
 from streamclip.detector.network import STEP, DetectorSettings, Frames, WindowBuilder
+from streamclip.detector.redecision import redecision_statistics
 from streamclip.runtime.actor import Actor
 from streamclip.runtime.channel import Channel, EndOfStream
 
@@ -63,7 +67,8 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
         if self.model is None:
             settings = DetectorSettings(self.config.device, self.config.precision, self.threads)
             settings = dataclasses.replace(settings, engine=self.config.engine, model_cache=self.config.model_cache)
-            self.model = await asyncio.to_thread(shared_engine, settings)
+            # int8 / native bf16: windows near the threshold are recomputed in fp32 (the reference's decisions)
+            self.model = await asyncio.to_thread(deciding_engine, settings, self.config.threshold, shared_engine)
         await super().run()
 
     async def _receive(self) -> DetectorIn:
@@ -128,6 +133,7 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
             max_videos_in_batch=self.max_videos_in_batch,
             forward_s=round(self.forward_s, 3),
             pending=len(self._pending),
+            **redecision_statistics(self.model),
         )
         return stats
 

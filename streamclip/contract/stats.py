@@ -52,6 +52,12 @@ class DetectorStats(ActorStats, **_STATS):
     max_videos_in_batch: int = 0
     forward_s: float = 0.0
     pending: int = 0
+    # int8 / native bf16 (streamclip.detector.redecision): windows recomputed in fp32 because a frame
+    # was near the threshold, those frames, the decisions the recomputation changed, its seconds
+    redecided_windows: int = 0
+    redecided_near_frames: int = 0
+    redecided_changed_frames: int = 0
+    redecide_s: float = 0.0
 
 
 class TranscoderStats(ActorStats, **_STATS):

@@ -2,6 +2,7 @@
 
 - `network`: the weights, the reference windowing (WindowBuilder) and the torch forward passes;
 - `engines`: what runs the network on windows (torch, OpenVINO), `shot_probabilities`;
+- `redecision`: int8 / bf16 windows near the threshold recomputed in fp32 (the reference's decisions);
 - `models`: prepared OpenVINO models cached on disk, made once per machine;
 - `export`: ONNX export, conversion and int8 quantisation (only while preparing a model);
 - `calibration`: synthetic calibration windows for int8;

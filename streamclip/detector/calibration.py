@@ -3,7 +3,7 @@
 Post-training quantisation only needs activations in the ranges real video produces, so the
 windows mix what shot detection sees: smooth gradients, panning textures, blocky "image-like"
 content, moving objects over a background, flat colour with noise, and the transitions between
-them (hard cuts, dissolves, fades through black).
+them (hard cuts, and dissolves, fades through black and wipes of up to 40 frames).
 
 Everything is integer arithmetic on numpy's seeded PCG64 generator, whose stream numpy keeps
 stable across versions and platforms, so the same seed gives the same bytes on every machine
@@ -12,6 +12,8 @@ stable across versions and platforms, so the same seed gives the same bytes on e
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -19,7 +21,12 @@ import numpy.typing as npt
 
 HEIGHT, WIDTH = 27, 48
 WINDOW = 100
+COUNT = 16  # windows the int8 model is calibrated on; see benchmarks/RESULTS.md (size and data vs accuracy)
 SEED = 20260  # part of what makes the prepared int8 model reproducible; changing it changes the model
+# Scene changes drawn with equal odds. Gradual ones last 4 to LONGEST_TRANSITION frames: an editor's
+# 1 s dissolve at 30 fps is 30 frames, and a slow ramp is where quantisation noise moves a decision.
+TRANSITIONS = ("cut", "cut", "dissolve", "fadeblack", "wipe")
+LONGEST_TRANSITION = 40
 
 Frames = npt.NDArray[np.uint8]
 Scene = Callable[[int], npt.NDArray[np.int64]]  # frame number within the scene -> [27, 48, 3] int64 in 0..255
@@ -35,15 +42,25 @@ def calibration_windows(count: int, seed: int = SEED) -> list[Frames]:
     return [_window(rng)[None] for _ in range(count)]
 
 
+@functools.cache
+def fingerprint(count: int = COUNT, seed: int = SEED) -> str:
+    """The first 12 hex digits of the sha256 of the calibration bytes: part of the int8 model's cache key,
+    so a changed calibration set (data, count or seed) prepares a new model instead of reading an old one."""
+    digest = hashlib.sha256()
+    for window in calibration_windows(count, seed):
+        digest.update(window.tobytes())
+    return digest.hexdigest()[:12]
+
+
 def _window(rng: np.random.Generator) -> Frames:
     frames: list[npt.NDArray[np.int64]] = []
     previous = _scene(rng)
     while len(frames) < WINDOW:
         length = int(rng.integers(8, 45))
         current = _scene(rng)
-        kind = int(rng.integers(0, 4))  # 0, 1: hard cut; 2: dissolve; 3: fade through black
-        if frames and kind >= 2:
-            frames += _transition(previous, current, int(rng.integers(4, 16)), through_black=kind == 3)
+        kind = TRANSITIONS[int(rng.integers(0, len(TRANSITIONS)))]
+        if frames and kind != "cut":
+            frames += _transition(previous, current, int(rng.integers(4, LONGEST_TRANSITION + 1)), kind)
         frames += [current(t) for t in range(length)]
         previous = _continued(current, length)
     return np.clip(np.stack(frames[:WINDOW]), 0, 255).astype(np.uint8)
@@ -53,12 +70,15 @@ def _continued(scene: Scene, offset: int) -> Scene:
     return lambda t: scene(t + offset)
 
 
-def _transition(old: Scene, new: Scene, length: int, *, through_black: bool) -> list[npt.NDArray[np.int64]]:
+def _transition(old: Scene, new: Scene, length: int, kind: str) -> list[npt.NDArray[np.int64]]:
+    """The `length` frames between two scenes, both moving on: a dissolve, a fade through black or a wipe."""
     out = []
+    half = length // 2 or 1
     for i in range(1, length + 1):
-        if through_black:
-            half = length // 2 or 1
+        if kind == "fadeblack":
             out.append(old(i) * max(half - i, 0) // half if i <= half else new(i) * (i - half) // (length - half))
+        elif kind == "wipe":  # the new scene pushes in from the left edge
+            out.append(np.where(_X[..., None] < WIDTH * i // (length + 1), new(i), old(i)))
         else:
             out.append((old(i) * (length - i) + new(i) * i) // length)
     return out

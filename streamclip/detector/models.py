@@ -4,8 +4,9 @@ Where: `detector.model_cache` if set, else `$STREAMCLIP_CACHE_DIR`, else `$XDG_C
 else `~/.cache/streamclip`; models live in its `models/` folder, one folder per key.
 
 Key: the weights' sha256, the versions of what makes the model (openvino, torch's exporter, nncf for
-int8) and the kind of model. Another version of any of them is another key, so an upgrade prepares
-afresh instead of reading a model made by different code.
+int8), for int8 the calibration data's sha256, and the kind of model. Another version of any of
+them is another key, so an upgrade (or a new calibration set) prepares afresh instead of reading a
+model made by different code or data.
 
 Writes are atomic, durable and concurrent preparations safe: a preparer holds an exclusive lock on
 `models/.<key>.lock`, builds into `models/.tmp-<key>-<pid>`, fsyncs its files and the folder, renames
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamclip.detector import calibration
 from streamclip.errors import ModelError
 from streamclip.storage.workspace import fsync_file, fsync_folder
 
@@ -78,8 +80,8 @@ def model_key(kind: str) -> str:
     if kind not in KINDS:
         raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
     parts = [f"transnetv2-{weights_sha256()[:16]}", f"ov{_version('openvino')}", f"torch{_version('torch')}"]
-    if kind == "int8":
-        parts.append(f"nncf{_version('nncf')}")
+    if kind == "int8":  # the calibration bytes too: a new calibration set is a new model
+        parts += [f"nncf{_version('nncf')}", f"cal{calibration.fingerprint()}"]
     return "-".join([*parts, kind, f"f{FORMAT}"])
 
 
@@ -135,7 +137,10 @@ def _build(kind: str, key: str, work: Path) -> None:
     info: dict[str, object] = {"key": key, "kind": kind, "weights_sha256": weights_sha256()}
     if kind == "int8":
         model = export.quantize_int8(model)
-        info["calibration"] = f"{export.CALIBRATION_WINDOWS} synthesised windows (streamclip.detector.calibration)"
+        info["calibration"] = (
+            f"{calibration.COUNT} synthesised windows (streamclip.detector.calibration), "
+            f"sha256 {calibration.fingerprint()}"
+        )
     export.save(model, work / MODEL_XML)
     info.update(
         versions={name: _installed(name) for name in ("openvino", "torch", "nncf", "onnx")},
