@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pytest
 
@@ -18,56 +18,8 @@ import media
 
 from streamclip.detector import models
 
-# ---------------------------------------------------------------------------------------------
-# Running the suite on several processes (pytest-xdist, `scripts/test.sh`): one group per test file,
-# so module fixtures (videos, an S3 server, a Ray runtime) are made once; every file that starts Ray
-# in one group, so two local Ray runtimes never start at once; the longest groups handed out first.
-#
-# The groups are made by our own scheduler, not by `xdist_group` marks: xdist's loadgroup finds a
-# test's group in a suffix it writes into the test's node id, which pytest 9 no longer lets a plugin
-# change, so every test became a group of its own and each file's module fixtures were made on
-# every worker that ran one of its tests.
-
-RAY_FILES = frozenset({"test_ray.py", "test_ray_join.py", "test_object_storage.py"})
-# Handed out first, longest first (measured with --durations); the others follow in file order.
-LONGEST_GROUPS = ["ray", "test_detector_accuracy.py", "test_live.py", "test_pipeline.py", "test_engines.py",
-                  "test_follow.py", "test_ingest_daemon.py", "test_report_s3.py", "test_bad_input.py"]  # fmt: skip
-WORKERS_MAX = 4  # each worker holds a detector and ffmpeg children: more would only trade memory for nothing
-
-
-def group_of_file(file_name: str) -> str:
-    return "ray" if file_name in RAY_FILES else file_name
-
-
-def _group_of_node(nodeid: str) -> str:
-    return group_of_file(nodeid.split("::", 1)[0].rsplit("/", 1)[-1])
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {group: i for i, group in enumerate(LONGEST_GROUPS)}
-    items.sort(key=lambda item: rank.get(group_of_file(item.path.name), len(rank)))  # stable: file order otherwise
-
-
-@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: `-n auto` asks it
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    return max(1, min(os.cpu_count() or 1, WORKERS_MAX))
-
-
-@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: the controller asks it for `--dist loadgroup`
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    if config.getvalue("dist") != "loadgroup":
-        return None  # xdist's own scheduler
-    from xdist.scheduler import LoadScopeScheduling
-
-    class FileGroupScheduling(LoadScopeScheduling):
-        """A group is handed whole to one worker, in collection order (the longest groups first)."""
-
-        def _split_scope(self, nodeid: str) -> str:
-            return _group_of_node(nodeid)
-
-    config.option.loadscopereorder = False  # xdist would order groups by their count of tests
-    return FileGroupScheduling(config, log)
+# Running the suite on several processes (pytest-xdist): how the tests are grouped and handed out.
+pytest_plugins = ["worker_groups"]
 
 
 # ---------------------------------------------------------------------------------------------
