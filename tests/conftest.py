@@ -18,34 +18,8 @@ import media
 
 from streamclip.detector import models
 
-# ---------------------------------------------------------------------------------------------
-# Running the suite on several processes (pytest-xdist, `scripts/test.sh`): one group per test file,
-# so module fixtures (videos, an S3 server, a Ray runtime) are made once; every file that starts Ray
-# in one group, so two local Ray runtimes never start at once; the longest groups handed out first.
-
-RAY_FILES = frozenset({"test_ray.py", "test_ray_join.py", "test_object_storage.py"})
-# Handed out first, longest first (measured with --durations); the others follow in file order.
-LONGEST_GROUPS = ["ray", "test_detector_accuracy.py", "test_live.py", "test_pipeline.py", "test_engines.py",
-                  "test_follow.py", "test_ingest_daemon.py", "test_report_s3.py", "test_bad_input.py"]  # fmt: skip
-WORKERS_MAX = 4  # each worker holds a detector and ffmpeg children: more would only trade memory for nothing
-
-
-def test_group(item: pytest.Item) -> str:
-    name = item.path.name
-    return "ray" if name in RAY_FILES else name
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(test_group(item)))
-    rank = {group: i for i, group in enumerate(LONGEST_GROUPS)}
-    items.sort(key=lambda item: rank.get(test_group(item), len(rank)))  # stable: file order otherwise
-
-
-@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: `-n auto` asks it
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    return max(1, min(os.cpu_count() or 1, WORKERS_MAX))
+# Running the suite on several processes (pytest-xdist): how the tests are grouped and handed out.
+pytest_plugins = ["worker_groups"]
 
 
 # ---------------------------------------------------------------------------------------------

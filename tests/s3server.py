@@ -210,11 +210,12 @@ class _Limited:
 
 
 @contextlib.contextmanager
-def http_file_server(folder: Path) -> Iterator[tuple[str, list[str]]]:
-    """Serve `folder` on a free 127.0.0.1 port; yields its base URL and the request lines seen."""
+def http_file_server(folder: Path, handler_class: type[RangeHandler] = RangeHandler) -> Iterator[tuple[str, list[str]]]:
+    """Serve `folder` on a free 127.0.0.1 port with `handler_class` (a RangeHandler, or one that adds
+    a check such as a password); yields its base URL and the request lines seen."""
 
     def handler(*args: object) -> RangeHandler:
-        return RangeHandler(*args, directory=str(folder))  # type: ignore[arg-type]
+        return handler_class(*args, directory=str(folder))  # type: ignore[arg-type]
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
     server.requests = []  # type: ignore[attr-defined]

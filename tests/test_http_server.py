@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from raw_http import raw_get
 
 from streamclip.ingest.httpserver import MetricsServer, host_matches, is_loopback
 from streamclip.ingest.ledger import Ledger
@@ -23,17 +24,6 @@ from streamclip.ingest.metrics import LedgerFigures, LiveStats, Metrics
 from streamclip.review.serving import byte_range
 
 BIG = 16 << 20  # more than the socket buffers of both ends hold
-
-
-def _request(port: int, target: str, host: str = "127.0.0.1", more: str = "") -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
-        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: {host}\r\n{more}\r\n".encode("latin-1"))
-        data = b""
-        while chunk := conn.recv(1 << 16):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    return int(lines[0].split()[1]), dict(line.split(": ", 1) for line in lines[1:]), body
 
 
 def _stalled(port: int, target: str) -> socket.socket:
@@ -102,7 +92,7 @@ async def test_files_answer_only_to_this_servers_own_names_with_safe_headers(big
         port = server.port
         for host in ("127.0.0.1", f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", f"[::1]:{port}"):
             status, headers, body = await asyncio.to_thread(
-                _request, port, "/big.mp4", host, "Range: bytes=1000-1099\r\n"
+                raw_get, port, "/big.mp4", "Range: bytes=1000-1099\r\n", host=host
             )
             assert status == 206, host
             assert body == (bytes(range(256)) * 8)[1000:1100]
@@ -111,14 +101,14 @@ async def test_files_answer_only_to_this_servers_own_names_with_safe_headers(big
         assert "default-src 'none'" in headers["Content-Security-Policy"]
         assert headers["Cache-Control"] == "no-cache"
         for host in (f"evil.example:{port}", "evil.example", "10.1.2.3", f"127.0.0.1.evil.example:{port}"):
-            status, headers, body = await asyncio.to_thread(_request, port, "/big.mp4", host)
+            status, headers, body = await asyncio.to_thread(raw_get, port, "/big.mp4", host=host)
             assert status == 403, host
             assert len(body) < 200
             assert headers["X-Content-Type-Options"] == "nosniff"
-        status, headers, _ = await asyncio.to_thread(_request, port, "/metrics", f"scraper.example:{port}")
+        status, headers, _ = await asyncio.to_thread(raw_get, port, "/metrics", host=f"scraper.example:{port}")
         assert status == 200  # a scraper may use any name
         assert headers["Cache-Control"] == "no-store"
-        status, _, body = await asyncio.to_thread(_request, port, "/big.mp4")
+        status, _, body = await asyncio.to_thread(raw_get, port, "/big.mp4")
         assert (status, len(body)) == (200, BIG)
     finally:
         await server.close()
@@ -149,11 +139,11 @@ async def test_a_scrape_reads_the_ledger_in_a_thread_never_on_the_event_loop(tmp
     await server.start()
     try:
         for _ in range(5):
-            status, _, body = await asyncio.to_thread(_request, server.port, "/metrics")
+            status, _, body = await asyncio.to_thread(raw_get, server.port, "/metrics")
             assert status == 200
             assert b'streamclip_ledger_sources{state="queued"} 3.0' in body
         ledger.queue("/in/3.mp4", size=1, mtime_ns=1, fingerprint="3", settings_hash="s")
-        body = (await asyncio.to_thread(_request, server.port, "/metrics"))[2]
+        body = (await asyncio.to_thread(raw_get, server.port, "/metrics"))[2]
         assert b'streamclip_ledger_sources{state="queued"} 4.0' in body  # up to date
     finally:
         await server.close()

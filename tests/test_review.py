@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from browser import Browser, chromium_or_skip
 from conftest import ReviewSplit
+from raw_http import raw_get
 
 from streamclip.cli import main
 from streamclip.ingest.metrics import Metrics, MetricsServer
@@ -171,19 +172,6 @@ def test_report_command(
 # Served read-only on the metrics address
 
 
-def _get(port: int, target: str, headers: str = "", host: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
-    """A raw HTTP/1.0 GET: the target goes out exactly as written (clients would normalise it)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n".encode("latin-1"))
-        data = b""
-        while chunk := conn.recv(1 << 16):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers, body
-
-
 ESCAPES = [
     "/../../etc/passwd",
     "/..%2f..%2fetc%2fpasswd",
@@ -214,32 +202,32 @@ async def test_served_site_answers_the_index_and_clips_and_nothing_else(
     server = MetricsServer(Metrics(), "127.0.0.1", 0, lambda: "", lambda path: resolve_request(out, path), byte_range)
     await server.start()
     try:
-        status, headers, body = await asyncio.to_thread(_get, server.port, "/")
+        status, headers, body = await asyncio.to_thread(raw_get, server.port, "/")
         assert status == 200
         assert headers["Content-Type"].startswith("text/html")
         for rel in ("scenes.mp4", "broken.mp4"):
             status, headers, body = await asyncio.to_thread(
-                _get, server.port, f"/index/{shard_of(slug_of(rel)):02d}.js"
+                raw_get, server.port, f"/index/{shard_of(slug_of(rel)):02d}.js"
             )
             assert (status, headers["Content-Type"]) == (200, "text/javascript; charset=utf-8")
             assert rel.encode() in body
         clip = next((out / "clips").glob("*.mp4"))
-        status, headers, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}")
+        status, headers, body = await asyncio.to_thread(raw_get, server.port, f"/clips/{clip.name}")
         assert (status, headers["Content-Type"], body) == (200, "video/mp4", clip.read_bytes())
         data = clip.read_bytes()
         status, headers, body = await asyncio.to_thread(
-            _get, server.port, f"/clips/{clip.name}", "Range: bytes=10-19\r\n"
+            raw_get, server.port, f"/clips/{clip.name}", "Range: bytes=10-19\r\n"
         )
         assert (status, headers["Content-Range"], body) == (206, f"bytes 10-19/{len(data)}", data[10:20])
-        status, _, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}", "Range: bytes=-5\r\n")
+        status, _, body = await asyncio.to_thread(raw_get, server.port, f"/clips/{clip.name}", "Range: bytes=-5\r\n")
         assert (status, body) == (206, data[-5:])
-        status, _, body = await asyncio.to_thread(_get, server.port, f"/clips/{clip.name}", "Range: bytes=9-2\r\n")
+        status, _, body = await asyncio.to_thread(raw_get, server.port, f"/clips/{clip.name}", "Range: bytes=9-2\r\n")
         assert (status, body) == (200, data)  # a range it cannot satisfy: the whole file
         page = f"/videos/{slug_of('scenes.mp4')}.html"
-        assert (await asyncio.to_thread(_get, server.port, page))[0] == 200
-        assert (await asyncio.to_thread(_get, server.port, "/metrics"))[0] == 200
+        assert (await asyncio.to_thread(raw_get, server.port, page))[0] == 200
+        assert (await asyncio.to_thread(raw_get, server.port, "/metrics"))[0] == 200
         for target in ESCAPES:
-            status, _, body = await asyncio.to_thread(_get, server.port, target)
+            status, _, body = await asyncio.to_thread(raw_get, server.port, target)
             assert status == 404, target
             assert b"secret" not in body
             assert b"root:" not in body
@@ -336,8 +324,8 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
 
     def index() -> str:
         try:
-            status, _, body = _get(port, "/")
-            rows = "".join(_get(port, f"/{name}")[2].decode() for name in shard_names())
+            status, _, body = raw_get(port, "/")
+            rows = "".join(raw_get(port, f"/{name}")[2].decode() for name in shard_names())
         except OSError:
             return ""
         text = body.decode() + rows
@@ -348,9 +336,9 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
     with running(args, tmp_path, tmp_path / "watch.log") as watch:
         text = wait_until(index, "the index listing both files", watch)
         clip = next((out / "clips").glob("*.mp4"))
-        assert _get(port, f"/clips/{clip.name}")[0] == 200
-        assert _get(port, "/../../etc/passwd")[0] == 404
-        assert _get(port, "/healthz")[0] == 200
+        assert raw_get(port, f"/clips/{clip.name}")[0] == 200
+        assert raw_get(port, "/../../etc/passwd")[0] == 404
+        assert raw_get(port, "/healthz")[0] == 200
         status, _ = watch.stop()
     assert status == 0, watch.stderr
     assert 'http-equiv="refresh"' not in text
@@ -379,7 +367,7 @@ def test_clients_that_never_read_a_clip_pin_no_memory_in_the_daemon(tmp_path: Pa
 
     def healthy() -> bool:
         try:
-            return _get(port, "/healthz")[0] == 200 and _get(port, "/")[0] == 200
+            return raw_get(port, "/healthz")[0] == 200 and raw_get(port, "/")[0] == 200
         except OSError:
             return False
 
@@ -398,7 +386,7 @@ def test_clients_that_never_read_a_clip_pin_no_memory_in_the_daemon(tmp_path: Pa
                 assert conn.recv(64).startswith(b"HTTP/1.0 200")  # the daemon has begun to answer
                 clients.append(conn)
             during = daemon.memory_info().rss
-            assert _get(port, "/healthz")[0] == 200  # and it goes on answering others
+            assert raw_get(port, "/healthz")[0] == 200  # and it goes on answering others
         finally:
             for conn in clients:
                 conn.close()

@@ -7,25 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import http.server
 import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import media
 import pytest
 from live_senders import HeldSender, free_port, wait_bound
-from s3server import RangeHandler
+from s3server import RangeHandler, http_file_server
 
 import streamclip
 from streamclip.config import load_config
@@ -118,31 +114,14 @@ class _BasicAuthHandler(RangeHandler):
         return super().send_head()
 
 
-@contextlib.contextmanager
-def basic_auth_server(folder: Path) -> Iterator[int]:
-    def handler(*args: object) -> _BasicAuthHandler:
-        return _BasicAuthHandler(*args, directory=str(folder))  # type: ignore[arg-type]
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
-    server.requests = []  # type: ignore[attr-defined]
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
 def test_an_http_source_with_user_and_password_is_read_and_the_password_never_shown(tmp_path: Path) -> None:
     (tmp_path / "media").mkdir()
     video = media.make_cut_video(tmp_path / "media" / "v.mp4", scenes=[("testsrc2", 2.0), ("smptebars", 2.0)])
     quoted = PASSWORD.replace("%", "%25").replace(" ", "%20").replace(":", "%3A").replace("@", "%40")
     quoted = quoted.replace("/", "%2F")
     stride = [arg for setting in STRIDE for arg in ("--set", setting)]
-    with basic_auth_server(video.path.parent) as port:
+    with http_file_server(video.path.parent, _BasicAuthHandler) as (base, _):
+        port = urlsplit(base).port
         done = split([f"http://user:{quoted}@127.0.0.1:{port}/v.mp4", "-o", str(tmp_path / "out"), *stride])
         wrong = split([f"http://user:wrong-{quoted}@127.0.0.1:{port}/v.mp4", "-o", str(tmp_path / "wrong"), *stride])
     assert done.returncode == 0, done.stderr
@@ -179,8 +158,8 @@ async def test_no_command_line_carries_the_password_and_the_proxy_token_dies_wit
     (tmp_path / "media").mkdir()
     video = media.make_cut_video(tmp_path / "media" / "v.mp4", scenes=[("testsrc2", 2.0), ("smptebars", 2.0)])
     log = argv_logging_tools(tmp_path / "bin", monkeypatch)
-    with basic_auth_server(video.path.parent) as port:
-        url = f"http://user:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/v.mp4"
+    with http_file_server(video.path.parent, _BasicAuthHandler) as (base, _):
+        url = base.replace("http://", f"http://user:{quote(PASSWORD, safe='')}@") + "/v.mp4"
         events = await streamclip.split([url], tmp_path / "out", load_config("default", STRIDE))
         assert isinstance(events[-1], VideoDone), events[-1]
         assert events[-1].num_clips >= 3
