@@ -60,7 +60,9 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
     async def run(self) -> None:
         if self.model is None:
             settings = DetectorSettings(self.config.device, self.config.precision, self.threads)
-            settings = dataclasses.replace(settings, engine=self.config.engine, model_cache=self.config.model_cache)
+            settings = dataclasses.replace(
+                settings, engine=self.config.engine, model_cache=self.config.model_cache, model=self.config.model
+            )
             self.model = await asyncio.to_thread(shared_engine, settings)
         await super().run()
 

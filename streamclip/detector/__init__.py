@@ -1,11 +1,14 @@
-"""The detector stack: TransNetV2 from frames to transition probabilities.
+"""The detector stack: TransNetV2 (or AutoShot) from frames to transition probabilities.
 
+- `catalog`: the models (transnetv2, autoshot), their default thresholds and precisions;
 - `network`: the weights, the reference windowing (WindowBuilder) and the torch forward passes;
+- `autoshot`: AutoShot's network and its torch engine; `autoshot_weights`: fetching its weights;
 - `engines`: what runs the network on windows (torch, OpenVINO), `shot_probabilities`;
 - `models`: prepared OpenVINO models cached on disk, made once per machine;
 - `export`: ONNX export, conversion and int8 quantisation (only while preparing a model);
 - `calibration`: synthetic calibration windows for int8;
 - `commands`: the `streamclip models` command.
 
-torch is imported only inside `network` and `export`, and only inside functions.
+torch is imported only by `network` and `export`, inside functions, and by `autoshot`, which only
+the torch engine and the preparation import.
 """

@@ -76,7 +76,8 @@ class _Branch(nn.Module):
         layers: list[nn.Module] = []
         if spatial:
             layers.append(nn.Conv3d(inputs, middle, (1, 3, 3), padding=(0, 1, 1), bias=False))
-        layers.append(nn.Conv3d(middle, outputs, (3, 1, 1), padding=(dilation, 0, 0), dilation=(dilation, 1, 1), bias=False))
+        reach = (dilation, 0, 0)  # padding: the output keeps every frame
+        layers.append(nn.Conv3d(middle, outputs, (3, 1, 1), padding=reach, dilation=(dilation, 1, 1), bias=False))
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
