@@ -123,7 +123,7 @@ def test_the_threshold_is_the_models_unless_set() -> None:
     ("overrides", "message"),
     [
         (["detector.model=autoshop"], "detector.model"),
-        (["detector.model=autoshot", "detector.engine=torch", "detector.precision=fast"], "fp32, bf16"),
+        (["detector.model=autoshot", "detector.engine=torch", "detector.precision=fast"], "runs precisions fp32"),
         (["detector.model=autoshot", "detector.precision=int8"], "not 'int8'"),
         (["detector.threshold=1.5"], r"\[0, 1\]"),
     ],

@@ -23,7 +23,6 @@ only the torch engine and the model preparation import this module.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
@@ -42,8 +41,6 @@ from streamclip.detector.network import (
     DetectorSettings,
     Frames,
     Probabilities,
-    cpu_flags,
-    resolve_precision,
 )
 from streamclip.errors import ModelError
 
@@ -210,14 +207,13 @@ def load_network(checkpoint: Path, device: str = "cpu") -> AutoShotNetwork:
 
 
 class AutoShotModel:
-    """The torch engine for AutoShot: precisions fp32 and bf16 (autocast; on a CPU only where it
-    computes bf16 natively, else fp32 with a warning, as for TransNetV2)."""
+    """The torch engine for AutoShot, in fp32 (on the CPU or a GPU)."""
 
     def __init__(self, settings: DetectorSettings, checkpoint: Path) -> None:
-        if settings.precision not in ("fp32", "bf16"):
-            raise ModelError(f"AutoShot runs precisions fp32 and bf16 with engine 'torch', not {settings.precision!r}")
+        if settings.precision != "fp32":
+            raise ModelError(f"AutoShot runs precision fp32 with engine 'torch', not {settings.precision!r}")
         self.device = _usable_device(settings.device)
-        self.precision = resolve_precision(settings.precision, self.device, cpu_flags())
+        self.precision = "fp32"
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
         self._net = load_network(checkpoint, self.device)
@@ -227,12 +223,9 @@ class AutoShotModel:
         """Single-frame probabilities for `[B, 100, 27, 48, 3]` windows -> `[B, 50]` (middle 50)."""
         if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
             raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {windows.shape}")
-        autocast: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if self.precision == "bf16":
-            autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
-        with self._lock, torch.inference_mode(), autocast:
+        with self._lock, torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
-            probs = torch.sigmoid(self._net(batch).float())[:, KEEP, 0]
+            probs = torch.sigmoid(self._net(batch))[:, KEEP, 0]
         result: Probabilities = probs.cpu().numpy().astype(np.float32)
         return result
 
