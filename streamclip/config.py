@@ -22,8 +22,17 @@ class DecodeConfig(msgspec.Struct, **_STRICT):
     max_videos: int = 2  # videos decoded at once (their windows share detector batches)
 
 
+# `detector.threshold` left unset: the chosen model's default (streamclip.detector.catalog), filled in
+# when the config is made, so every reader (and the settings hash) sees a number.
+MODEL_DEFAULT_THRESHOLD = -1.0
+
+
 class DetectorConfig(msgspec.Struct, **_STRICT):
-    threshold: float = 0.4
+    # "transnetv2" (Curator's) or "autoshot" (more recall; README, "Choosing the detector model")
+    model: Literal["transnetv2", "autoshot"] = "transnetv2"
+    # frame f is a transition iff p[f] > threshold; unset: the model's, 0.4 for TransNetV2 (Curator's),
+    # 0.296 for AutoShot (its authors')
+    threshold: float = MODEL_DEFAULT_THRESHOLD
     device: str = "cpu"
     # "torch": the reference (and the GPU path); "openvino": CPU, from a cached model (streamclip.detector.models)
     engine: Literal["torch", "openvino"] = "openvino"
@@ -35,6 +44,12 @@ class DetectorConfig(msgspec.Struct, **_STRICT):
         0  # the detector's threads, either engine; 0: derived from resources.cpus and workers (streamclip/threads.py)
     )
     model_cache: str = ""  # OpenVINO model cache folder; "" = $STREAMCLIP_CACHE_DIR, else ~/.cache/streamclip
+
+    def __post_init__(self) -> None:
+        if self.threshold == MODEL_DEFAULT_THRESHOLD:
+            from streamclip.detector.catalog import DEFAULT_THRESHOLDS  # light: names and numbers
+
+            msgspec.structs.force_setattr(self, "threshold", DEFAULT_THRESHOLDS[self.model])
 
 
 class SpansConfig(msgspec.Struct, **_STRICT):
@@ -270,9 +285,11 @@ def _check_motion(motion: MotionConfig, transcode: TranscodeConfig) -> None:
 def _check_detector(detector: DetectorConfig) -> None:
     from streamclip.detector.engines import combination_error  # light: no torch, no openvino
 
-    problem = combination_error(detector.engine, detector.precision, detector.device)
+    problem = combination_error(detector.engine, detector.precision, detector.device, detector.model)
     if problem:
         raise ConfigError(problem)
+    if not 0.0 <= detector.threshold <= 1.0:
+        raise ConfigError(f"detector.threshold must be in [0, 1] (or unset: the model's), got {detector.threshold}")
 
 
 _POSITIVE = [

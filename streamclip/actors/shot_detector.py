@@ -66,7 +66,9 @@ class ShotDetector(Actor[DetectorIn, DetectorOut]):
     async def run(self) -> None:
         if self.model is None:
             settings = DetectorSettings(self.config.device, self.config.precision, self.threads)
-            settings = dataclasses.replace(settings, engine=self.config.engine, model_cache=self.config.model_cache)
+            settings = dataclasses.replace(
+                settings, engine=self.config.engine, model_cache=self.config.model_cache, model=self.config.model
+            )
             # int8 / native bf16: windows near the threshold are recomputed in fp32 (the reference's decisions)
             self.model = await asyncio.to_thread(deciding_engine, settings, self.config.threshold, shared_engine)
         await super().run()

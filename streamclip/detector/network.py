@@ -102,6 +102,7 @@ class DetectorSettings:
     torch_threads: int = 0  # the detector's threads (torch's, or OpenVINO's inference threads); 0 keeps the default
     engine: str = "torch"  # "torch" (this module) or "openvino" (streamclip.detector.engines)
     model_cache: str = ""  # the OpenVINO model cache folder; "" = $STREAMCLIP_CACHE_DIR or the user cache
+    model: str = "transnetv2"  # or "autoshot" (streamclip.detector.catalog)
 
 
 def cpu_flags() -> frozenset[str]:
