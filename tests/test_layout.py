@@ -93,7 +93,13 @@ def test_both_backends_implement_the_protocol() -> None:
     assert issubclass(ray_driver.RayPipeline, EventPipeline)
 
 
-LOWER_LAYERS = ("streamclip.contract", "streamclip.ffmpeg", "streamclip.detector", "streamclip.runtime")
+LOWER_LAYERS = (
+    "streamclip.contract",
+    "streamclip.ffmpeg",
+    "streamclip.detector",
+    "streamclip.runtime",
+    "streamclip.evaluation",
+)
 UPPER_LAYERS = (
     "streamclip.api",
     "streamclip.backend",
