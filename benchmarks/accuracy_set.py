@@ -185,7 +185,10 @@ GENERATED = [
 
 
 def standard_edits(real: dict[str, Path], quick: bool = False) -> list[Edit]:
-    """Four edits at 24, 25, 30000/1001 and 50 fps, one of an odd size; every kind, several lengths."""
+    """Four edits at 24, 25, 30000/1001 and 50 fps, one of an odd size; every kind, several lengths.
+
+    `quick`: the first two, of 6 shots each.
+    """
     formats = [
         ("edit-24-odd", Fraction(24), 481, 271, "yuv444p", 0.0),
         ("edit-25", Fraction(25), 640, 360, "yuv420p", 0.5),
@@ -196,20 +199,29 @@ def standard_edits(real: dict[str, Path], quick: bool = False) -> list[Edit]:
     edits = []
     for n, (name, fps, width, height, pix_fmt, real_share) in enumerate(formats[:2] if quick else formats):
         rng = random.Random(n)  # the same set on every machine
-        count = 6 if quick else 14
-        shots = [_shot(rng, segments, real_share) for _ in range(count)]
+        count = 6 if quick else 26
         kinds = [kind for kind in ("cut", "dissolve", "fade", "wipe") for _ in range(count // 4 + 1)]
         rng.shuffle(kinds)
         joins = [Join(kind, rng.choice(LENGTHS[kind])) for kind in kinds[: count - 1]]
+        eaten = [a + b for a, b in zip([0, *(j.frames for j in joins)], [*(j.frames for j in joins), 0], strict=True)]
+        shots: list[Shot] = []
+        for frames in eaten:
+            shot = _shot(rng, segments, real_share, frames / fps)
+            while shots and (shot.source, shot.start_s) == (shots[-1].source, shots[-1].start_s):
+                shot = _shot(rng, segments, real_share, frames / fps)  # the same shot twice would hide the cut
+            shots.append(shot)
         edits.append(Edit(name, fps, width, height, shots, joins, pix_fmt))
     return edits
 
 
-def _shot(rng: random.Random, segments: list[tuple[str, float, float]], real_share: float) -> Shot:
+def _shot(rng: random.Random, segments: list[tuple[str, float, float]], real_share: float, eaten_s: Fraction) -> Shot:
+    """A shot that still shows 1.5 to 3 s of itself alone once its transitions took `eaten_s` of it."""
+    seconds = rng.uniform(1.5, 3.0) + float(eaten_s)
     if segments and rng.random() < real_share:
         key, start, usable = rng.choice(segments)
-        return Shot(key, min(usable, rng.uniform(2.0, 4.0)), start)
-    return Shot(rng.choice(GENERATED), rng.uniform(2.0, 4.0))
+        if usable >= float(eaten_s) + 1.5:
+            return Shot(key, min(usable, seconds), start)
+    return Shot(rng.choice(GENERATED), seconds)
 
 
 def main() -> None:

@@ -1,0 +1,256 @@
+"""Shot detection accuracy on an edited test set: streamclip's detectors beside PySceneDetect.
+
+    .venv/bin/python benchmarks/accuracy_bench.py [--quick] [--set DIR] [--detectors a,b,...]
+
+The set: `benchmarks/accuracy_set.py` builds it into `benchmarks/.cache/accuracy-set/` (real and
+generated shots joined by cuts, dissolves, fades through black and wipes at known frames, at 24, 25,
+30000/1001 and 50 fps, one odd size); `--set DIR` scores any folder of videos with a
+`<name>.truth.json` beside each (streamclip.evaluation.truth), your own footage included.
+
+Each detector runs on every video; its predicted shots are scored with the protocol TransNetV2 and
+AutoShot publish (streamclip.evaluation.scoring: tolerance 0 and 2 frames, counts summed over the
+set), per transition kind; a false positive far from every transition is "in-shot". CPU seconds per
+minute of video include decoding: streamclip's detectors decode once to 48x27 with ffmpeg (as the
+pipeline does, `-fps_mode cfr -r <avg fps>`; that ffmpeg's CPU is added to each), PySceneDetect
+decodes at full size with OpenCV in-process.
+
+Detectors (`--detectors`, comma-separated): `MODEL:ENGINE:PRECISION` of streamclip (models
+transnetv2 and autoshot, through `streamclip.shot_probabilities`, threshold: the model's default in
+streamclip's config) and `scenedetect:adaptive`, `scenedetect:content` (PySceneDetect's defaults).
+A detector this install cannot run (AutoShot before it is merged, bf16 without native bf16: then it
+says it runs fp32) is skipped with a note. The AutoShot published-F1 check (its authors' saved
+predictions on SHOT, read from `../shared/eval/autoshot/` when present) is printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import accuracy_set
+from pipeline_bench import cpu_flags_line
+
+import streamclip
+from streamclip.detector.network import NATIVE_BF16_FLAGS, cpu_flags
+from streamclip.evaluation.published import check_published
+from streamclip.evaluation.scoring import TOLERANCES, Counts, Shots, shots_from_probabilities
+from streamclip.evaluation.truth import ALL, IN_SHOT, KINDS, GroundTruth, read_truth, score_by_kind
+
+ROOT = Path(__file__).parent.parent
+CACHE = Path(__file__).parent / ".cache" / "accuracy-set"
+PUBLISHED = ROOT.parent / "shared" / "eval" / "autoshot"
+DEFAULT_DETECTORS = [
+    "transnetv2:torch:fp32", "transnetv2:openvino:fp32", "transnetv2:openvino:int8", "transnetv2:openvino:bf16",
+    "autoshot:torch:fp32", "autoshot:openvino:fp32", "autoshot:openvino:int8",
+    "scenedetect:adaptive", "scenedetect:content",
+]  # fmt: skip
+
+
+@dataclass
+class Video:
+    path: Path
+    truth: GroundTruth
+    frames: np.ndarray  # [N, 27, 48, 3] uint8, as the pipeline decodes
+    decode_cpu_s: float
+
+    @property
+    def minutes(self) -> float:
+        num, den = (int(x) for x in self.truth.fps.split("/"))
+        return self.truth.frames * den / num / 60
+
+
+@dataclass
+class Result:
+    name: str
+    counts: dict[tuple[str, int], Counts] = field(default_factory=dict)  # (kind, tolerance) -> counts
+    cpu_s: float = 0.0
+    note: str = ""
+
+    def add(self, truth: GroundTruth, predicted: Shots) -> None:
+        for tolerance in TOLERANCES:
+            for kind, counts in score_by_kind(truth, predicted, tolerance).items():
+                self.counts[kind, tolerance] = self.counts.get((kind, tolerance), Counts()) + counts
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time, every thread, plus its finished children's (ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_set(folder: Path) -> list[Video]:
+    videos = []
+    for truth_file in sorted(folder.glob("*.truth.json")):
+        truth = read_truth(truth_file)
+        path = truth_file.with_name(truth.video)
+        start = cpu_seconds()
+        frames = decode_48x27(path)
+        if len(frames) != truth.frames:
+            raise SystemExit(f"{path.name}: decoded {len(frames)} frames, its truth says {truth.frames}")
+        videos.append(Video(path, truth, frames, cpu_seconds() - start))
+    if not videos:
+        raise SystemExit(f"no *.truth.json in {folder}")
+    return videos
+
+
+def decode_48x27(path: Path) -> np.ndarray:
+    """The pipeline's detector input: 48x27 rgb24 at a constant rate, the video's average frame rate."""
+    meta = streamclip.probe_sync(path)
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-threads", "1", "-i", str(path),
+            "-map", "0:v:0", "-fps_mode", "cfr", "-r", repr(meta.fps), "-s", "48x27", "-pix_fmt", "rgb24",
+            "-f", "rawvideo", "pipe:1"]  # fmt: skip
+    raw = subprocess.run(argv, capture_output=True, check=True, timeout=600).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, 27, 48, 3)
+
+
+# ------------------------------------------------------------------------------------------------
+# Detectors: each returns a function from a video to its predicted shots, or a reason it cannot run.
+
+
+def streamclip_detector(model: str, engine: str, precision: str) -> tuple[Callable[[Video], Shots] | None, str]:
+    overrides = [f"detector.engine={engine}", f"detector.precision={precision}"]
+    if model != "transnetv2":
+        if "model" not in inspect.signature(streamclip.shot_probabilities).parameters:
+            return None, f"this streamclip has no {model} model (shot_probabilities takes no model=)"
+        overrides.append(f"detector.model={model}")
+    try:
+        threshold = streamclip.load_config("default", overrides).detector.threshold
+    except streamclip.ConfigError as exc:
+        return None, f"not runnable here: {exc}"
+    note = f"threshold {threshold}"
+    if precision == "bf16" and not cpu_flags() & NATIVE_BF16_FLAGS:
+        note += "; no native bf16 on this CPU: runs fp32"
+    extra = {"model": model} if model != "transnetv2" else {}
+
+    def detect(video: Video) -> Shots:
+        probabilities = streamclip.shot_probabilities(video.frames, engine=engine, precision=precision, **extra)
+        return shots_from_probabilities(probabilities, threshold)
+
+    try:  # load (and, for OpenVINO, prepare) the model outside the timed runs
+        streamclip.shot_probabilities(np.zeros((1, 27, 48, 3), np.uint8), engine=engine, precision=precision, **extra)
+    except streamclip.StreamclipError as exc:
+        return None, f"not runnable here: {exc}"
+    return detect, note
+
+
+def scenedetect_detector(kind: str) -> tuple[Callable[[Video], Shots] | None, str]:
+    try:
+        import scenedetect
+    except ImportError:
+        return None, "PySceneDetect is not installed (pip install -e '.[bench]')"
+    make = {"adaptive": scenedetect.AdaptiveDetector, "content": scenedetect.ContentDetector}[kind]
+
+    def detect(video: Video) -> Shots:
+        scenes = scenedetect.detect(str(video.path), make())
+        starts = [int(start.frame_num) for start, _ in scenes[1:]]  # each new scene starts on a cut's first frame
+        firsts, lasts = [0, *starts], [*(s - 1 for s in starts), video.truth.frames - 1]
+        return np.array([firsts, lasts], dtype=np.int64).T
+
+    return detect, f"PySceneDetect {scenedetect.__version__} defaults"
+
+
+def detector(name: str) -> tuple[Callable[[Video], Shots] | None, str]:
+    parts = name.split(":")
+    if parts[0] == "scenedetect" and len(parts) == 2 and parts[1] in ("adaptive", "content"):
+        return scenedetect_detector(parts[1])
+    if len(parts) == 3:
+        return streamclip_detector(*parts)
+    raise SystemExit(f"unknown detector {name!r}: MODEL:ENGINE:PRECISION or scenedetect:adaptive|content")
+
+
+def run(name: str, videos: list[Video]) -> Result:
+    detect, note = detector(name)
+    result = Result(name, note=note)
+    if detect is None:
+        return result
+    for video in videos:
+        start = cpu_seconds()
+        result.add(video.truth, detect(video))
+        result.cpu_s += cpu_seconds() - start
+        if not name.startswith("scenedetect"):
+            result.cpu_s += video.decode_cpu_s
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+
+
+def table(results: list[Result], minutes: float) -> str:
+    lines = [
+        "| detector | transitions | P @0 | R @0 | F1 @0 | P @±2 | R @±2 | F1 @±2 | CPU s / min of video |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        if not result.counts:
+            continue
+        for kind in (ALL, *KINDS):
+            if (kind, 0) not in result.counts:
+                continue
+            cells = []
+            for tolerance in TOLERANCES:
+                c = result.counts[kind, tolerance]
+                cells += [f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}"]
+            first = kind == ALL
+            name = f"**{result.name}**" if first else ""
+            expected = result.counts[kind, 0].true_positives + result.counts[kind, 0].false_negatives
+            cpu = f"{result.cpu_s / minutes:.1f}" if first else ""
+            lines.append(f"| {name} | {kind} ({expected}) | {' | '.join(cells)} | {cpu} |")
+        in_shot = [result.counts.get((IN_SHOT, t), Counts()).false_positives for t in TOLERANCES]
+        lines.append(f"| | in-shot false alarms | {in_shot[0]} | | | {in_shot[1]} | | | |")
+    return "\n".join(lines)
+
+
+def published_check() -> None:
+    if not (PUBLISHED / "gt_scenes_dict_baseline_v2.pickle").is_file():
+        print(f"AutoShot published-F1 check: skipped ({PUBLISHED} absent)")
+        return
+    for check in check_published(PUBLISHED):
+        c = check.counts
+        print(f"AutoShot published-F1 check at {check.threshold}: F1 {c.f1:.4f} (published {check.published_f1}), "
+              f"TP/FP/FN {c.true_positives}/{c.false_positives}/{c.false_negatives} "
+              f"-> {'reproduced' if check.reproduced else 'DIFFERS'}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="two short edits (a smoke run)")
+    parser.add_argument("--set", type=Path, help="a folder of videos with <name>.truth.json (default: build the set)")
+    parser.add_argument("--detectors", default=",".join(DEFAULT_DETECTORS))
+    args = parser.parse_args()
+    print(cpu_flags_line(), flush=True)
+    published_check()
+    folder = args.set
+    if folder is None:
+        folder = CACHE / ("quick" if args.quick else "full")
+        folder.mkdir(parents=True, exist_ok=True)
+        real = accuracy_set.footage()
+        for edit in accuracy_set.standard_edits(real, args.quick):
+            accuracy_set.build(edit, folder, real)
+    videos = load_set(folder)
+    minutes = sum(v.minutes for v in videos)
+    transitions = sum(len(v.truth.transitions) for v in videos)
+    print(f"set: {len(videos)} videos, {minutes:.2f} min, {transitions} transitions ({folder})", flush=True)
+    results = []
+    for name in args.detectors.split(","):
+        started = time.monotonic()
+        result = run(name, videos)
+        state = "skipped" if not result.counts else f"{time.monotonic() - started:.0f} s wall"
+        print(f"  {name}: {state}; {result.note}", flush=True)
+        results.append(result)
+    print()
+    print(table(results, minutes))
+
+
+if __name__ == "__main__":
+    main()
