@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +43,9 @@ from pipeline_bench import cpu_flags_line
 import streamclip
 from streamclip.detector.network import NATIVE_BF16_FLAGS, cpu_flags
 from streamclip.evaluation.published import check_published
-from streamclip.evaluation.scoring import TOLERANCES, Counts, Shots, shots_from_probabilities
-from streamclip.evaluation.truth import ALL, IN_SHOT, KINDS, GroundTruth, read_truth, score_by_kind
+from streamclip.evaluation.report import Tally, markdown_table
+from streamclip.evaluation.scoring import Shots, shots_from_probabilities
+from streamclip.evaluation.truth import GroundTruth, read_truth
 
 ROOT = Path(__file__).parent.parent
 CACHE = Path(__file__).parent / ".cache" / "accuracy-set"
@@ -67,19 +68,6 @@ class Video:
     def minutes(self) -> float:
         num, den = (int(x) for x in self.truth.fps.split("/"))
         return self.truth.frames * den / num / 60
-
-
-@dataclass
-class Result:
-    name: str
-    counts: dict[tuple[str, int], Counts] = field(default_factory=dict)  # (kind, tolerance) -> counts
-    cpu_s: float = 0.0
-    note: str = ""
-
-    def add(self, truth: GroundTruth, predicted: Shots) -> None:
-        for tolerance in TOLERANCES:
-            for kind, counts in score_by_kind(truth, predicted, tolerance).items():
-                self.counts[kind, tolerance] = self.counts.get((kind, tolerance), Counts()) + counts
 
 
 def cpu_seconds() -> float:
@@ -168,47 +156,24 @@ def detector(name: str) -> tuple[Callable[[Video], Shots] | None, str]:
     raise SystemExit(f"unknown detector {name!r}: MODEL:ENGINE:PRECISION or scenedetect:adaptive|content")
 
 
-def run(name: str, videos: list[Video]) -> Result:
+def run(name: str, videos: list[Video]) -> tuple[Tally, str]:
+    """The detector's counts over the set (none when it cannot run here) and a note on how it ran."""
     detect, note = detector(name)
-    result = Result(name, note=note)
+    tally = Tally(name)
     if detect is None:
-        return result
+        return tally, note
     for video in videos:
         start = cpu_seconds()
-        result.add(video.truth, detect(video))
-        result.cpu_s += cpu_seconds() - start
+        tally.add(video.truth, detect(video))
+        tally.cpu_s += cpu_seconds() - start
+        tally.minutes += video.minutes
         if not name.startswith("scenedetect"):
-            result.cpu_s += video.decode_cpu_s
-    return result
+            tally.cpu_s += video.decode_cpu_s
+    return tally, note
 
 
 # ------------------------------------------------------------------------------------------------
 # Report
-
-
-def table(results: list[Result], minutes: float) -> str:
-    lines = [
-        "| detector | transitions | P @0 | R @0 | F1 @0 | P @±2 | R @±2 | F1 @±2 | CPU s / min of video |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for result in results:
-        if not result.counts:
-            continue
-        for kind in (ALL, *KINDS):
-            if (kind, 0) not in result.counts:
-                continue
-            cells = []
-            for tolerance in TOLERANCES:
-                c = result.counts[kind, tolerance]
-                cells += [f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}"]
-            first = kind == ALL
-            name = f"**{result.name}**" if first else ""
-            expected = result.counts[kind, 0].true_positives + result.counts[kind, 0].false_negatives
-            cpu = f"{result.cpu_s / minutes:.1f}" if first else ""
-            lines.append(f"| {name} | {kind} ({expected}) | {' | '.join(cells)} | {cpu} |")
-        in_shot = [result.counts.get((IN_SHOT, t), Counts()).false_positives for t in TOLERANCES]
-        lines.append(f"| | in-shot false alarms | {in_shot[0]} | | | {in_shot[1]} | | | |")
-    return "\n".join(lines)
 
 
 def published_check() -> None:
@@ -217,7 +182,7 @@ def published_check() -> None:
         return
     for check in check_published(PUBLISHED):
         c = check.counts
-        print(f"AutoShot published-F1 check at {check.threshold}: F1 {c.f1:.4f} (published {check.published_f1}), "
+        print(f"AutoShot published-F1 check at {check.threshold}: F1 {c.f1:.4f} (published {check.published_f1:.4f}), "
               f"TP/FP/FN {c.true_positives}/{c.false_positives}/{c.false_negatives} "
               f"-> {'reproduced' if check.reproduced else 'DIFFERS'}")  # fmt: skip
 
@@ -241,15 +206,15 @@ def main() -> None:
     minutes = sum(v.minutes for v in videos)
     transitions = sum(len(v.truth.transitions) for v in videos)
     print(f"set: {len(videos)} videos, {minutes:.2f} min, {transitions} transitions ({folder})", flush=True)
-    results = []
+    tallies = []
     for name in args.detectors.split(","):
         started = time.monotonic()
-        result = run(name, videos)
-        state = "skipped" if not result.counts else f"{time.monotonic() - started:.0f} s wall"
-        print(f"  {name}: {state}; {result.note}", flush=True)
-        results.append(result)
+        tally, note = run(name, videos)
+        state = "skipped" if not tally.counts else f"{time.monotonic() - started:.0f} s wall"
+        print(f"  {name}: {state}; {note}", flush=True)
+        tallies.append(tally)
     print()
-    print(table(results, minutes))
+    print(markdown_table([t for t in tallies if t.counts]))
 
 
 if __name__ == "__main__":

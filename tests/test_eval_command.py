@@ -21,6 +21,13 @@ def write_truth(video: Path, num_frames: int, cuts: list[int]) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
+    """Three scenes, 150 frames: enough for two cuts, cheap for the detector."""
+    scenes = [("testsrc2", 2.0), ("mandelbrot", 2.0), ("smptebars", 2.0)]
+    return media.make_cut_video(tmp_path_factory.mktemp("eval") / "short.mp4", scenes=scenes)
+
+
 def row(output: str, detector_or_kind: str) -> list[str]:
     line = next(line for line in output.splitlines() if re.search(rf"\| {re.escape(detector_or_kind)} \|", line))
     return [cell.strip() for cell in line.strip("|").split("|")]
@@ -28,17 +35,17 @@ def row(output: str, detector_or_kind: str) -> list[str]:
 
 @pytest.mark.usefixtures("prepared_models")
 def test_eval_scores_each_video_and_the_set(
-    cut_video: media.CutVideo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    short_video: media.CutVideo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     right, shifted = tmp_path / "right.mp4", tmp_path / "shifted.mp4"
     for link in (right, shifted):
-        link.symlink_to(cut_video.path)
-    write_truth(right, cut_video.num_frames, cut_video.cuts)
-    write_truth(shifted, cut_video.num_frames, [cut_video.cuts[0] + 10, *cut_video.cuts[1:]])  # one cut misplaced
+        link.symlink_to(short_video.path)
+    write_truth(right, short_video.num_frames, short_video.cuts)
+    write_truth(shifted, short_video.num_frames, [short_video.cuts[0] + 10, *short_video.cuts[1:]])  # one cut misplaced
 
     assert main(["eval", str(right), str(shifted)]) == 0
     out = capsys.readouterr().out
-    cuts = len(cut_video.cuts)
+    cuts = len(short_video.cuts)
     assert f"right.mp4: {cuts} transitions, {cuts} found; F1 1.000 within ±2 frames" in out
     missed = 2 * (cuts - 1) / (2 * cuts)  # one miss and one false positive
     assert f"shifted.mp4: {cuts} transitions, {cuts} found; F1 {missed:.3f}" in out
@@ -48,24 +55,24 @@ def test_eval_scores_each_video_and_the_set(
 
 
 def test_eval_without_ground_truth_is_a_usage_error(
-    cut_video: media.CutVideo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    short_video: media.CutVideo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["eval", str(cut_video.path)]) == 2
+    assert main(["eval", str(short_video.path)]) == 2
     assert "no ground truth" in capsys.readouterr().err
     bad = tmp_path / "bad.truth.json"
     bad.write_text('{"video": "x.mp4", "frames": 10, "fps": "25/1", "width": 1, "height": 1, "transitions": '
                    '[{"kind": "flash", "last_before": 1, "first_after": 2}]}')  # fmt: skip
-    assert main(["eval", str(cut_video.path), "--truth", str(bad)]) == 2
+    assert main(["eval", str(short_video.path), "--truth", str(bad)]) == 2
     assert "kind" in capsys.readouterr().err
 
 
 def test_a_truth_of_another_length_fails_that_video(
-    cut_video: media.CutVideo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    short_video: media.CutVideo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     video = tmp_path / "short.mp4"
-    video.symlink_to(cut_video.path)
-    write_truth(video, cut_video.num_frames - 5, [])
+    video.symlink_to(short_video.path)
+    write_truth(video, short_video.num_frames - 5, [])
     assert main(["eval", str(video)]) == 1
-    assert f"decoded {cut_video.num_frames} frames, its ground truth says {cut_video.num_frames - 5}" in (
+    assert f"decoded {short_video.num_frames} frames, its ground truth says {short_video.num_frames - 5}" in (
         capsys.readouterr().err
     )
