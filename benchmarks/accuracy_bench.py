@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,49 +106,59 @@ def decode_48x27(path: Path) -> np.ndarray:
 # Detectors: each returns a function from a video to its predicted shots, or a reason it cannot run.
 
 
-def streamclip_detector(model: str, engine: str, precision: str) -> tuple[Callable[[Video], Shots] | None, str]:
+Detect = Callable[[Video], tuple[Shots, np.ndarray | None]]  # shots, and per-frame probabilities where there are
+
+
+@dataclass
+class Detector:
+    detect: Detect | None  # None: cannot run here (the note says why)
+    note: str
+    threshold: float | None = None  # streamclip's detectors
+
+
+def streamclip_detector(model: str, engine: str, precision: str) -> Detector:
     overrides = [f"detector.engine={engine}", f"detector.precision={precision}"]
     if model != "transnetv2":
         if "model" not in inspect.signature(streamclip.shot_probabilities).parameters:
-            return None, f"this streamclip has no {model} model (shot_probabilities takes no model=)"
+            return Detector(None, f"this streamclip has no {model} model (shot_probabilities takes no model=)")
         overrides.append(f"detector.model={model}")
     try:
         threshold = streamclip.load_config("default", overrides).detector.threshold
     except streamclip.ConfigError as exc:
-        return None, f"not runnable here: {exc}"
+        return Detector(None, f"not runnable here: {exc}")
     note = f"threshold {threshold}"
     if precision == "bf16" and not cpu_flags() & NATIVE_BF16_FLAGS:
         note += "; no native bf16 on this CPU: runs fp32"
-    extra = {"model": model} if model != "transnetv2" else {}
+    extra: dict[str, Any] = {"model": model} if model != "transnetv2" else {}
 
-    def detect(video: Video) -> Shots:
+    def detect(video: Video) -> tuple[Shots, np.ndarray | None]:
         probabilities = streamclip.shot_probabilities(video.frames, engine=engine, precision=precision, **extra)
-        return shots_from_probabilities(probabilities, threshold)
+        return shots_from_probabilities(probabilities, threshold), probabilities
 
     try:  # load (and, for OpenVINO, prepare) the model outside the timed runs
         streamclip.shot_probabilities(np.zeros((1, 27, 48, 3), np.uint8), engine=engine, precision=precision, **extra)
     except streamclip.StreamclipError as exc:
-        return None, f"not runnable here: {exc}"
-    return detect, note
+        return Detector(None, f"not runnable here: {exc}")
+    return Detector(detect, note, threshold)
 
 
-def scenedetect_detector(kind: str) -> tuple[Callable[[Video], Shots] | None, str]:
+def scenedetect_detector(kind: str) -> Detector:
     try:
         import scenedetect
     except ImportError:
-        return None, "PySceneDetect is not installed (pip install -e '.[bench]')"
+        return Detector(None, "PySceneDetect is not installed (pip install -e '.[bench]')")
     make = {"adaptive": scenedetect.AdaptiveDetector, "content": scenedetect.ContentDetector}[kind]
 
-    def detect(video: Video) -> Shots:
+    def detect(video: Video) -> tuple[Shots, np.ndarray | None]:
         scenes = scenedetect.detect(str(video.path), make())
         starts = [int(start.frame_num) for start, _ in scenes[1:]]  # each new scene starts on a cut's first frame
         firsts, lasts = [0, *starts], [*(s - 1 for s in starts), video.truth.frames - 1]
-        return np.array([firsts, lasts], dtype=np.int64).T
+        return np.array([firsts, lasts], dtype=np.int64).T, None
 
-    return detect, f"PySceneDetect {scenedetect.__version__} defaults"
+    return Detector(detect, f"PySceneDetect {scenedetect.__version__} defaults")
 
 
-def detector(name: str) -> tuple[Callable[[Video], Shots] | None, str]:
+def detector(name: str) -> Detector:
     parts = name.split(":")
     if parts[0] == "scenedetect" and len(parts) == 2 and parts[1] in ("adaptive", "content"):
         return scenedetect_detector(parts[1])
@@ -156,20 +167,55 @@ def detector(name: str) -> tuple[Callable[[Video], Shots] | None, str]:
     raise SystemExit(f"unknown detector {name!r}: MODEL:ENGINE:PRECISION or scenedetect:adaptive|content")
 
 
-def run(name: str, videos: list[Video]) -> tuple[Tally, str]:
-    """The detector's counts over the set (none when it cannot run here) and a note on how it ran."""
-    detect, note = detector(name)
-    tally = Tally(name)
+@dataclass
+class Run:
+    tally: Tally
+    note: str
+    threshold: float | None
+    shots: list[Shots]
+    probabilities: list[np.ndarray]  # per video; empty for PySceneDetect
+
+
+def run(name: str, videos: list[Video]) -> Run:
+    """The detector's counts over the set (none when it cannot run here), a note on how it ran, its outputs."""
+    chosen = detector(name)
+    result = Run(Tally(name), chosen.note, chosen.threshold, [], [])
+    detect = chosen.detect
     if detect is None:
-        return tally, note
+        return result
+    tally = result.tally
     for video in videos:
         start = cpu_seconds()
-        tally.add(video.truth, detect(video))
+        shots, probabilities = detect(video)
         tally.cpu_s += cpu_seconds() - start
+        tally.add(video.truth, shots)
+        result.shots.append(shots)
+        if probabilities is not None:
+            result.probabilities.append(probabilities)
         tally.minutes += video.minutes
         if not name.startswith("scenedetect"):
             tally.cpu_s += video.decode_cpu_s
-    return tally, note
+    return result
+
+
+def agreement(runs: dict[str, Run]) -> None:
+    """Each engine of a model beside that model's first fp32 run: max |dp|, decisions and shots that differ."""
+    for name, candidate in runs.items():
+        model = name.split(":")[0]
+        reference = next((r for n, r in runs.items() if n.startswith(model + ":") and n.endswith(":fp32")), None)
+        threshold = candidate.threshold
+        if reference is None or reference is candidate or threshold is None or not reference.probabilities:
+            continue
+        ref_name = reference.tally.name
+        pairs = list(zip(reference.probabilities, candidate.probabilities, strict=True))
+        worst = max(float(np.abs(a - b).max()) for a, b in pairs)
+        flipped = sum(int(((a > threshold) != (b > threshold)).sum()) for a, b in pairs)
+        frames = sum(len(a) for a, _ in pairs)
+        margin = min(float(np.abs(a - threshold).min()) for a, _ in pairs)
+        differ = sum(not np.array_equal(a, b) for a, b in zip(reference.shots, candidate.shots, strict=True))
+        print(f"  {name} vs {ref_name}: max |dp| {worst:.2e}; {flipped} of {frames} frames decided differently; "
+              f"shots differ in {differ} of {len(pairs)} videos; the reference's smallest margin to {threshold}: "
+              f"{margin:.2e}")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,15 +252,18 @@ def main() -> None:
     minutes = sum(v.minutes for v in videos)
     transitions = sum(len(v.truth.transitions) for v in videos)
     print(f"set: {len(videos)} videos, {minutes:.2f} min, {transitions} transitions ({folder})", flush=True)
-    tallies = []
+    runs = {}
     for name in args.detectors.split(","):
         started = time.monotonic()
-        tally, note = run(name, videos)
-        state = "skipped" if not tally.counts else f"{time.monotonic() - started:.0f} s wall"
-        print(f"  {name}: {state}; {note}", flush=True)
-        tallies.append(tally)
+        runs[name] = run(name, videos)
+        state = "skipped" if not runs[name].tally.counts else f"{time.monotonic() - started:.0f} s wall"
+        print(f"  {name}: {state}; {runs[name].note}", flush=True)
+        if runs[name].tally.counts:  # as it comes: a long run interrupted still says something
+            print(markdown_table([runs[name].tally]), flush=True)
+    print("\ndecisions beside the model's fp32 reference:")
+    agreement({name: r for name, r in runs.items() if r.tally.counts})
     print()
-    print(markdown_table([t for t in tallies if t.counts]))
+    print(markdown_table([r.tally for r in runs.values() if r.tally.counts]))
 
 
 if __name__ == "__main__":
