@@ -1,5 +1,6 @@
 """The `streamclip` command: split, probe, profiles; watch, serve and status (`streamclip.ingest`);
-report (`streamclip.review`); models (the detector model cache).
+report (`streamclip.review`); models (the detector model cache); eval (the detector scored on
+annotated videos, `streamclip.evaluation`).
 
 Exit status: 0 when every video and every clip succeeded; 1 when any video or clip failed (the
 others' clips are still written; the summary names each failure with its reason kind) or when
@@ -24,6 +25,7 @@ from streamclip.config import PipelineConfig, RayConfig, available_profiles, loa
 from streamclip.contract.types import Clip, ClipReady, Event, VideoDone, VideoFailed
 from streamclip.detector import commands as model_commands
 from streamclip.errors import ClusterJoinError, ConfigError, Reason, SourceError, StreamclipError, UsageError
+from streamclip.evaluation import command as eval_command
 from streamclip.ffmpeg.hardware import gather_facts, plan_hardware
 from streamclip.ffmpeg.probe import probe_sync
 from streamclip.ingest import commands as ingest_commands
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_commands.add_parsers(commands)
     review_command.add_parser(commands)
     model_commands.add_parsers(commands)
+    eval_command.add_parser(commands)
     return parser
 
 
@@ -138,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ingest_commands.run(args)
         if args.command in model_commands.COMMANDS:
             return model_commands.run(args)
+        if args.command in eval_command.COMMANDS:
+            return eval_command.run(args)
         return _split(args)
     except ConfigError as exc:
         print(f"streamclip: configuration error: {exc}", file=sys.stderr)

@@ -99,6 +99,7 @@ LOWER_LAYERS = (
     "streamclip.detector",
     "streamclip.runtime",
     "streamclip.stages",
+    "streamclip.evaluation",
 )
 UPPER_LAYERS = (
     "streamclip.api",
