@@ -57,7 +57,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     detector = load_config(args.profile, args.overrides).detector
     annotated = [(Path(video), truth) for video, truth in _truths(args.videos, args.truth)]
-    tally = Tally(f"{detector.engine} {detector.precision} > {detector.threshold}")
+    tally = Tally(f"{detector.model} {detector.engine} {detector.precision} > {detector.threshold}")
     failed = 0
     for video, truth in annotated:
         try:
@@ -101,7 +101,14 @@ def _decode(video: Path) -> np.ndarray:
 
 
 def _probabilities(frames: np.ndarray, detector: DetectorConfig) -> np.ndarray:
-    return shot_probabilities(frames, device=detector.device, precision=detector.precision, engine=detector.engine)
+    return shot_probabilities(
+        frames,
+        device=detector.device,
+        precision=detector.precision,
+        engine=detector.engine,
+        threshold=detector.threshold,
+        model=detector.model,
+    )
 
 
 def _print_video(video: Path, truth: GroundTruth, shots: np.ndarray) -> None:
