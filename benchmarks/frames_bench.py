@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline_bench import CACHE, make_video
+from pipeline_bench import CACHE, cpu_seconds, make_video
 
 SPLIT = ["--profile", "fixed-stride", "--set", "transcode.preset=ultrafast"]
 MODES = {"off": ["--set", "frames.enabled=false"], "selected": [], "every": []}
@@ -79,15 +78,6 @@ async def _every_frame(self: Any, path: str, info: Any) -> Any:
     kept[count - 1] = last
     rows = {index: row for row, index in enumerate(kept)}
     return self._select(np.stack(list(kept.values())), rows, count, info.framerate)
-
-
-def cpu_seconds(argv: list[str]) -> float:
-    """CPU-seconds (user + system) of a command and all it reaped."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return usage.ru_utime + usage.ru_stime
 
 
 def split_cpu(mode: str, video: Path) -> float:

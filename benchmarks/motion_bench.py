@@ -22,29 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline_bench import CACHE, cpu_flags_line, make_video
+from pipeline_bench import CACHE, cpu_flags_line, make_video, split_cpu_seconds
 
 MOTION_ON = ["--set", "motion.enabled=true", "--set", "motion.score_only=true"]
-
-
-def split_cpu(video: Path, out: Path, extra: list[str]) -> float:
-    """CPU-seconds (user + system) of `streamclip split` and all it reaped, into `out`."""
-    argv = [sys.executable, "-m", "streamclip", "split", str(video), "-o", str(out), "--no-progress", *extra]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return usage.ru_utime + usage.ru_stime
 
 
 def clip_seconds(out: Path) -> float:
@@ -71,10 +59,10 @@ def motion_cpu(out: Path) -> tuple[float, list[tuple[float, float]]]:
 
 def one_round(video: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=CACHE) as plain, tempfile.TemporaryDirectory(dir=CACHE) as scored:
-        split = split_cpu(video, Path(plain), [])
+        split = split_cpu_seconds(video, Path(plain), [])
         seconds = clip_seconds(Path(plain))
         motion, scores = motion_cpu(Path(plain))
-        both = split_cpu(video, Path(scored), MOTION_ON)
+        both = split_cpu_seconds(video, Path(scored), MOTION_ON)
         kept = sum(1 for g, _ in scores if g >= 0.00098)
     return {"clip_s": seconds, "clips": len(scores), "above_threshold": kept,
             "split": split / seconds, "motion": motion / seconds, "split+motion": both / seconds}  # fmt: skip

@@ -111,6 +111,21 @@ def cut_video(src: Path, path: Path, seconds: float) -> Path:
 # -- one mode per subprocess ----------------------------------------------------------------------
 
 
+def cpu_seconds(argv: list[str]) -> float:
+    """CPU-seconds (user + system) of a command and all it reaped."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def split_cpu_seconds(video: Path, out: Path, extra: list[str]) -> float:
+    """CPU-seconds of `streamclip split video -o out <extra>` and all it reaped."""
+    argv = [sys.executable, "-m", "streamclip", "split", str(video), "-o", str(out), "--no-progress", *extra]
+    return cpu_seconds(argv)
+
+
 def usage() -> dict[str, float]:
     """CPU-seconds of this process and its reaped children (ffmpeg), and this process's peak RSS.
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -39,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline_bench import CACHE, cpu_flags_line, make_video
+from pipeline_bench import CACHE, cpu_flags_line, make_video, split_cpu_seconds
 
 from streamclip.config import DedupConfig, PreviewConfig
 from streamclip.contract.types import Clip, EncodedClipInfo, Span
@@ -55,16 +53,6 @@ STAGES_ON = ["--set", "dedup.enabled=true", "--set", "preview.enabled=true"]
 
 def cpu(who: int) -> float:
     usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
-def split_cpu(video: Path, out: Path, extra: list[str]) -> float:
-    """CPU-seconds (user + system) of `streamclip split` and all it reaped, into `out`."""
-    argv = [sys.executable, "-m", "streamclip", "split", str(video), "-o", str(out), "--no-progress", *extra]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
     return usage.ru_utime + usage.ru_stime
 
 
@@ -110,9 +98,9 @@ async def stage_costs(out: Path) -> dict[str, float]:
 
 def one_round(video: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=CACHE) as plain, tempfile.TemporaryDirectory(dir=CACHE) as staged:
-        split = split_cpu(video, Path(plain), [])
+        split = split_cpu_seconds(video, Path(plain), [])
         result = asyncio.run(stage_costs(Path(plain)))
-        both = split_cpu(video, Path(staged), STAGES_ON)
+        both = split_cpu_seconds(video, Path(staged), STAGES_ON)
         metas = [json.loads(p.read_text()) for p in (Path(staged) / "metas" / "v0").glob("*.json")]
         result["previews"] = sum("preview" in m for m in metas)
     result.update(split=split / result["clip_s"], **{"split+stages": both / result["clip_s"]})
