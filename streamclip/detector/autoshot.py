@@ -24,27 +24,22 @@ only the torch engine and the model preparation import this module.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as functional
 from torch import nn
 
 from streamclip.detector.network import (
-    FRAME_SHAPE,
-    KEEP,
-    WINDOW,
     DetectorSettings,
     Frames,
     Probabilities,
+    predict_with_torch,
+    usable_device,
 )
 from streamclip.errors import ModelError
-
-log = logging.getLogger(__name__)
 
 LOOKUP_WINDOW = 101  # each frame is compared with the 50 frames before and after it
 # Keys of the checkpoint this network does not use: the many-hot head, and the hidden layer of the
@@ -212,7 +207,7 @@ class AutoShotModel:
     def __init__(self, settings: DetectorSettings, checkpoint: Path) -> None:
         if settings.precision != "fp32":
             raise ModelError(f"AutoShot runs precision fp32 with engine 'torch', not {settings.precision!r}")
-        self.device = _usable_device(settings.device)
+        self.device = usable_device(settings.device)
         self.precision = "fp32"
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
@@ -221,20 +216,7 @@ class AutoShotModel:
 
     def predict_windows(self, windows: Frames) -> Probabilities:
         """Single-frame probabilities for `[B, 100, 27, 48, 3]` windows -> `[B, 50]` (middle 50)."""
-        if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
-            raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {windows.shape}")
-        with self._lock, torch.inference_mode():
-            batch = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
-            probs = torch.sigmoid(self._net(batch))[:, KEEP, 0]
-        result: Probabilities = probs.cpu().numpy().astype(np.float32)
-        return result
-
-
-def _usable_device(requested: str) -> str:
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        log.warning("detector device %r requested but no CUDA GPU is available: using the CPU", requested)
-        return "cpu"
-    return requested
+        return predict_with_torch(self._net, windows, device=self.device, precision="fp32", lock=self._lock)
 
 
 @functools.cache

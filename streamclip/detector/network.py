@@ -153,7 +153,7 @@ class ShotModel:
         import torch
 
         self.settings = settings
-        self.device = _usable_device(settings.device)
+        self.device = usable_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device, cpu_flags())
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
@@ -165,27 +165,37 @@ class ShotModel:
 
     def predict_windows(self, windows: Frames) -> Probabilities:
         """Single-frame-head probabilities for `[B, 100, 27, 48, 3]` windows -> `[B, 50]` (middle 50)."""
-        import torch
-
-        if windows.ndim != 5 or windows.shape[1:] != (WINDOW, *FRAME_SHAPE):
-            raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {windows.shape}")
-        autocast: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if self.precision in ("bf16", "fp16"):
-            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-            autocast = torch.autocast(self.device.split(":")[0], dtype=dtype)
-        with self._lock, torch.inference_mode(), autocast:
-            # as_tensor: a numpy batch is shared, not copied; windows already on the GPU (decode "pynvc",
-            # streamclip.detector.cuda) are used as they are
-            batch = torch.as_tensor(windows).to(self.device)
-            single_frame = self._forward(batch)
-            if isinstance(single_frame, tuple):  # the reference module also returns the many-hot head
-                single_frame = single_frame[0]
-            probs = torch.sigmoid(single_frame.float())[:, KEEP, 0]
-        result: Probabilities = probs.cpu().numpy().astype(np.float32)
-        return result
+        return predict_with_torch(self._forward, windows, device=self.device, precision=self.precision, lock=self._lock)
 
 
-def _usable_device(requested: str) -> str:
+def predict_with_torch(
+    forward: Any, windows: Any, *, device: str, precision: str, lock: threading.Lock
+) -> Probabilities:
+    """`forward` (a torch module taking `[B, 100, 27, 48, 3]` uint8 windows) on `windows` (numpy, or
+    tensors already on the GPU) -> the single-frame head's sigmoid, `[B, 50]` (the middle 50 frames);
+    bf16/fp16 run under autocast. Both torch engines (TransNetV2's `ShotModel` and AutoShot's) use it."""
+    import torch
+
+    if windows.ndim != 5 or tuple(windows.shape[1:]) != (WINDOW, *FRAME_SHAPE):
+        raise ValueError(f"windows must be [B, 100, 27, 48, 3], got {tuple(windows.shape)}")
+    autocast: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        autocast = torch.autocast(device.split(":")[0], dtype=dtype)
+    with lock, torch.inference_mode(), autocast:
+        # as_tensor: a numpy batch is shared, not copied; windows already on the GPU (decode "pynvc",
+        # streamclip.detector.cuda) are used as they are
+        batch = torch.as_tensor(windows).to(device)
+        single_frame = forward(batch)
+        if isinstance(single_frame, tuple):  # the reference module also returns the many-hot head
+            single_frame = single_frame[0]
+        probs = torch.sigmoid(single_frame.float())[:, KEEP, 0]
+    result: Probabilities = probs.cpu().numpy().astype(np.float32)
+    return result
+
+
+def usable_device(requested: str) -> str:
+    """`requested`, or "cpu" (with a warning) when it names CUDA and torch sees no GPU."""
     import torch
 
     if requested.startswith("cuda") and not torch.cuda.is_available():
