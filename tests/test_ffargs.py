@@ -275,3 +275,32 @@ def test_nvdec_backend_decodes_with_cuda_and_nvenc_gets_8_bit_input() -> None:
     assert argv.index("-hwaccel") < argv.index("-i")
     ten_bit = transcode_argv(meta(pixel_format="yuv420p10le"), 0, 2, "o.mp4", encoder="h264_nvenc")
     assert value_after(ten_bit, "-pix_fmt") == "yuv420p"
+
+
+async def test_a_child_is_reaped_however_often_its_reaper_is_cancelled() -> None:
+    """A pipeline torn down while an actor reaps (a crash, then the close's own cancel) cancels the
+    reaper twice: the child must be waited for all the same, not left to a closed event loop
+    ("subprocess … is still running" in a later test)."""
+    argv = [
+        children.ffmpeg_binary(),
+        "-v",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x36",
+        "-f",
+        "null",
+        "-",
+    ]
+    async with children.stream(argv, idle_timeout_s=600) as child:
+        reaper = asyncio.create_task(children._reap(child.proc))
+        await asyncio.sleep(0)  # the reaper has killed the child and waits
+        reaper.cancel()
+        await asyncio.sleep(0)
+        reaper.cancel()  # a second cancel, while it is still waiting
+        with pytest.raises(asyncio.CancelledError):
+            await reaper
+        assert child.proc.returncode is not None, "the reaper gave up on a child it had killed"
+    assert children.live_children() == 0

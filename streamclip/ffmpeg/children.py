@@ -219,13 +219,22 @@ async def _reap(proc: asyncio.subprocess.Process, *, discard_stdout: bool = Fals
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+    waiting = asyncio.ensure_future(_wait(proc, discard_stdout))
+    cancelled = False
     try:
-        await asyncio.shield(_wait(proc, discard_stdout))
+        while not waiting.done():  # a cancel (however many) waits on: the child is killed, its exit is near
+            try:
+                await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                cancelled = True
     finally:
         _live_children.discard(proc)
         argv = _argv_of.pop(proc, None)
         if argv is not None:
             _exited(argv)
+    waiting.result()  # its own error, if any
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _wait(proc: asyncio.subprocess.Process, discard_stdout: bool) -> int:
