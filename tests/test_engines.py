@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import media
 import numpy as np
@@ -86,13 +88,18 @@ def test_two_processes_preparing_at_once_make_one_model_and_a_dead_writers_lefto
     assert "MiB" in listed.stdout
 
 
-def test_a_prepared_model_is_on_disk_before_its_folder_is_renamed_into_place(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every file of the model is fsynced, then its folder, before the rename that makes it the cached
-    model, and the models folder after it: a power cut never leaves a named model with empty files
-    (read as cached, it would fail every later start)."""
-    models_dir = tmp_path / "models"
+class PreparedAgain(NamedTuple):
+    model: models.CachedModel
+    models_dir: Path
+    log: list[tuple[str, str]]  # ("fsync" | "rename", path relative to models_dir), in order
+
+
+@pytest.fixture(scope="module")
+def int8_prepared_again(tmp_path_factory: pytest.TempPathFactory) -> PreparedAgain:
+    """The int8 model prepared once more in a folder of its own, every fsync and rename into the models
+    folder recorded: one preparation (the costliest, ~30 CPU-s) for the determinism and durability tests."""
+    cache = tmp_path_factory.mktemp("again")
+    models_dir = cache / "models"
     log: list[tuple[str, str]] = []
     real_fsync, real_rename, real_replace = os.fsync, os.rename, os.replace
 
@@ -102,22 +109,29 @@ def test_a_prepared_model_is_on_disk_before_its_folder_is_renamed_into_place(
             log.append(("fsync", os.path.relpath(where, models_dir)))
         real_fsync(fd)
 
-    def rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        if str(dst).startswith(str(models_dir)):
-            log.append(("rename", os.path.relpath(dst, models_dir)))
-        real_rename(src, dst)
+    def renamed(real: Callable[[str, str], None]) -> Callable[[str | os.PathLike[str], str | os.PathLike[str]], None]:
+        def rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+            if str(dst).startswith(str(models_dir)):
+                log.append(("rename", os.path.relpath(dst, models_dir)))
+            real(os.fspath(src), os.fspath(dst))
 
-    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        if str(dst).startswith(str(models_dir)):
-            log.append(("rename", os.path.relpath(dst, models_dir)))
-        real_replace(src, dst)
+        return rename
 
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "rename", rename)
-    monkeypatch.setattr(os, "replace", replace)
-    model = models.prepare("fp32", str(tmp_path))
-    monkeypatch.undo()
-    key = model.key
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "fsync", fsync)
+        patch.setattr(os, "rename", renamed(real_rename))
+        patch.setattr(os, "replace", renamed(real_replace))
+        model = models.prepare("int8", str(cache))
+    return PreparedAgain(model, models_dir, log)
+
+
+def test_a_prepared_model_is_on_disk_before_its_folder_is_renamed_into_place(
+    int8_prepared_again: PreparedAgain,
+) -> None:
+    """Every file of the model is fsynced, then its folder, before the rename that makes it the cached
+    model, and the models folder after it: a power cut never leaves a named model with empty files
+    (read as cached, it would fail every later start)."""
+    log, key = int8_prepared_again.log, int8_prepared_again.model.key
     assert ("rename", key) in log
     at = log.index(("rename", key))
     work = {os.path.dirname(name) for kind, name in log[:at] if kind == "fsync" and os.path.dirname(name)}
@@ -130,8 +144,10 @@ def test_a_prepared_model_is_on_disk_before_its_folder_is_renamed_into_place(
     assert ("fsync", ".") in log[at + 1 :]  # the rename itself
 
 
-def test_int8_preparation_is_deterministic(prepared_models: dict[str, models.CachedModel], tmp_path: Path) -> None:
-    again = models.prepare("int8", str(tmp_path))
+def test_int8_preparation_is_deterministic(
+    prepared_models: dict[str, models.CachedModel], int8_prepared_again: PreparedAgain
+) -> None:
+    again = int8_prepared_again.model
     first = prepared_models["int8"]
     assert again.folder != first.folder
     for name in (models.MODEL_XML, models.MODEL_BIN):
