@@ -168,12 +168,19 @@ print(clips, "torch" in sys.modules, "nncf" in sys.modules)
 """
 
 
+@pytest.fixture(scope="module")
+def two_scenes(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
+    """Two 3-s scenes (150 frames): a clip each, all a split needs to load and run every part."""
+    folder = tmp_path_factory.mktemp("two_scenes")
+    return media.make_cut_video(folder / "two_scenes.mp4", scenes=[("testsrc2", 3.0), ("mandelbrot", 3.0)])
+
+
 @pytest.mark.parametrize("profile", ["default", "fast-cpu"])
 def test_a_cpu_pipeline_on_openvino_never_imports_torch(
-    profile: str, prepared_models: dict[str, models.CachedModel], cut_video: media.CutVideo, tmp_path: Path
+    profile: str, prepared_models: dict[str, models.CachedModel], two_scenes: media.CutVideo, tmp_path: Path
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _NO_TORCH, profile, str(cut_video.path), str(tmp_path / "out")],
+        [sys.executable, "-c", _NO_TORCH, profile, str(two_scenes.path), str(tmp_path / "out")],
         capture_output=True, text=True, timeout=180, env={**os.environ},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
