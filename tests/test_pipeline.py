@@ -247,7 +247,7 @@ def release(fifo: Path, count: int) -> None:
 
 
 async def test_videos_interleave_and_the_detector_batches_across_them(
-    long_video: media.CutVideo, other_short_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    short_video: media.CutVideo, other_short_video: media.CutVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both decoders are held until both have started, then let go at once, and the detector does
     not start until both are waiting in line on the full one-item frames channel: from then on the
@@ -265,7 +265,7 @@ async def test_videos_interleave_and_the_detector_batches_across_them(
     monkeypatch.setattr(shot_detector, "shared_engine", held_engine)
     cfg = config("detector.batch_windows=4", "detector.max_wait_ms=600000", "decode.max_videos=2", "channels.frames=1")
     async with streamclip.open_pipeline(cfg, tmp_path / "out") as pipe:
-        for path in (long_video.path, other_short_video.path):
+        for path in (short_video.path, other_short_video.path):
             await pipe.submit(path)
         pipe.close_input()
         await _until(lambda: len(list(tmp_path.glob("waiting-*"))) == 2)
@@ -280,7 +280,7 @@ async def test_videos_interleave_and_the_detector_batches_across_them(
     # Which video's clips come out first is the scheduler's choice, not a guarantee: with a faster
     # detector the short video can finish before the long one's first encode ends. Interleaving is
     # proven above (one forward pass held windows of both); here both come out whole.
-    assert {clip.source for clip in clips_of(events)} == {str(long_video.path), str(other_short_video.path)}
+    assert {clip.source for clip in clips_of(events)} == {str(short_video.path), str(other_short_video.path)}
     done = [e for e in events if isinstance(e, VideoDone)]
     assert len(done) == 2
     assert all(e.num_clips > 0 for e in done)
