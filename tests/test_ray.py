@@ -1,8 +1,8 @@
 """streamclip on Ray: a local Ray runtime on loopback, two pipeline actors, real videos and weights.
 
-The videos are small (five 2 s scenes at 25 fps) and the clips short (1 s minimum, 0.25 s crop), so
+The videos are small (three 2 s scenes at 25 fps) and the clips short (1 s minimum, 0.25 s crop), so
 that two one-thread workers get through them quickly; a clip comes out of each scene, so a video is
-well under way at its first clip.
+well under way at its first clip, with two scenes still to come.
 """
 
 from __future__ import annotations
@@ -37,16 +37,17 @@ ray = pytest.importorskip("ray")
 
 SOURCES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "color=c=red"]
 SETTINGS = ["resources.cpus=1", "spans.min_length_s=1.0", "spans.crop_s=0.25"]
+SCENES_PER_VIDEO, SCENE_S, FPS = 3, 2.0, 25
 
 
 def scenes(offset: int) -> list[tuple[str, float]]:
-    return [(SOURCES[(offset + i) % len(SOURCES)], 2.0) for i in range(5)]
+    return [(SOURCES[(offset + i) % len(SOURCES)], SCENE_S) for i in range(SCENES_PER_VIDEO)]
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("ray_videos")
-    return [media.make_cut_video(folder / f"video {i}.mp4", scenes=scenes(i)).path for i in range(3)]
+    return [media.make_cut_video(folder / f"video {i}.mp4", scenes=scenes(i), fps=FPS).path for i in range(3)]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def single_machine_ids(videos: list[Path], tmp_path_factory: pytest.TempPathFact
     ids = by_source(events)
     assert all(isinstance(e, VideoDone | ClipReady) for e in events)
     assert set(ids) == {str(v) for v in videos}
-    assert all(len(found) == 5 for found in ids.values()), "a clip per scene"
+    assert all(len(found) == SCENES_PER_VIDEO for found in ids.values()), "a clip per scene"
     return ids
 
 
@@ -144,7 +145,7 @@ def test_serve_with_a_ray_table_processes_files_and_drains_on_sigterm(videos: li
         status, _ = daemon.stop(signal.SIGTERM, timeout_s=60)
     assert status == 0, daemon.stderr
     assert "SIGTERM: no new files" in daemon.stderr
-    assert len(list((out / "clips").glob("*.mp4"))) == 5
+    assert len(list((out / "clips").glob("*.mp4"))) == SCENES_PER_VIDEO
     _, alive = psutil.wait_procs(family, timeout=30)
     assert alive == [], "Ray's processes outlived the daemon that started them"
     assert leftovers(out) == []
@@ -176,7 +177,7 @@ async def test_the_bound_on_videos_in_flight_holds_on_every_actor(
     assert isinstance(gathered, PipelineStats)
     assert gathered.decoder is not None
     assert gathered.detector is not None
-    assert gathered.decoder.frames_decoded == 3 * 250  # three videos of five 2-s scenes at 25 fps
+    assert gathered.decoder.frames_decoded == len(videos) * SCENES_PER_VIDEO * round(SCENE_S * FPS)
     assert gathered.detector.windows > 0
     assert gathered.detector.batches > 0
     assert gathered.transcoder.encoded == sum(len(ids) for ids in single_machine_ids.values())
@@ -248,7 +249,7 @@ async def test_a_hung_worker_is_killed_and_its_video_runs_again(
     assert stats.videos_retried == 1
     assert final_events(events) == Counter([("VideoDone", str(videos[0]))])
     ids = clip_ids(events)
-    assert len(ids) == len(set(ids)) == 5  # 10 s in 2-s clips, each once
+    assert len(ids) == len(set(ids)) == SCENES_PER_VIDEO  # in 2-s clips (the scenes' length), each once
 
 
 async def test_a_poison_file_fails_once_with_its_reason_and_the_others_finish(
