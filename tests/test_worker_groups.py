@@ -32,7 +32,7 @@ def test_it(made_once, n):
 def test_a_file_and_the_ray_files_each_run_on_one_worker_with_their_module_fixtures_made_once(
     tmp_path: Path,
 ) -> None:
-    files = ["test_ray.py", "test_ray_join.py", "test_one.py", "test_two.py", "test_three.py"]
+    files = ["test_ray.py", "test_ray_join.py", "test_review.py", "test_decisions.py", "test_one.py", "test_two.py"]
     for name in files:
         (tmp_path / name).write_text(_TEST_FILE)
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["worker_groups"]\n')
@@ -49,3 +49,5 @@ def test_a_file_and_the_ray_files_each_run_on_one_worker_with_their_module_fixtu
     assert sorted(seen) == sorted(name.removesuffix(".py") for name in files)
     assert all(len(runs) == 1 for runs in seen.values()), seen  # one worker, one module fixture, per file
     assert {w for w, _ in seen["test_ray"]} == {w for w, _ in seen["test_ray_join"]}  # the Ray files together
+    # the files of the session's review split together, so it is made once
+    assert {w for w, _ in seen["test_review"]} == {w for w, _ in seen["test_decisions"]}

@@ -2,8 +2,9 @@
 the rootdir conftest.
 
 One group per test file, so module fixtures (videos, an S3 server, a Ray runtime) are made once;
-every file that starts Ray in one group, so two local Ray runtimes never start at once; the longest
-groups handed out first.
+every file that starts Ray in one group, so two local Ray runtimes never start at once; the files
+sharing the session's review split in one group, so it is made once; the longest groups handed out
+first.
 
 The groups are made by our own scheduler, not by `xdist_group` marks: xdist's loadgroup finds a
 test's group in a suffix it writes into the test's node id, which pytest 9 no longer lets a plugin
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 RAY_FILES = frozenset({"test_ray.py", "test_ray_join.py", "test_object_storage.py"})
+REVIEW_SPLIT_FILES = frozenset({"test_review.py", "test_decisions.py"})  # conftest's review_split
 # Handed out first, longest first (measured with --durations); the others follow in file order.
 LONGEST_GROUPS = ["ray", "test_detector_accuracy.py", "test_live.py", "test_pipeline.py", "test_engines.py",
                   "test_follow.py", "test_ingest_daemon.py", "test_report_s3.py", "test_bad_input.py"]  # fmt: skip
@@ -26,7 +28,9 @@ WORKERS_MAX = 4  # each worker holds a detector and ffmpeg children: more would 
 
 
 def group_of_file(file_name: str) -> str:
-    return "ray" if file_name in RAY_FILES else file_name
+    if file_name in RAY_FILES:
+        return "ray"
+    return "review_split" if file_name in REVIEW_SPLIT_FILES else file_name
 
 
 def group_of_node(nodeid: str) -> str:
