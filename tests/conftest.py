@@ -101,6 +101,15 @@ def cut_video_with_audio(media_dir: Path) -> media.CutVideo:
 
 
 @pytest.fixture(scope="session")
+def transition_videos(media_dir: Path) -> dict[str, media.TransitionVideo]:
+    """The accuracy gates' gradual transitions (media.TRANSITION_VIDEOS: dissolves, fades, a wipe; 30 fps, 160x90)."""
+    return {
+        name: media.make_transition_video(media_dir / f"{name}.mp4", scenes=scenes, transitions=transitions, fps=30)
+        for name, (scenes, transitions) in media.TRANSITION_VIDEOS.items()
+    }
+
+
+@pytest.fixture(scope="session")
 def video_10bit(media_dir: Path) -> media.CutVideo:
     return media.make_10bit_video(media_dir / "10bit.mp4")
 

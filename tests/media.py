@@ -65,6 +65,27 @@ def ffmpeg(*args: str | os.PathLike[str]) -> None:
 # Good videos
 
 
+# The accuracy gates' gradual-transition videos (tests/test_detector_accuracy.py, tests/test_autoshot.py):
+# (scenes, transitions) for make_transition_video at 30 fps, 160x90. With TransNetV2: on the first,
+# the int8 model calibrated on cuts and short transitions alone flagged frame 77 that fp32 does not (a clip
+# ending a frame late); on the second, int8 alone flips frames 76 and 140 even when calibrated on
+# 40-frame transitions: re-decision is what keeps both.
+TRANSITION_VIDEOS = {
+    "dissolve_then_fade": (
+        [("gradients=speed=0.05", 3.0), ("cellauto", 3.0), ("testsrc", 3.0)],
+        [("dissolve", 30), ("fadeblack", 30)],
+    ),
+    "dissolve_then_fade_2": (
+        [("yuvtestsrc", 3.0), ("testsrc", 3.0), ("cellauto", 3.0)],
+        [("dissolve", 30), ("fadeblack", 30)],
+    ),
+    "wipe_dissolve_cut": (
+        [("smptebars", 2.5), ("mandelbrot", 2.5), ("yuvtestsrc", 2.0), ("testsrc2", 2.0)],
+        [("wipe", 20), ("dissolve", 12), ("cut", 0)],
+    ),
+}
+
+
 def make_cut_video(
     path: str | os.PathLike[str],
     *,

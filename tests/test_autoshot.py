@@ -1,5 +1,6 @@
 """AutoShot, the second detector model: its port against its authors' code, a split end to end, its
-OpenVINO model, its config and its missing-weights error.
+OpenVINO models (fp32 gives the port's decisions; int8 with fp32 re-decisions gives fp32's decisions
+on cuts and on the accuracy gate's gradual transitions), its config and its missing-weights error.
 
 The tests that need AutoShot's weights skip, saying so, where they are not installed
 (`streamclip models fetch --model autoshot`; scripts/setup.sh does it).
@@ -13,18 +14,22 @@ import json
 import subprocess
 import sys
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
 
 import media
 import numpy as np
 import pytest
+from engine_runs import decisions, run_openvino
 
 import streamclip
 from streamclip.config import load_config
 from streamclip.detector import autoshot_weights, models
+from streamclip.detector.catalog import MODEL_PRECISIONS
 from streamclip.detector.engines import load_engine
 from streamclip.detector.network import DetectorSettings
+from streamclip.detector.redecision import MARGIN
 from streamclip.errors import ConfigError, ModelError
 from streamclip.ingest.config import settings_hash
 
@@ -98,16 +103,52 @@ def test_a_split_with_autoshot_cuts_at_the_known_frames(
         assert any(lo <= start and end <= hi for lo, hi in itertools.pairwise(bounds)), clip
 
 
+CUT_FRAMES = 150  # of `short_cuts`: 3 windows holding the cuts at 75 and 125 (the whole video is 6)
+
+
+@pytest.fixture(scope="module")
+def gate_frames(
+    weights: Path, short_cuts: media.CutVideo, transition_videos: dict[str, media.TransitionVideo]
+) -> dict[str, tuple[np.ndarray, Fraction]]:
+    """Hard cuts and the accuracy gate's gradual transitions (tests/test_detector_accuracy.py), decoded once."""
+    found = {"cuts": (media.reference_frames(short_cuts.path, CUT_FRAMES), short_cuts.fps)}
+    return found | {n: (media.reference_frames(v.path, 100_000), v.fps) for n, v in transition_videos.items()}
+
+
+@pytest.fixture(scope="module")
+def openvino_fp32(gate_frames: dict[str, tuple[np.ndarray, Fraction]]) -> dict[str, np.ndarray]:
+    """AutoShot's OpenVINO fp32 probabilities on every gate video: the reference of int8, once per module.
+    The one place the fp32 model is prepared (into the run's cache)."""
+    return {name: run_openvino("fp32", frames, THRESHOLD, "autoshot").probabilities for name, (frames, _) in
+            gate_frames.items()}  # fmt: skip
+
+
 def test_the_openvino_model_gives_the_ports_decisions(
-    weights: Path, short_cuts: media.CutVideo, model_cache: Path
+    gate_frames: dict[str, tuple[np.ndarray, Fraction]], openvino_fp32: dict[str, np.ndarray], model_cache: Path
 ) -> None:
-    """The one test that prepares AutoShot's OpenVINO model (fp32, into the run's cache)."""
-    frames = media.reference_frames(short_cuts.path, 100_000)
-    ours = streamclip.shot_probabilities(frames, model="autoshot", engine="openvino")
-    port = streamclip.shot_probabilities(frames, model="autoshot")
+    ours = openvino_fp32["cuts"]
+    port = streamclip.shot_probabilities(gate_frames["cuts"][0], model="autoshot")
     assert np.abs(ours - port).max() <= 1e-5
     np.testing.assert_array_equal(np.flatnonzero(ours > THRESHOLD), np.flatnonzero(port > THRESHOLD))
+    assert (port > THRESHOLD).sum() >= 2, "the cuts at 75 and 125 are found"
     assert models.model_key("fp32", "autoshot") in [m.key for m in models.list_cached(str(model_cache))]
+
+
+def test_int8_with_redecision_makes_fp32s_decisions_on_cuts_and_gradual_transitions(
+    gate_frames: dict[str, tuple[np.ndarray, Fraction]], openvino_fp32: dict[str, np.ndarray], model_cache: Path
+) -> None:
+    """AutoShot's int8 (prepared here, once) and its fp32 re-decisions: exactly fp32's flagged frames,
+    scenes and clip spans, where int8 alone is within the margin (the premise) and re-decision ran."""
+    redecided = {}
+    for name, (frames, fps) in gate_frames.items():
+        run = run_openvino("int8", frames, THRESHOLD, "autoshot")
+        assert np.abs(run.fast - openvino_fp32[name]).max() < MARGIN, name
+        assert decisions(run.probabilities, fps, THRESHOLD) == decisions(openvino_fp32[name], fps, THRESHOLD), name
+        redecided[name] = run.redecided_windows
+    # a hard cut's frames stay far from the threshold; a 30-frame dissolve's and fade's ramps come near it
+    assert redecided["dissolve_then_fade"] > 0, redecided
+    assert redecided["dissolve_then_fade_2"] > 0, redecided
+    assert models.model_key("int8", "autoshot") in [m.key for m in models.list_cached(str(model_cache))]
 
 
 def test_the_threshold_is_the_models_unless_set() -> None:
@@ -124,13 +165,24 @@ def test_the_threshold_is_the_models_unless_set() -> None:
     [
         (["detector.model=autoshop"], "detector.model"),
         (["detector.model=autoshot", "detector.engine=torch", "detector.precision=fast"], "runs precisions fp32"),
-        (["detector.model=autoshot", "detector.precision=int8"], "not 'int8'"),
+        (["detector.model=autoshot", "detector.engine=openvino", "detector.precision=bf16"], "not 'bf16'"),
+        (["detector.model=autoshot", "detector.engine=torch", "detector.precision=int8"], "not 'int8'"),
         (["detector.threshold=1.5"], r"\[0, 1\]"),
     ],
 )
 def test_a_model_setting_it_cannot_run_is_a_config_error(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config("default", overrides)
+
+
+def test_int8_is_offered_on_openvino_with_the_models_threshold() -> None:
+    """What is offered is accepted (the bad combinations are above): the fast-cpu profile runs AutoShot int8."""
+    int8 = ["detector.model=autoshot", "detector.engine=openvino", "detector.precision=int8"]
+    fast_cpu = ["detector.model=autoshot"]
+    for chosen in (load_config("fast-cpu", fast_cpu).detector, load_config("default", int8).detector):
+        assert (chosen.model, chosen.engine, chosen.precision) == ("autoshot", "openvino", "int8")
+        assert chosen.threshold == THRESHOLD
+    assert MODEL_PRECISIONS["autoshot"]["openvino"] == ("fp32", "int8")  # bf16 not offered: unmeasured natively
 
 
 def test_missing_weights_name_the_command_that_fetches_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

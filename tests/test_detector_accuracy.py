@@ -26,9 +26,11 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+import engine_runs
 import media
 import numpy as np
 import pytest
+from engine_runs import Run
 
 import streamclip
 from streamclip.actors.messages import FrameChunk, ProbChunk, VideoEnd, VideoJob
@@ -37,44 +39,18 @@ from streamclip.config import DetectorConfig
 from streamclip.contract.stats import pipeline_stats
 from streamclip.contract.types import VideoMetadata
 from streamclip.detector import models
-from streamclip.detector.engines import deciding_engine, shared_engine
-from streamclip.detector.network import NATIVE_BF16_FLAGS, STEP, DetectorSettings, WindowBuilder, cpu_flags
-from streamclip.detector.redecision import MARGIN, Redeciding
+from streamclip.detector.network import NATIVE_BF16_FLAGS, STEP, cpu_flags
+from streamclip.detector.redecision import MARGIN
 from streamclip.runtime.channel import Channel
 
 THRESHOLD = 0.4
-
-# (scenes, transitions) for media.make_transition_video at 30 fps, 160x90. On the first, the int8
-# model calibrated on cuts and short transitions alone flagged frame 77 that fp32 does not (a clip
-# ending a frame late); on the second, int8 alone flips frames 76 and 140 even when calibrated on
-# 40-frame transitions: re-decision is what keeps both.
-TRANSITION_VIDEOS = {
-    "dissolve_then_fade": (
-        [("gradients=speed=0.05", 3.0), ("cellauto", 3.0), ("testsrc", 3.0)],
-        [("dissolve", 30), ("fadeblack", 30)],
-    ),
-    "dissolve_then_fade_2": (
-        [("yuvtestsrc", 3.0), ("testsrc", 3.0), ("cellauto", 3.0)],
-        [("dissolve", 30), ("fadeblack", 30)],
-    ),
-    "wipe_dissolve_cut": (
-        [("smptebars", 2.5), ("mandelbrot", 2.5), ("yuvtestsrc", 2.0), ("testsrc2", 2.0)],
-        [("wipe", 20), ("dissolve", 12), ("cut", 0)],
-    ),
-}
+TRANSITION_VIDEOS = media.TRANSITION_VIDEOS  # (conftest.transition_videos) shared with tests/test_autoshot.py
 
 
 @dataclasses.dataclass(frozen=True)
 class Video:
     frames: np.ndarray
     fps: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    probabilities: np.ndarray  # what the pipeline gets (after re-decision)
-    fast: np.ndarray  # the fast engine's own probabilities (before re-decision)
-    redecided_windows: int
 
 
 @pytest.fixture(scope="session")
@@ -85,15 +61,14 @@ def gate_videos(
     vfr_video: Path,
     rotated_video: Path,
     cover_art_video: Path,
-    media_dir: Path,
+    transition_videos: dict[str, media.TransitionVideo],
 ) -> dict[str, Video]:
     paths = {
         "cuts": cut_video.path, "cuts_audio": cut_video_with_audio.path, "10bit": video_10bit.path,
         "vfr": vfr_video, "rotated": rotated_video, "cover_art": cover_art_video,
     }  # fmt: skip
     found = {name: Video(*media.pipeline_frames(path)) for name, path in paths.items()}
-    for name, (scenes, transitions) in TRANSITION_VIDEOS.items():
-        made = media.make_transition_video(media_dir / f"{name}.mp4", scenes=scenes, transitions=transitions, fps=30)
+    for name, made in transition_videos.items():
         found[name] = Video(*media.pipeline_frames(made.path))
         assert len(found[name].frames) == made.num_frames
     found["music_video"] = Video(media.reference_frames(media.package_test_video(), 400), 25.0)  # the package's decode
@@ -119,39 +94,12 @@ def openvino_run(
     return run
 
 
-class Recording:
-    """An engine as it is, keeping what it returned (the fast engine's own numbers, before re-decision)."""
-
-    def __init__(self, engine: streamclip.detector.engines.Engine) -> None:
-        self.engine, self.precision, self.outputs = engine, engine.precision, list[np.ndarray]()
-
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        probs = self.engine.predict_windows(windows)
-        self.outputs.append(probs.copy())
-        return probs
-
-
 def run_openvino(precision: str, frames: np.ndarray) -> Run:
-    """The engine the pipeline runs for `precision` (re-deciding where fast), window by window as the actor does."""
-    settings = DetectorSettings(engine="openvino", precision=precision)
-    recording = Recording(shared_engine(settings))
-    engine = deciding_engine(settings, THRESHOLD, lambda s: recording if s == settings else shared_engine(s))
-    builder = WindowBuilder()
-    out = [engine.predict_windows(window[None])[0] for _, window in builder.push(frames) + builder.finish()]
-    redecided = engine.redecided_windows if isinstance(engine, Redeciding) else 0
-    return Run(
-        np.concatenate(out)[: len(frames)], np.concatenate(recording.outputs, axis=None)[: len(frames)], redecided
-    )
+    return engine_runs.run_openvino(precision, frames, THRESHOLD)
 
 
 def decisions(probabilities: np.ndarray, fps: float) -> dict[str, object]:
-    """What a split takes from the probabilities: flagged frames, scenes, and clips under the default rules."""
-    mask = probabilities > THRESHOLD
-    return {
-        "flagged": np.flatnonzero(mask).tolist(),
-        "scenes": streamclip.scene_spans(mask, fps, min_length_s=None, max_length_s=None, crop_s=None),
-        "clips": streamclip.scene_spans(mask, fps),
-    }
+    return engine_runs.decisions(probabilities, fps, THRESHOLD)
 
 
 def test_openvino_fp32_gives_the_references_numbers(
