@@ -75,3 +75,33 @@ async def test_a_zero_length_clip_is_not_finished_and_is_made_again(cut_video: m
     assert (transcoder.encoded, transcoder.reused) == (1, len(first) - 1)
     meta = json.loads((tmp_path / "metas" / "v0" / f"{broken.uuid}.json").read_text())
     assert Path(broken.path).stat().st_size == meta["num_bytes"] > 0
+
+
+def test_a_writer_killed_before_its_rename_leaves_a_temp_that_names_it_and_only_its_temps_are_removed(
+    tmp_path: Path,
+) -> None:
+    """A Ray worker killed between a record's write and its rename leaves the temporary file; the
+    driver, seeing the worker die, removes that worker's temps and nobody else's (the poison-file
+    test on Ray found one left in processed_videos/)."""
+    import subprocess
+    import sys
+
+    record = tmp_path / "processed_videos" / "a.mp4.json"
+    # A writer that dies (os._exit, like SIGKILL: no cleanup runs) after writing under the temp name.
+    dies = (
+        "import os, sys; from pathlib import Path; from streamclip.storage import workspace; "
+        "t = workspace.temp_name(Path(sys.argv[1])); t.parent.mkdir(parents=True, exist_ok=True); "
+        "t.write_bytes(b'{half'); print(os.getpid()); os._exit(9)"
+    )
+    done = subprocess.run([sys.executable, "-c", dies, str(record)], capture_output=True, text=True, check=False)
+    dead_pid = int(done.stdout)
+    (left,) = list(record.parent.glob("*.tmp"))
+    assert left.name.startswith(f".a.mp4.json.{dead_pid}-")
+    alive = workspace.temp_name(tmp_path / "metas" / "v0" / "b.json")  # another writer's, still at work
+    alive.parent.mkdir(parents=True)
+    alive.write_bytes(b"{")
+    assert workspace.remove_temps_of(tmp_path, dead_pid) == [left]
+    assert not left.exists()
+    assert alive.exists()
+    workspace.write_atomic(record, b"{}")
+    assert [p.name for p in record.parent.iterdir()] == ["a.mp4.json"]

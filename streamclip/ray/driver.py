@@ -44,7 +44,7 @@ from streamclip.runtime.channel import Channel, ReceiverClosed
 from streamclip.runtime.pipeline import until_end
 from streamclip.stages.interface import Stage
 from streamclip.stages.loading import import_factory
-from streamclip.storage import remote
+from streamclip.storage import remote, workspace
 
 log = logging.getLogger("streamclip.ray")
 
@@ -358,10 +358,12 @@ class RayPipeline:
             self._wakeup.set()
 
     def _remove_work_folder(self, worker: _Worker) -> None:
-        """A killed worker cannot remove its work folder; it sits in the shared output folder."""
+        """A killed worker cannot remove its work folder, nor a file it was writing under a temporary
+        name (a record or a meta, killed before the rename); both sit in the shared output folder."""
         folder = Path(worker.info["workspace"])
         if self.output_dir is not None and folder.parent == self.output_dir and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
+            workspace.remove_temps_of(Path(self.output_dir), int(worker.info["pid"]))
 
 
 def _given_up(video: _Video, elapsed_s: float) -> VideoFailed:

@@ -10,6 +10,7 @@ power cut leaves either the old state or the whole new file, never a named but e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -33,10 +34,28 @@ class Workspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def temp_name(path: Path) -> Path:
+    """The temporary name a finished file is written under beside `path`, before its rename.
+
+    It carries the writer's pid: a writer killed between the write and the rename (a Ray worker
+    killed mid-video) cannot remove its own, and `remove_temps_of` lets whoever saw it die do so."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+def remove_temps_of(folder: Path, pid: int) -> list[Path]:
+    """Remove the temporary files that the dead process `pid` left under `folder`; the removed."""
+    removed = []
+    for tmp in folder.rglob(f".*.{pid}-*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary name beside `path`, fsync, rename over it, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temp_name(path)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -58,7 +77,7 @@ def move_atomic(src: str, path: Path, *, synced: bool = False) -> None:
     try:
         os.replace(src, path)
     except OSError:  # another filesystem: copy beside the target, then rename
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = temp_name(path)
         try:
             shutil.copyfile(src, tmp)
             fsync_file(tmp)
