@@ -111,6 +111,32 @@ def start_s3_server(folder: Path, buckets: list[str]) -> S3Server:
         ]
     }
     (folder / "s3.json").write_text(json.dumps(identities))
+    # A port found free can be taken by another process (a Ray runtime starting on another xdist
+    # worker) before weed binds it: weed then exits (PORT_CLASHES), and we start again on other ports
+    # with an empty data folder.
+    for attempt in range(PORT_ATTEMPTS):
+        server = _start_on_free_ports(binary, folder, buckets)
+        try:
+            _wait_ready(server.endpoint, server.process, server.log)
+        except RuntimeError as exc:
+            server.stop()
+            if not any(clash in str(exc) for clash in PORT_CLASHES) or attempt == PORT_ATTEMPTS - 1:
+                raise
+            shutil.rmtree(folder / "data")
+            (folder / "data").mkdir()
+            continue
+        except BaseException:
+            server.stop()
+            raise
+        return server
+    raise AssertionError("unreachable")
+
+
+PORT_ATTEMPTS = 3
+PORT_CLASHES = ("address already in use", "is not available")  # taken while weed runs; taken before it starts
+
+
+def _start_on_free_ports(binary: str, folder: Path, buckets: list[str]) -> S3Server:
     ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3", "admin")}
     argv = [binary, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     for name, port in ports.items():
@@ -119,14 +145,7 @@ def start_s3_server(folder: Path, buckets: list[str]) -> S3Server:
     argv += ["-master.telemetry=false", f"-s3.config={folder / 's3.json'}", f"-bucket={','.join(buckets)}"]
     log = folder / "weed.log"
     endpoint = f"http://127.0.0.1:{ports['s3']}"
-    process = _launch(argv, log)
-    server = S3Server(endpoint=endpoint, folder=folder, process=process, argv=argv, log=log)
-    try:
-        _wait_ready(endpoint, process, log)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return S3Server(endpoint=endpoint, folder=folder, process=_launch(argv, log), argv=argv, log=log)
 
 
 def _launch(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
