@@ -429,11 +429,9 @@ def reference_frames(path: Path, count: int) -> np.ndarray:
 def pipeline_frames(path: Path) -> tuple[np.ndarray, float]:
     """The detector's input as the pipeline's Decoder asks ffmpeg for it (at the probed constant rate,
     so a variable-frame-rate file gives the frames a split sees), and that rate."""
-    import asyncio
-
-    import streamclip
     from streamclip.ffmpeg.argv import decode_argv
+    from streamclip.ffmpeg.probe import probe_sync
 
-    meta = asyncio.run(streamclip.probe(path))
+    meta = probe_sync(path)
     out = subprocess.run(decode_argv(meta), capture_output=True, check=True).stdout
     return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3), meta.fps

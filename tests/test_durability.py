@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import media
@@ -83,9 +85,6 @@ def test_a_writer_killed_before_its_rename_leaves_a_temp_that_names_it_and_only_
     """A Ray worker killed between a record's write and its rename leaves the temporary file; the
     driver, seeing the worker die, removes that worker's temps and nobody else's (the poison-file
     test on Ray found one left in processed_videos/)."""
-    import subprocess
-    import sys
-
     record = tmp_path / "processed_videos" / "a.mp4.json"
     # A writer that dies (os._exit, like SIGKILL: no cleanup runs) after writing under the temp name.
     dies = (

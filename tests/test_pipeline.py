@@ -26,7 +26,6 @@ from streamclip.contract.types import ClipReady, Event, VideoDone, VideoFailed
 from streamclip.detector.engines import shared_engine
 from streamclip.detector.network import cuda_available
 from streamclip.ffmpeg import children
-from streamclip.ffmpeg.argv import decode_argv
 
 SHORT_SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0)]
 LONG_SCENES = [*SHORT_SCENES, ("rgbtestsrc", 3.0), ("cellauto", 3.0), *SHORT_SCENES]
@@ -67,13 +66,6 @@ def clips_of(events: list[Event]) -> list[streamclip.Clip]:
     return [e.clip for e in events if isinstance(e, ClipReady)]
 
 
-async def decoded_frames(path: Path) -> np.ndarray:
-    """The detector's input, decoded exactly as the Decoder asks ffmpeg for it."""
-    done = await children.run(decode_argv(await streamclip.probe(path)), timeout_s=60)
-    out = done.stdout
-    return np.frombuffer(out, np.uint8).reshape(-1, 27, 48, 3)
-
-
 def ffprobe_stream(path: str) -> dict[str, Any]:
     out = subprocess.run(
         [children.ffprobe_binary(), "-v", "error", "-select_streams", "v:0", "-count_frames",
@@ -98,7 +90,8 @@ async def test_streaming_spans_equal_the_rules_and_clips_play(short_video: media
     assert events[-1].num_clips == len(clips) == 3
 
     fps = float(short_video.fps)
-    probabilities = streamclip.shot_probabilities(await decoded_frames(short_video.path))
+    frames, _ = await asyncio.to_thread(media.pipeline_frames, short_video.path)  # it runs a loop of its own
+    probabilities = streamclip.shot_probabilities(frames)
     expected = scene_spans(probabilities > 0.4, fps)
     assert [(c.span.start_frame, c.span.end_frame) for c in clips] == expected
     # the detector found the generated cuts (75, 150) and nothing else
