@@ -6,6 +6,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check streamclip tests examples benchmarks
 .venv/bin/ruff format --check streamclip tests examples benchmarks
 .venv/bin/mypy
-# A worker per core (at most 4, tests/conftest.py), one test file per worker at a time; the 15
+# A worker per core and one more (at most 4, tests/worker_groups.py), one test file per worker at a time; the 15
 # slowest tests are printed so their cost stays visible.
 .venv/bin/python -m pytest -n auto --dist loadgroup --durations=15 "$@"

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import media
+from processes import let_children_be_interrupted
 
 from streamclip.detector import models
 
@@ -34,6 +35,7 @@ KEPT_CACHE_VARIABLE = "STREAMCLIP_TEST_CACHE_DIR"
 
 @pytest.hookimpl(trylast=True)  # after the tmp_path plugin has made the run's temporary folder
 def pytest_configure(config: pytest.Config) -> None:
+    let_children_be_interrupted()  # before xdist starts its workers, which inherit it
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller made the cache and exported the variable
     # A developer rerunning a few files may keep the models between runs (STREAMCLIP_TEST_CACHE_DIR):

@@ -17,6 +17,14 @@ import psutil
 import pytest
 
 
+def let_children_be_interrupted() -> None:
+    """A suite started with SIGINT ignored (a background job of a non-interactive shell) would hand
+    that on to every child: the CLI tests' SIGINT would be ignored and their splits run to the end.
+    A Python handler instead is reset to the default at exec, so children start as from a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class Daemon:
     """A `streamclip` process in its own session, its stderr in a file."""
 

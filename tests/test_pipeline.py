@@ -91,7 +91,7 @@ async def test_streaming_spans_equal_the_rules_and_clips_play(short_video: media
 
     fps = float(short_video.fps)
     frames, _ = await asyncio.to_thread(media.pipeline_frames, short_video.path)  # it runs a loop of its own
-    probabilities = streamclip.shot_probabilities(frames)
+    probabilities = streamclip.shot_probabilities(frames, engine="openvino")  # the profile's engine, whole video
     expected = scene_spans(probabilities > 0.4, fps)
     assert [(c.span.start_frame, c.span.end_frame) for c in clips] == expected
     # the detector found the generated cuts (75, 150) and nothing else
