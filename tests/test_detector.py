@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import streamclip
+from streamclip.detector import engines
 from streamclip.detector.network import STEP, WindowBuilder, _construct_network
 
 
@@ -57,3 +58,23 @@ def test_window_builder_is_the_reference_windowing_in_any_chunking(count: int) -
 def test_shot_probabilities_rejects_the_wrong_shape() -> None:
     with pytest.raises(ValueError, match=r"\[N, 27, 48, 3\]"):
         streamclip.shot_probabilities(np.zeros((10, 48, 27, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("asked", "device", "passes"), [(0, "cpu", [1, 1, 1, 1]), (0, "cuda", [4]), (3, "cpu", [3, 1])]
+)
+def test_shot_probabilities_runs_a_window_per_pass_on_the_cpu_unless_told(
+    asked: int, device: str, passes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One window per forward pass costs torch on the CPU 1/1.57 of eight (benchmarks/batch_windows_bench.py)."""
+    seen: list[int] = []
+
+    class Counting:
+        def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+            seen.append(len(windows))
+            return np.zeros((len(windows), STEP), np.float32)
+
+    monkeypatch.setattr(engines, "deciding_engine", lambda settings, threshold: Counting())
+    frames = np.zeros((4 * STEP - 10, 27, 48, 3), np.uint8)  # four windows
+    assert streamclip.shot_probabilities(frames, device=device, batch_windows=asked).shape == (len(frames),)
+    assert seen == passes
