@@ -37,6 +37,7 @@ from streamclip.runtime.channel import Channel
 
 SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtestsrc", 3.0), ("cellauto", 3.0)]
 HOLD_AT_S = 9.0  # the writer holds back everything after this much of the video (cuts at 3, 6, 9, 12 s)
+FPS = 12.5  # the span rules are in seconds: the clips of 25 fps, at half the frames to decode and detect
 NULL_PACKET = b"\x47\x1f\xff\x10" + b"\xff" * 184
 IDLE_S = 1.0
 CUT_SHORT_BOX = b"\x00\x00\x00\x01ftyp\x00\x00\x00\x00"  # an MP4 box header cut short (a file mid-write)
@@ -44,8 +45,8 @@ CUT_SHORT_BOX = b"\x00\x00\x00\x01ftyp\x00\x00\x00\x00"  # an MP4 box header cut
 
 @pytest.fixture(scope="module")
 def ts_video(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
-    """375 frames at 25 fps in MPEG-TS, cuts at 75, 150, 225, 300."""
-    return media.make_cut_video(tmp_path_factory.mktemp("follow") / "scenes.ts", scenes=SCENES)
+    """190 frames at 12.5 fps in MPEG-TS (38 a scene), cuts at 38, 76, 114, 152."""
+    return media.make_cut_video(tmp_path_factory.mktemp("follow") / "scenes.ts", scenes=SCENES, fps=FPS)
 
 
 @pytest.fixture(scope="module")
@@ -369,7 +370,7 @@ async def test_watcher_starts_a_growing_ts_at_once_and_waits_for_a_classic_mp4(
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    classic = media.make_cut_video(tmp_path / "classic.mp4", scenes=SCENES[:2]).path.read_bytes()
+    classic = media.make_cut_video(tmp_path / "classic.mp4", scenes=SCENES[:2], fps=FPS).path.read_bytes()
     mp4, ts = folder / "b.mp4", folder / "a.ts"
     mp4.write_bytes(classic[: len(classic) // 2])  # mdat first, no moov yet: unreadable until complete
     ts.write_bytes(ts_video.path.read_bytes()[: hold_offset(ts_video.path, 2.0)])
@@ -459,7 +460,7 @@ def test_watch_follow_sees_a_file_rewritten_in_place_and_never_reuses_its_old_cl
     clip must not stand for the new content)."""
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
-    other = media.make_cut_video(tmp_path / "other.ts", scenes=SCENES[::-1]).path.read_bytes()  # same cuts
+    other = media.make_cut_video(tmp_path / "other.ts", scenes=SCENES[::-1], fps=FPS).path.read_bytes()  # same cuts
     data, path = ts_video.path.read_bytes(), folder / "live.ts"
     path.write_bytes(data[: hold_offset(ts_video.path, HOLD_AT_S)])
     inode = path.stat().st_ino
