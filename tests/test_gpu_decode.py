@@ -39,8 +39,8 @@ def larger_video(media_dir: Path) -> media.CutVideo:
 
 @pytest.fixture(scope="module")
 def three_scenes(media_dir: Path) -> media.CutVideo:
-    """225 frames at 25 fps, a clip per scene."""
-    return media.make_cut_video(media_dir / "three scenes.mp4", scenes=[(name, 3.0) for name, _ in SCENES])
+    """114 frames at 12.5 fps, a clip per scene (the span rules are in seconds: 25 fps's clips, half the frames)."""
+    return media.make_cut_video(media_dir / "three scenes.mp4", scenes=[(name, 3.0) for name, _ in SCENES], fps=12.5)
 
 
 def ffmpeg_frames(path: Path, *, small: bool) -> np.ndarray:
