@@ -31,6 +31,7 @@ pytest_plugins = ["worker_groups"]
 
 CACHE_VARIABLE = "STREAMCLIP_CACHE_DIR"
 KEPT_CACHE_VARIABLE = "STREAMCLIP_TEST_CACHE_DIR"
+THREADS_VARIABLE = "OMP_NUM_THREADS"  # torch's intra-op threads, and OpenVINO's (detector.engines)
 
 
 @pytest.hookimpl(trylast=True)  # after the tmp_path plugin has made the run's temporary folder
@@ -53,19 +54,27 @@ def pytest_configure(config: pytest.Config) -> None:
         _, err = proc.communicate(timeout=900)
         if proc.returncode:
             raise pytest.UsageError(f"preparing the {kind} detector model failed:\n{err.decode(errors='replace')}")
+    # Several workers (xdist) already keep every core busy: a detector's own threads on top (torch's and
+    # OpenVINO's, one per core by default) only contend with the other workers for the same cores.
+    # After the preparations above, which have the cores to themselves.
+    config.stash[_THREADS_BEFORE] = os.environ.get(THREADS_VARIABLE)
+    if (getattr(config.option, "numprocesses", None) or 0) > 1 and THREADS_VARIABLE not in os.environ:
+        os.environ[THREADS_VARIABLE] = "1"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or _CACHE_BEFORE not in config.stash:
         return
-    before = config.stash[_CACHE_BEFORE]
-    if before is None:
-        os.environ.pop(CACHE_VARIABLE, None)
-    else:
-        os.environ[CACHE_VARIABLE] = before
+    for variable, key in ((CACHE_VARIABLE, _CACHE_BEFORE), (THREADS_VARIABLE, _THREADS_BEFORE)):
+        before = config.stash.get(key, None)
+        if before is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = before
 
 
 _CACHE_BEFORE = pytest.StashKey[str | None]()
+_THREADS_BEFORE = pytest.StashKey[str | None]()
 
 
 @pytest.fixture(scope="session")
