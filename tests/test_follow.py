@@ -35,9 +35,15 @@ from streamclip.ingest.watcher import Candidate, Watcher
 from streamclip.live.follow import Container, FollowedFile, container_of
 from streamclip.runtime.channel import Channel
 
-SCENES = [("testsrc2", 3.0), ("mandelbrot", 3.0), ("smptebars", 3.0), ("rgbtestsrc", 3.0), ("cellauto", 3.0)]
-HOLD_AT_S = 9.0  # the writer holds back everything after this much of the video (cuts at 3, 6, 9, 12 s)
-FPS = 12.5  # the span rules are in seconds: the clips of 25 fps, at half the frames to decode and detect
+SCENES = [("testsrc2", 3.5), ("mandelbrot", 3.5), ("smptebars", 3.5), ("rgbtestsrc", 3.5), ("cellauto", 3.5)]
+# 8 fps: the detector's cost is per frame (per window of 50), and the span rules are in seconds: at
+# 8 fps they crop 4 frames at each end and keep at least 16, so each 28-frame scene gives one clip.
+FPS = 8
+# The writer holds back everything from 12 s (frame 96, inside the fourth scene; cuts at 28, 56,
+# 84, 112: 3.5, 7, 10.5, 14 s) on. What it writes first decodes to 93 frames: the detector's first
+# window needs 75, and the decoder hands them over a few frames late (the first clip came out of
+# 81 decodable frames, not 77). Up to 100 frames (two windows) keep a first pass cheap.
+HOLD_AT_S = 12.0
 NULL_PACKET = b"\x47\x1f\xff\x10" + b"\xff" * 184
 IDLE_S = 1.0
 CUT_SHORT_BOX = b"\x00\x00\x00\x01ftyp\x00\x00\x00\x00"  # an MP4 box header cut short (a file mid-write)
@@ -45,7 +51,7 @@ CUT_SHORT_BOX = b"\x00\x00\x00\x01ftyp\x00\x00\x00\x00"  # an MP4 box header cut
 
 @pytest.fixture(scope="module")
 def ts_video(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
-    """190 frames at 12.5 fps in MPEG-TS (38 a scene), cuts at 38, 76, 114, 152."""
+    """140 frames at 8 fps in MPEG-TS, cuts (and keyframes) at 28, 56, 84, 112."""
     return media.make_cut_video(tmp_path_factory.mktemp("follow") / "scenes.ts", scenes=SCENES, fps=FPS)
 
 
@@ -60,11 +66,12 @@ def reference_spans(reference: list[Event]) -> list[tuple[int, int]]:
     return sorted(clip_frames(reference))
 
 
-def test_every_clip_of_a_complete_ts_file_is_cut(reference: list[Event]) -> None:
+def test_every_clip_of_a_complete_ts_file_is_cut(ts_video: media.CutVideo, reference: list[Event]) -> None:
     """ffmpeg 5.1 seeks in MPEG-TS to the keyframe after the target: the last clip (its span
-    starts 0.48 s after the last keyframe) used to come out empty."""
+    starts 4 frames, 0.5 s, after the last keyframe) used to come out empty."""
     clips = [e.clip for e in reference if isinstance(e, ClipReady)]
     assert len(clips) == 5
+    assert max(keyframes(ts_video)) < max(clip.span.start_frame for clip in clips)  # no keyframe to land on
     for clip in clips:
         assert clip.ok, clip.errors
         assert clip.path is not None
@@ -77,6 +84,15 @@ def config(*overrides: str) -> PipelineConfig:
 
 def clip_frames(events: list[Event]) -> list[tuple[int, int]]:
     return [(e.clip.span.start_frame, e.clip.span.end_frame) for e in events if isinstance(e, ClipReady)]
+
+
+def keyframes(video: media.CutVideo) -> list[int]:
+    """The frame numbers of the video's keyframes."""
+    argv = [media.FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
+    out = subprocess.run([*argv, "-of", "csv=p=0", str(video.path)], capture_output=True, text=True, check=True)
+    rows = [line.split(",")[:2] for line in out.stdout.splitlines() if line.strip()]
+    start = min(float(t) for t, _ in rows)
+    return sorted(round((float(t) - start) * video.fps) for t, flags in rows if "K" in flags)
 
 
 def hold_offset(path: Path, seconds: float) -> int:
