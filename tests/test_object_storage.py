@@ -37,6 +37,7 @@ obstore = pytest.importorskip("obstore", reason="the [s3] extra (obstore) is not
 
 SETTINGS = ["spans.min_length_s=1.0", "spans.crop_s=0.25", "resources.cpus=1"]
 SCENES = [("testsrc2", 2.0), ("mandelbrot", 2.0), ("smptebars", 2.0)]
+FPS = 12.5  # the span rules are in seconds: the clips of 25 fps, at half the frames to decode and detect
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +68,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("s3_videos")
     (folder / "sub").mkdir()
     return [
-        media.make_cut_video(folder / "a.mp4", scenes=SCENES).path,
-        media.make_cut_video(folder / "sub" / "b.mp4", scenes=SCENES[::-1]).path,
+        media.make_cut_video(folder / "a.mp4", scenes=SCENES, fps=FPS).path,
+        media.make_cut_video(folder / "sub" / "b.mp4", scenes=SCENES[::-1], fps=FPS).path,
     ]
 
 

@@ -18,7 +18,7 @@ import media
 import pytest
 import s3server
 import test_object_storage as storage_tests
-from test_object_storage import SCENES, bucket, check_no_secret, objects, split_cli
+from test_object_storage import FPS, SCENES, bucket, check_no_secret, objects, split_cli
 
 from streamclip.ingest.config import ServeConfig
 
@@ -42,7 +42,7 @@ def page_spans(html: str) -> list[tuple[int, int]]:
 def test_report_of_an_s3_output_is_written_under_report_and_matches_the_local_one(
     server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    video = media.make_cut_video(tmp_path / "v.mp4", scenes=SCENES).path
+    video = media.make_cut_video(tmp_path / "v.mp4", scenes=SCENES, fps=FPS).path
     split = split_cli([str(video), "-o", "s3://out/site"], aws_env)
     assert split.returncode == 0, split.stderr
 
@@ -95,7 +95,7 @@ def test_report_of_an_s3_output_is_written_under_report_and_matches_the_local_on
 def test_an_s3_source_gets_its_strip_and_a_kept_cache_downloads_no_clip(
     server: s3server.S3Server, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    video = media.make_cut_video(tmp_path / "w.mp4", scenes=SCENES[:2]).path
+    video = media.make_cut_video(tmp_path / "w.mp4", scenes=SCENES[:2], fps=FPS).path
     obstore.put(bucket(server, "media"), "forreport/w.mp4", video)
     assert split_cli(["s3://media/forreport/", "-o", "s3://out/kept"], aws_env).returncode == 0
     cache = tmp_path / "cache"
