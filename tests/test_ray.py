@@ -1,8 +1,8 @@
 """streamclip on Ray: a local Ray runtime on loopback, two pipeline actors, real videos and weights.
 
-The videos are small (three 2 s scenes at 25 fps) and the clips short (1 s minimum, 0.25 s crop), so
-that two one-thread workers get through them quickly; a clip comes out of each scene, so a video is
-well under way at its first clip, with two scenes still to come.
+The videos are small (three 2 s scenes at 12.5 fps: the span rules are in seconds) and the clips
+short (1 s minimum, 0.25 s crop), so that two one-thread workers get through them quickly; a clip
+comes out of each scene, so a video is well under way at its first clip, with two scenes still to come.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ ray = pytest.importorskip("ray")
 
 SOURCES = ["testsrc2", "mandelbrot", "smptebars", "rgbtestsrc", "cellauto", "color=c=red"]
 SETTINGS = ["resources.cpus=1", "spans.min_length_s=1.0", "spans.crop_s=0.25"]
-SCENES_PER_VIDEO, SCENE_S, FPS = 3, 2.0, 25
+SCENES_PER_VIDEO, SCENE_S, FPS = 3, 2.0, 12.5
 
 
 def scenes(offset: int) -> list[tuple[str, float]]:
