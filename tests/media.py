@@ -387,9 +387,8 @@ def decodable_frames(path: str | os.PathLike[str]) -> int:
     argv = [FFPROBE, "-v", "quiet", "-select_streams", "v:0", "-count_frames"]
     argv += ["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", os.fspath(path)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    # MPEG-TS lists its stream twice (under its program, then on its own): the same count, twice
-    counts = [line.strip().rstrip(",") for line in done.stdout.splitlines() if line.strip().rstrip(",")]
-    return int(counts[0]) if counts else 0
+    first = next(iter(done.stdout.split()), "")  # MPEG-TS lists its stream twice: under its program, then alone
+    return int(first.rstrip(",") or 0)
 
 
 def make_damaged_after(
