@@ -86,20 +86,23 @@ def clip_frames(events: list[Event]) -> list[tuple[int, int]]:
     return [(e.clip.span.start_frame, e.clip.span.end_frame) for e in events if isinstance(e, ClipReady)]
 
 
+def video_packets(path: Path, second: str) -> list[tuple[str, str]]:
+    """(pts_time, `second`) of each video packet, in file order, as ffprobe lists them."""
+    argv = [media.FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", f"packet=pts_time,{second}"]
+    out = subprocess.run([*argv, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    return [(t, value) for t, value, *_ in (line.split(",") for line in out.splitlines() if line.strip())]
+
+
 def keyframes(video: media.CutVideo) -> list[int]:
     """The frame numbers of the video's keyframes."""
-    argv = [media.FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
-    out = subprocess.run([*argv, "-of", "csv=p=0", str(video.path)], capture_output=True, text=True, check=True)
-    rows = [line.split(",")[:2] for line in out.stdout.splitlines() if line.strip()]
+    rows = video_packets(video.path, "flags")
     start = min(float(t) for t, _ in rows)
     return sorted(round((float(t) - start) * video.fps) for t, flags in rows if "K" in flags)
 
 
 def hold_offset(path: Path, seconds: float) -> int:
     """The byte offset (on a TS packet boundary) of the first video packet at `seconds` or later."""
-    argv = [media.FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,pos"]
-    out = subprocess.run([*argv, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
-    rows = [line.split(",")[:2] for line in out.splitlines() if line.strip()]
+    rows = video_packets(path, "pos")
     start = float(rows[0][0])
     pos = next(int(p) for t, p in rows if float(t) - start >= seconds)
     return pos - pos % 188
