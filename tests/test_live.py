@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -41,19 +42,25 @@ from streamclip.live.session import LiveSession
 from streamclip.live.spool import Segment, Spool
 from streamclip.sources import session_prefix
 
-# 40 + 40 + 40 + 80 frames at 25 fps (8 s), keyframes every 12 frames so spool segments are ~0.5 s.
+# 20 + 20 + 20 + 40 frames at 12.5 fps (8 s; the rate halves what is decoded and detected, the rules
+# are in seconds), keyframes every 6 frames so spool segments are ~0.5 s.
+FPS = 12.5
 SCENES = [("testsrc2", 1.6), ("color=c=red", 1.6), ("mandelbrot", 1.6), ("smptebars", 3.2)]
-HOLD_AT_FRAME = 190  # the senders wait here until the first clip is out (inside the last scene)
+TS_ARGS = ["-g", "6", "-f", "mpegts"]
+# The senders wait here until the first clip is out, inside the last scene (frames 60 to 100) and past the
+# 75 frames the detector needs to decide the first cut. Once the spool holds INSIDE_LAST_SCENE frames,
+# every frame before the hold that ends a segment (a keyframe, every 6th) is read.
+HOLD_AT_FRAME = 95
+INSIDE_LAST_SCENE = 80
 SETTINGS = ["spans.min_length_s=1.0", "spans.crop_s=0.2", "live.segment_s=0.5", "live.read_timeout_s=20"]
+CROP = 2  # spans.crop_s = 0.2 s at 12.5 fps, truncated
 TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
 def live_media(tmp_path_factory: pytest.TempPathFactory) -> media.CutVideo:
     folder = tmp_path_factory.mktemp("live-media")
-    return media.make_cut_video(
-        folder / "scenes.ts", scenes=SCENES, audio=True, extra_out_args=["-g", "12", "-f", "mpegts"]
-    )
+    return media.make_cut_video(folder / "scenes.ts", scenes=SCENES, fps=FPS, audio=True, extra_out_args=TS_ARGS)
 
 
 def live_config(*more: str) -> PipelineConfig:
@@ -247,7 +254,7 @@ async def test_stdin_cli_sigint_closes_the_scene_in_progress(
     os.close(read_end)
     os.close(write_end)
     spooled = asyncio.Event()
-    logs = asyncio.create_task(_read_log(cli, spooled, at_least=160))
+    logs = asyncio.create_task(_read_log(cli, spooled, at_least=INSIDE_LAST_SCENE))
     try:
         await sender.feed(packet_offset(live_media.path, HOLD_AT_FRAME))
         assert cli.stdout is not None
@@ -274,11 +281,10 @@ async def test_stdin_cli_sigint_closes_the_scene_in_progress(
     assert_same_spans(spans[:-1], reference_spans[:-1])  # the scenes that ended before the signal
     record = json.loads(next((out / "processed_videos").rglob("*.json")).read_text())
     last_read = record["frames_decoded"]
-    crop = 5  # 0.2 s at 25 fps
-    assert 160 <= last_read <= HOLD_AT_FRAME
+    assert INSIDE_LAST_SCENE <= last_read <= HOLD_AT_FRAME
     assert abs(spans[-1][0] - reference_spans[-1][0]) <= 1
     # the scene in progress, closed as a file's last scene is: before the last frame read, then cropped
-    assert spans[-1][1] == last_read - 1 - crop
+    assert spans[-1][1] == last_read - 1 - CROP
     assert not list(out.glob(".streamclip-work*"))
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
     for line in lines:
@@ -388,11 +394,10 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(
     clips = [e.clip for e in events if isinstance(e, ClipReady)]
     assert all(c.path and Path(c.path).is_file() for c in clips)
     last_read = json.loads(next((tmp_path / "out" / "processed_videos").rglob("*.json")).read_text())["frames_decoded"]
-    crop = 5
-    finished = [span for span in reference_spans if span[1] + crop + 10 < last_read]  # scenes it finished sending
+    finished = [span for span in reference_spans if span[1] + CROP + 10 < last_read]  # scenes it finished sending
     spans = sorted((c.span.start_frame, c.span.end_frame) for c in clips)
     assert_same_spans(spans[: len(finished)], finished)
-    assert all(end <= last_read - crop for _, end in spans)
+    assert all(end <= last_read - CROP for _, end in spans)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,16 +434,16 @@ async def test_duration_ends_the_source(live_media: media.CutVideo, tmp_path: Pa
     done = events[-1]
     assert isinstance(done, VideoDone)
     assert done.metadata is not None
-    assert abs(done.metadata.num_frames - 75) <= 2  # 3 s at 25 fps, then the source ends cleanly
+    # 3 s, then the source ends cleanly: the frames timed before 3 s (38 at 12.5 fps), give or take the
+    # 2 that stream copy, stopping in decode order, lets through around the B-frames
+    assert abs(done.metadata.num_frames - math.ceil(3.0 * FPS)) <= 2
 
 
 async def test_a_scene_outgrowing_the_spool_is_closed_at_the_limit(tmp_path: Path) -> None:
-    """One 10 s scene (~260 kB), no maximum clip length, a spool limit of 300 kB: nothing of the
+    """One 12 s scene (~230 kB), no maximum clip length, a spool limit of 300 kB: nothing of the
     scene can be deleted before its clip, so the spool grows until it reaches half the limit; there
     the scene is closed (counted), its clip written and its segments freed, and the scene goes on."""
-    one_scene = media.make_cut_video(
-        tmp_path / "one.ts", scenes=[("testsrc2", 10.0)], extra_out_args=["-g", "12", "-f", "mpegts"]
-    )
+    one_scene = media.make_cut_video(tmp_path / "one.ts", scenes=[("testsrc2", 12.0)], fps=FPS, extra_out_args=TS_ARGS)
     assert one_scene.path.stat().st_size > 200_000  # the scene is bigger than the spool
     events, stats = await unheld_tcp_run(one_scene.path, tmp_path, "spans.max_length_s=0", "live.spool_max_mb=0.3")
     done = events[-1]
@@ -476,7 +481,7 @@ def test_network_sources_never_get_the_file_protocol() -> None:
 
 
 async def test_a_full_spool_fails_the_source(live_media: media.CutVideo, tmp_path: Path) -> None:
-    """A limit below the detector's look-ahead (75 frames, ~75 kB here): the source fails with
+    """A limit below the detector's look-ahead (75 frames, ~115 kB here): the source fails with
     that reason instead of filling the disk; nothing is left behind."""
     events, stats = await unheld_tcp_run(live_media.path, tmp_path, "live.spool_max_mb=0.02")
     failed = events[-1]
@@ -515,7 +520,9 @@ async def test_serve_streams_only_sigterm_closes_the_scene_in_progress(
             assert sender.proc is not None
             assert sender.proc.returncode is None  # held: the first clip came out mid-stream
             # the frames before the hold are read: we are inside the last scene
-            await asyncio.to_thread(wait_until, lambda: spooled_up_to(log) >= 160, "frames spooled", daemon, TIMEOUT_S)
+            await asyncio.to_thread(
+                wait_until, lambda: spooled_up_to(log) >= INSIDE_LAST_SCENE, "frames spooled", daemon, TIMEOUT_S
+            )
             status, took_s = await asyncio.to_thread(daemon.stop, signal.SIGTERM, 60.0)
         finally:
             await sender.kill()
@@ -528,11 +535,11 @@ async def test_serve_streams_only_sigterm_closes_the_scene_in_progress(
     assert str(record["video"]).startswith(session_prefix(f"tcp://127.0.0.1:{port}?listen=1"))
     spans = sorted(tuple(json.loads(meta.read_text())["frame_span"]) for meta in (out / "metas" / "v0").glob("*.json"))
     last_read = record["frames_decoded"]
-    assert 160 <= last_read <= HOLD_AT_FRAME
+    assert INSIDE_LAST_SCENE <= last_read <= HOLD_AT_FRAME
     assert_same_spans(spans[:-1], reference_spans[:-1])  # type: ignore[arg-type]
     assert abs(spans[-1][0] - reference_spans[-1][0]) <= 1
-    # the scene in progress, closed as a file's last scene is: before the last frame read (0.2 s crop)
-    assert spans[-1][1] == last_read - 1 - 5
+    # the scene in progress, closed as a file's last scene is: before the last frame read, then cropped
+    assert spans[-1][1] == last_read - 1 - CROP
     assert not list(out.glob(".streamclip-work*"))
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
 
@@ -559,8 +566,8 @@ async def test_timestamp_jumps_forward_and_back_are_not_fatal(tmp_path: Path) ->
     assert lines[-1]["event"] == "video_done"
     record = json.loads(next((out / "processed_videos").rglob("*.json")).read_text())
     assert record["frames_decoded"] == 3 * part.num_frames
-    crop = 6  # 0.25 s at 25 fps, truncated
-    cuts = [0, 50, 100, 150, 200, 250, 300]
+    crop = 3  # 0.25 s at 12.5 fps, truncated
+    cuts = [n * round(2.0 * FPS) for n in range(7)]  # six 2 s scenes
     spans = [tuple(line["frames"]) for line in lines if line["event"] == "clip"]
     assert_same_spans(spans, [(a + crop, b - crop) for a, b in itertools.pairwise(cuts)])  # type: ignore[arg-type]
     for line in lines[:-1]:
@@ -568,9 +575,9 @@ async def test_timestamp_jumps_forward_and_back_are_not_fatal(tmp_path: Path) ->
 
 
 def jumping_stream(folder: Path) -> tuple[media.CutVideo, bytes]:
-    """Two 50-frame scenes as MPEG-TS, three times: at 0 s, 1000 s ahead, and back at 0 s."""
+    """Two 2 s scenes as MPEG-TS, three times: at 0 s, 1000 s ahead, and back at 0 s."""
     scenes = [("testsrc2", 2.0), ("mandelbrot", 2.0)]
-    part = media.make_cut_video(folder / "part.ts", scenes=scenes, extra_out_args=["-g", "12", "-f", "mpegts"])
+    part = media.make_cut_video(folder / "part.ts", scenes=scenes, fps=FPS, extra_out_args=TS_ARGS)
     ahead = folder / "ahead.ts"
     argv = [media.FFMPEG, "-v", "error", "-i", str(part.path), "-c", "copy", "-output_ts_offset", "1000"]
     subprocess.run([*argv, "-f", "mpegts", str(ahead)], check=True, timeout=60)
