@@ -21,9 +21,15 @@ import pytest
 
 RAY_FILES = frozenset({"test_ray.py", "test_ray_join.py", "test_object_storage.py"})
 REVIEW_SPLIT_FILES = frozenset({"test_review.py", "test_decisions.py"})  # conftest's review_split
-# Handed out first, longest first (measured with --durations); the others follow in file order.
-LONGEST_GROUPS = ["ray", "test_detector_accuracy.py", "test_live.py", "test_pipeline.py", "test_engines.py",
-                  "test_follow.py", "test_ingest_daemon.py", "test_report_s3.py", "test_bad_input.py"]  # fmt: skip
+# Handed out first, longest first (their test time in a whole run, benchmarks/suite_cpu.py); the others,
+# each a few seconds, follow in file order. Listing the middling files too keeps the last minute to short
+# files, so no worker sits idle at the end while another finishes a long one.
+LONGEST_GROUPS = ["ray", "test_detector_accuracy.py", "test_live.py", "test_autoshot.py", "test_follow.py",
+                  "test_ingest_daemon.py", "test_pipeline.py", "test_engines.py", "review_split", "test_report_s3.py",
+                  "test_bad_input.py", "test_detector_fast.py", "test_cli.py", "test_gpu_decode.py", "test_secrets.py",
+                  "test_streams.py", "test_detector.py", "test_dedup.py", "test_identity.py",
+                  "test_environment_failures.py", "test_input_policy.py", "test_eval_command.py",
+                  "test_stages.py"]  # fmt: skip
 WORKERS_MAX = 4  # each worker holds a detector and ffmpeg children: more would only trade memory for nothing
 
 
