@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import media
 from processes import let_children_be_interrupted
 
-from streamclip.detector import models
+from streamclip.detector import autoshot_weights, models
 
 # Running the suite on several processes (pytest-xdist): how the tests are grouped and handed out.
 pytest_plugins = ["worker_groups"]
@@ -25,9 +25,10 @@ pytest_plugins = ["worker_groups"]
 
 # ---------------------------------------------------------------------------------------------
 # The OpenVINO detector models: prepared once per run, before the first test, in a folder of the
-# run (never the user's cache), by one `models prepare` (fp32, then int8 quantised from it). Every
-# test process (xdist's workers too) and every subprocess (CLI, daemons, Ray workers) inherits the
-# variable, so no test's time limit pays for a preparation and no worker waits on another's.
+# run (never the user's cache), by `models prepare` (fp32, then int8 quantised from it); in a run on
+# several workers, AutoShot's too (where its weights are installed), side by side in a second process.
+# Every test process (xdist's workers too) and every subprocess (CLI, daemons, Ray workers) inherits
+# the variable, so no test's time limit pays for a preparation and no worker waits on another's.
 
 CACHE_VARIABLE = "STREAMCLIP_CACHE_DIR"
 KEPT_CACHE_VARIABLE = "STREAMCLIP_TEST_CACHE_DIR"
@@ -46,15 +47,24 @@ def pytest_configure(config: pytest.Config) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     config.stash[_CACHE_BEFORE] = os.environ.get(CACHE_VARIABLE)
     os.environ[CACHE_VARIABLE] = str(folder)
+    several_workers = (getattr(config.option, "numprocesses", None) or 0) > 1
     argv = [sys.executable, "-m", "streamclip", "models", "prepare", "--cache-dir", str(folder)]
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900, check=False)
-    if done.returncode:
-        raise pytest.UsageError(f"preparing the detector models failed:\n{done.stderr.decode(errors='replace')}")
+    # A run of a few files on one process prepares AutoShot's models only if a test asks for them; the
+    # whole suite runs tests/test_autoshot.py, whose preparation here uses the core TransNetV2's export leaves.
+    with_autoshot = several_workers and autoshot_weights.find(models.weight_roots(str(folder))) is not None
+    preparing = [
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for command in [argv, *([[*argv, "--model", "autoshot"]] if with_autoshot else [])]
+    ]
+    for proc in preparing:
+        _, err = proc.communicate(timeout=900)
+        if proc.returncode:
+            raise pytest.UsageError(f"preparing the detector models failed:\n{err.decode(errors='replace')}")
     # Several workers (xdist) already keep every core busy: a detector's own threads on top (torch's and
     # OpenVINO's, one per core by default) only contend with the other workers for the same cores.
     # After the preparations above, which have the cores to themselves.
     config.stash[_THREADS_BEFORE] = os.environ.get(THREADS_VARIABLE)
-    if (getattr(config.option, "numprocesses", None) or 0) > 1 and THREADS_VARIABLE not in os.environ:
+    if several_workers and THREADS_VARIABLE not in os.environ:
         os.environ[THREADS_VARIABLE] = "1"
 
 

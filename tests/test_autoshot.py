@@ -118,7 +118,7 @@ def gate_frames(
 @pytest.fixture(scope="module")
 def openvino_fp32(gate_frames: dict[str, tuple[np.ndarray, Fraction]]) -> dict[str, np.ndarray]:
     """AutoShot's OpenVINO fp32 probabilities on every gate video: the reference of int8, once per module.
-    The one place the fp32 model is prepared (into the run's cache)."""
+    The fp32 model is prepared here (into the run's cache) unless the suite's controller prepared it."""
     return {name: run_openvino("fp32", frames, THRESHOLD, "autoshot").probabilities for name, (frames, _) in
             gate_frames.items()}  # fmt: skip
 
@@ -137,8 +137,9 @@ def test_the_openvino_model_gives_the_ports_decisions(
 def test_int8_with_redecision_makes_fp32s_decisions_on_cuts_and_gradual_transitions(
     gate_frames: dict[str, tuple[np.ndarray, Fraction]], openvino_fp32: dict[str, np.ndarray], model_cache: Path
 ) -> None:
-    """AutoShot's int8 (prepared here, once) and its fp32 re-decisions: exactly fp32's flagged frames,
-    scenes and clip spans, where int8 alone is within the margin (the premise) and re-decision ran."""
+    """AutoShot's int8 (prepared here, once, unless the suite's controller did) and its fp32 re-decisions:
+    exactly fp32's flagged frames, scenes and clip spans, where int8 alone is within the margin (the
+    premise) and re-decision ran."""
     redecided = {}
     for name, (frames, fps) in gate_frames.items():
         run = run_openvino("int8", frames, THRESHOLD, "autoshot")
