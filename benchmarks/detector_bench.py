@@ -17,7 +17,8 @@ interleaved and their order rotated, so machine noise hits all of them alike. Pr
 
 OpenVINO (the `openvino` engine, on by default): fp32, bf16 (where the CPU computes bf16 natively) and
 int8 from the model cache (prepared first if missing), compiled with `--threads` inference threads.
-`--prepare` times a first-use preparation (export, int8 quantisation) into a fresh temporary cache.
+`--prepare` times a first-use preparation into a fresh temporary cache: fp32 (the export), then int8
+(quantised from that fp32 model).
 `--accuracy` runs the whole music video through the package and every OpenVINO precision: max |dp|,
 changed decisions at 0.4 and the reference's smallest margin to 0.4. `--calibration N,M,...` quantises
 with N, M... windows of each calibration source (synthesised, lavfi, the music video itself) and
@@ -208,7 +209,7 @@ def time_preparation() -> None:
             started = time.perf_counter()
             model = models.prepare(kind, cache)
             took = time.perf_counter() - started
-            print(f"prepare {kind}: {took:.1f} s ({model.size_bytes / 2**20:.1f} MiB, fresh cache)")
+            print(f"prepare {kind}: {took:.1f} s ({model.size_bytes / 2**20:.1f} MiB, fresh cache, in this order)")
 
 
 def accuracy(threads: int) -> None:

@@ -145,7 +145,8 @@ def list_cached(cache_dir: str = "") -> list[CachedModel]:
 def _build(kind: str, key: str, work: Path, network: str = "transnetv2", cache_dir: str = "") -> None:
     from streamclip.detector import export  # torch, onnx and nncf: only here
 
-    # int8 is quantised from the cached fp32 model, prepared first where missing: one export per machine
+    # int8 is quantised from the cached fp32 model, prepared first where missing: one export per machine.
+    # fp32's lock is taken inside int8's, never the other way round, so two preparers never wait on each other.
     fp32 = prepare("fp32", cache_dir, network) if kind == "int8" else None
     log.warning("preparing the OpenVINO %s %s detector model (once per machine) in %s", network, kind, work.parent)
     started = time.monotonic()
