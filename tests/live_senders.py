@@ -1,4 +1,5 @@
-"""Live senders for tests: real ffmpeg sending a generated MPEG-TS in real time (`-re`), held by the test.
+"""Live senders for tests: real ffmpeg sending a generated MPEG-TS paced like a live encoder
+(`-readrate`, at READ_RATE times real time), held by the test.
 
 A library for tests, not a test module. The sender reads the file from its stdin, which the test
 feeds: the first part, then nothing until the test releases it (so "the first clip is out before
@@ -21,10 +22,14 @@ from pathlib import Path
 from media import FFMPEG, FFPROBE
 
 TS_PACKET = 188
+# Paced, so the stream arrives over time as a live one does, but at twice real time: nothing a test
+# checks depends on the pace (the holds make every "before" true by construction), and each test's
+# 8 s of stream then takes 4 s of waiting.
+READ_RATE = 2
 
 
 class HeldSender:
-    """`ffmpeg -re -f mpegts -i pipe:0 -c copy <out_args>`, fed `source` in two parts by the test."""
+    """`ffmpeg -readrate READ_RATE -f mpegts -i pipe:0 -c copy <out_args>`, fed `source` in two parts by the test."""
 
     def __init__(self, source: Path, out_args: Sequence[str], *, stdout: int | None = None) -> None:
         self.source = source
@@ -36,7 +41,8 @@ class HeldSender:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            FFMPEG, "-hide_banner", "-v", "error", "-re", "-f", "mpegts", "-i", "pipe:0", "-c", "copy",
+            FFMPEG, "-hide_banner", "-v", "error", "-readrate", str(READ_RATE), "-f", "mpegts", "-i", "pipe:0",
+            "-c", "copy",
             *self.out_args, stdin=asyncio.subprocess.PIPE, stdout=self.stdout or asyncio.subprocess.DEVNULL,
         )  # fmt: skip
 

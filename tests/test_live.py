@@ -1,5 +1,6 @@
 """Live sources read once (streamclip.live): a TCP listener, an SRT listener, live HLS over HTTP and
-stdin (the CLI), with real ffmpeg senders in real time (`-re`) on 127.0.0.1, and their faults.
+stdin (the CLI), with real ffmpeg senders paced like live encoders (at twice real time,
+live_senders.READ_RATE) on 127.0.0.1, and their faults.
 
 Every sender is held after the first scenes until the test has seen the first clip, so "the
 first clip is out before the sender finishes" holds by construction; the spans must equal (±1
@@ -137,7 +138,7 @@ async def held_listener_run(
     sender_serves: bool = False,
     config: PipelineConfig | None = None,
 ) -> list[Event]:
-    """`url` read live while a held real-time sender (`ffmpeg ... <sender_args>`) sends `media_path`;
+    """`url` read live while a held paced sender (`ffmpeg ... <sender_args>`) sends `media_path`;
     every event (`held_run`). The pipeline listens and the sender connects once `ready` returns; or,
     with `sender_serves`, the sender publishes (HLS) and the pipeline reads once `ready` returns."""
     async with streamclip.open_pipeline(config or live_config(), out) as pipe:
@@ -407,7 +408,7 @@ async def test_sender_vanishing_mid_scene_keeps_the_clips(
 async def unheld_tcp_run(
     path: Path, tmp_path: Path, *settings: str, duration_s: float | None = None
 ) -> tuple[list[Event], DecoderStats]:
-    """A TCP listener fed by a real-time sender that is not held; all events, statistics checked."""
+    """A TCP listener fed by a paced sender that is not held; all events, statistics checked."""
     port = free_port()
     async with streamclip.open_pipeline(live_config(*settings), tmp_path / "out") as pipe:
         await pipe.submit(f"tcp://127.0.0.1:{port}?listen=1", duration_s=duration_s)

@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(optionalhook=True)  # a hook of xdist's: `-n auto` asks it
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     # A worker more than the cores: with one per core, a sixth of the cores' time sits idle while tests
-    # wait (live senders paced in real time, Ray and S3 servers starting), which another worker fills.
+    # wait (live senders paced like live encoders, Ray and S3 servers starting), which another worker fills.
     return max(1, min((os.cpu_count() or 1) + 1, WORKERS_MAX))
 
 
