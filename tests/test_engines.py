@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -220,3 +222,31 @@ def test_openvino_takes_ray_s_omp_num_threads_when_no_thread_count_is_set(monkey
     assert (_openvino_threads(0), _openvino_threads(1)) == (3, 1)
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert _openvino_threads(0) == 0  # OpenVINO's own choice: every core
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to tell a pinned thread from a free one")
+def test_an_engine_on_fewer_threads_than_cores_never_pins_its_thread(
+    prepared_models: dict[str, models.CachedModel],
+) -> None:
+    """While it inferred, OpenVINO pinned a one-thread engine's thread to the first core: every Ray actor
+    and test worker (one thread each) shared CPU 0 while the other cores sat idle. The thread's CPUs are
+    read from another thread for as long as three windows run."""
+    engine = OpenVINOEngine(str(prepared_models["fp32"].xml), "fp32", threads=1)
+    started = threading.Event()
+    native_id: list[int] = []
+
+    def infer() -> None:
+        native_id.append(threading.get_native_id())
+        started.set()
+        for _ in range(3):
+            engine.predict_windows(np.zeros((1, 100, 27, 48, 3), np.uint8))
+
+    thread = threading.Thread(target=infer)
+    thread.start()
+    started.wait()
+    seen: set[frozenset[int]] = set()
+    while thread.is_alive():
+        with contextlib.suppress(ProcessLookupError):  # the thread has just ended
+            seen.add(frozenset(os.sched_getaffinity(native_id[0])))
+        thread.join(0.002)
+    assert seen == {frozenset(os.sched_getaffinity(0))}

@@ -143,6 +143,10 @@ class OpenVINOEngine:
         }
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
+            # While it infers, OpenVINO pins its threads to the first cores: every process running a detector
+            # on fewer threads than cores (Ray actors and test workers run one each) shared CPU 0 while the
+            # other cores sat idle. Unpinned, the OS spreads them.
+            config["ENABLE_CPU_PINNING"] = False
         try:
             core = ov.Core()
             self._compiled = core.compile_model(core.read_model(xml_path), "CPU", config)
