@@ -55,6 +55,7 @@ HOLD_AT_FRAME = 95
 INSIDE_LAST_SCENE = 80
 SETTINGS = ["spans.min_length_s=1.0", "spans.crop_s=0.2", "live.segment_s=0.5", "live.read_timeout_s=20"]
 CROP = 2  # spans.crop_s = 0.2 s at 12.5 fps, truncated
+SPOOLED = re.compile(r"spooled frames \[\d+, (\d+)\)")  # a `-v` log's line: the end of the frames spooled
 TIMEOUT_S = 60
 
 
@@ -299,7 +300,7 @@ async def _read_log(cli: asyncio.subprocess.Process, spooled: asyncio.Event, *, 
     seen: list[str] = []
     while line := (await cli.stderr.readline()).decode(errors="replace"):
         seen.append(line)
-        found = re.search(r"spooled frames \[\d+, (\d+)\)", line)
+        found = SPOOLED.search(line)
         if found and int(found[1]) >= at_least:
             spooled.set()
     return "".join(seen[-50:])
@@ -547,7 +548,7 @@ async def test_serve_streams_only_sigterm_closes_the_scene_in_progress(
 
 def spooled_up_to(log: Path) -> int:
     """The end of the frames a `-v` log says are spooled."""
-    return max(map(int, re.findall(r"spooled frames \[\d+, (\d+)\)", log.read_text())), default=0)
+    return max(map(int, SPOOLED.findall(log.read_text())), default=0)
 
 
 async def test_timestamp_jumps_forward_and_back_are_not_fatal(tmp_path: Path) -> None:
