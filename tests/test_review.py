@@ -342,6 +342,7 @@ def test_watch_with_report_keeps_the_site_current_and_serves_it(tmp_path: Path) 
         assert raw_get(port, "/healthz")[0] == 200
         status, _ = watch.stop()
     assert status == 0, watch.stderr
+    assert 'http-equiv="refresh"' not in text
     assert "quarantined" in text
     assert "not a video file" in text
     assert "review site on http://127.0.0.1:" in watch.stderr
