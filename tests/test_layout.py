@@ -168,3 +168,12 @@ def test_torch_is_imported_only_by_the_detector_networks_their_export_and_the_gp
         "streamclip.detector.autoshot",
         "streamclip.detector.cuda",
     }
+
+
+def test_every_benchmark_script_is_in_the_benchmarks_readme() -> None:
+    """benchmarks/README.md is where a newcomer finds what each script measures: none is left out."""
+    benchmarks = PACKAGE.parent / "benchmarks"
+    readme = (benchmarks / "README.md").read_text(encoding="utf-8")
+    scripts = sorted(path.name for path in benchmarks.glob("*.py"))
+    assert len(scripts) > 10
+    assert [name for name in scripts if f"`{name}`" not in readme] == []

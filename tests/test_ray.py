@@ -64,7 +64,15 @@ def single_machine_ids(videos: list[Path], tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="module")
 def ray_runtime() -> Iterator[None]:
     """One local Ray runtime for the in-process tests (each pipeline opened on it joins it)."""
-    ray.init(num_cpus=3, include_dashboard=False, _node_ip_address="127.0.0.1", namespace="streamclip-tests")
+    from streamclip.ray.cluster import LOCAL_RUNTIME_CONFIG  # after the skip without Ray
+
+    ray.init(
+        num_cpus=3,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        namespace="streamclip-tests",
+        _system_config=LOCAL_RUNTIME_CONFIG,  # as `--ray local` starts one
+    )
     try:
         yield
     finally:
@@ -84,6 +92,15 @@ def by_source(events: list[Event]) -> dict[str, set[str]]:
     for event in events:
         if isinstance(event, ClipReady):
             found.setdefault(event.clip.source, set()).add(str(event.clip.uuid))
+    return found
+
+
+def niceness_of(processes: list[psutil.Process]) -> dict[str, int]:
+    """Each process's title (its command line; Ray titles an actor's process `ray::Class...`) and niceness."""
+    found = {}
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found[f"{' '.join(process.cmdline())} ({process.pid})"] = process.nice()
     return found
 
 
@@ -142,7 +159,12 @@ def test_serve_with_a_ray_table_processes_files_and_drains_on_sigterm(videos: li
     with running(["serve", "--config", str(config)], tmp_path, tmp_path / "serve.log") as daemon:
         wait_until(lambda: states(out) == {"a.mp4": "done"}, "the video to be done", daemon, timeout_s=240)
         family = psutil.Process(daemon.proc.pid).children(recursive=True)  # Ray's processes and workers
+        priorities = niceness_of(family)
         status, _ = daemon.stop(signal.SIGTERM, timeout_s=60)
+    # The runtime the daemon started runs its workers (and their ffmpeg children) at the daemon's own
+    # priority, not at Ray's default niceness of 15, which yields to everything else on the machine.
+    assert any(title.startswith("ray::") for title in priorities), priorities
+    assert set(priorities.values()) == {psutil.Process().nice()}, priorities
     assert status == 0, daemon.stderr
     assert "SIGTERM: no new files" in daemon.stderr
     assert len(list((out / "clips").glob("*.mp4"))) == SCENES_PER_VIDEO
