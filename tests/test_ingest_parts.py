@@ -35,6 +35,7 @@ from streamclip.ingest.housekeeping import (
 from streamclip.ingest.intake import Intake
 from streamclip.ingest.ledger import Ledger, LedgerMismatch
 from streamclip.ingest.metrics import Metrics, MetricsServer
+from streamclip.ingest.outcomes import Outcomes
 from streamclip.ingest.report import LineReporter
 from streamclip.ingest.watcher import Candidate, Watcher, is_candidate_name
 from streamclip.runtime.channel import Channel, EndOfStream
@@ -333,6 +334,26 @@ async def test_outdated_clips_are_removed_off_the_event_loop_and_only_removed_on
     assert (row.state, row.clips) == ("running", 1)
     assert pipe.submitted == [str(source)]
     ledger.close()
+
+
+async def test_a_file_set_aside_is_reported_with_the_kind_its_ledger_row_records(tmp_path: Path) -> None:
+    """One line per file, as `split` and `status` print one: `QUARANTINED rel [kind]: reason`."""
+    bad = tmp_path / "in" / "bad.mp4"
+    bad.parent.mkdir()
+    bad.write_text("not a video")
+    log, metrics = io.StringIO(), Metrics()
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.queue(str(bad), size=11, mtime_ns=1, fingerprint="f", settings_hash="s")
+        ctx = DaemonContext(
+            config=ServeConfig(watch=[str(bad.parent)], output=str(tmp_path / "out")), settings="s", ledger=ledger,
+            flights=Flights(2, metrics), metrics=metrics, reporter=LineReporter(log), review=None,
+        )  # fmt: skip
+        outcomes = Outcomes(ctx, streams=None)  # type: ignore[arg-type]  # no stream here
+        await outcomes.set_aside(str(bad), "bad.mp4", "not a video file", Reason.NOT_A_VIDEO)
+        row = ledger.get(str(bad))
+    assert row is not None
+    assert (row.state, row.kind) == ("quarantined", "not_a_video")
+    assert "QUARANTINED bad.mp4 [not_a_video]: not a video file" in log.getvalue()
 
 
 def test_move_aside_keeps_the_folder_layout_and_never_overwrites(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ class Outcomes:
                 note = f"could not be moved aside: {exc}"
         ctx.ledger.finish(path, state, error=reason, note=note, kind=kind)
         ctx.metrics.failures.labels(reason=kind).inc()
-        self._finished(path, state, f"{reason}{f' ({note})' if note else ''}", clips)
+        self._finished(path, state, f"{reason}{f' ({note})' if note else ''}", clips, kind=kind)
 
     def _stream_event(self, event: Event) -> None:
         """A clip or the end of a session of a `streams` URL: counted and reported, not in the ledger."""
@@ -70,10 +70,10 @@ class Outcomes:
                 metrics.clip_failures.inc()
             return
         state: Outcome = "done" if isinstance(event, VideoDone) else "failed"
-        reason = event.note if isinstance(event, VideoDone) else f"[{event.kind}] {event.reason}"
+        reason, kind = (event.note, "") if isinstance(event, VideoDone) else (event.reason, event.kind)
         metrics.videos.labels(outcome=state).inc()
         reporter.finished(FileOutcome(rel=event.source, outcome=state, clips=event.num_clips, seconds=0.0,
-                                      reason=reason))  # fmt: skip
+                                      reason=reason, kind=kind))  # fmt: skip
 
     async def _followed_to_end(self, event: VideoDone) -> None:
         """A followed file is finished at the size it was read to: its row stands for that content,
@@ -123,20 +123,22 @@ class Outcomes:
         self.ctx.ledger.finish(
             event.source, state, error=error, note=event.note, failed_clips=event.num_failed_clips, kind=kind
         )
-        self._finished(event.source, state, error or event.note, event.num_clips)
+        self._finished(event.source, state, error or event.note, event.num_clips, kind=kind)
 
     async def _video_failed(self, event: VideoFailed) -> None:
         flight = self.ctx.flights.get(event.source)
         rel = flight.rel if flight is not None else Path(event.source).name
         await self.set_aside(event.source, rel, event.reason, event.kind, clips=event.num_clips)
 
-    def _finished(self, path: str, state: Outcome, reason: str, clips: int) -> None:
+    def _finished(self, path: str, state: Outcome, reason: str, clips: int, *, kind: str = "") -> None:
         ctx = self.ctx
         flight = ctx.flights.get(path)
         seconds = time.monotonic() - flight.found_at if flight is not None else 0.0
         rel = flight.rel if flight is not None else Path(path).name
         ctx.metrics.videos.labels(outcome=state).inc()
-        ctx.reporter.finished(FileOutcome(rel=rel, outcome=state, clips=clips, seconds=seconds, reason=reason))
+        ctx.reporter.finished(
+            FileOutcome(rel=rel, outcome=state, clips=clips, seconds=seconds, reason=reason, kind=kind)
+        )
         if ctx.review is not None:
             ctx.review.finished(path, rel)
         if flight is not None:

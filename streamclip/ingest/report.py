@@ -27,6 +27,7 @@ class FileOutcome(msgspec.Struct, frozen=True, kw_only=True):
     clips: int = 0
     seconds: float = 0.0
     reason: str = ""  # why it failed or was quarantined; a note for a done file
+    kind: str = ""  # the failure's kind (streamclip.errors.Reason), as `split` and `status` print it
 
 
 class Tally:
@@ -116,4 +117,5 @@ def describe(done: FileOutcome) -> str:
     if done.outcome == "done":
         note = f" ({done.reason})" if done.reason else ""
         return f"done {done.rel}: {done.clips} clip(s) in {done.seconds:.1f} s{note}"
-    return f"{done.outcome.upper()} {done.rel}: {done.reason}"
+    kind = f" [{done.kind}]" if done.kind else ""
+    return f"{done.outcome.upper()} {done.rel}{kind}: {done.reason}"
