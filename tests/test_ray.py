@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -312,6 +313,31 @@ async def test_a_poison_file_fails_once_with_its_reason_and_the_others_finish(
     assert failed[str(not_a_video)].error_type == "SourceError"  # a bad file is not a dead worker:
     assert "worker" not in failed[str(not_a_video)].reason  # one try, its own reason
     assert leftovers(tmp_path / "out") == []
+
+
+def test_a_lost_workers_write_after_ray_reported_it_dead_is_removed_once_its_process_is_gone(tmp_path: Path) -> None:
+    """Ray reports an actor dead while its process may still be finishing a write: the record it writes
+    in that moment, under its temporary name, must not stay in the output (seen once in the poison test).
+    Here the 'worker' writes only after the sweep has started, and ends right after."""
+    from streamclip.ray.driver import remove_leftovers_of
+
+    out = tmp_path / "out"
+    records, work = out / "processed_videos", out / ".streamclip-work-lost"
+    records.mkdir(parents=True)
+    work.mkdir()
+    late_write = "import os, sys; sys.stdin.readline(); open(f'{sys.argv[1]}/.v.json.{os.getpid()}-0123abcd.tmp', 'w')"
+    worker = subprocess.Popen([sys.executable, "-c", late_write, str(records)], stdin=subprocess.PIPE, text=True)
+    info = {"pid": worker.pid, "host": socket.gethostname(), "workspace": str(work)}
+    sweep = threading.Thread(target=remove_leftovers_of, args=(out, info))
+    sweep.start()
+    assert worker.stdin is not None
+    worker.stdin.write("write now\n")
+    worker.stdin.close()
+    assert worker.wait(timeout=60) == 0
+    sweep.join(timeout=60)
+    assert not sweep.is_alive()
+    assert leftovers(out) == []
+    assert not work.exists()
 
 
 # ---------------------------------------------------------------------------------------------

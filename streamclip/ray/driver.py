@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -50,6 +51,7 @@ log = logging.getLogger("streamclip.ray")
 
 WORKER_START_TIMEOUT_S = 300.0  # placing an actor, importing torch, opening the pipeline
 WORKER_CLOSE_TIMEOUT_S = 30.0
+WORKER_EXIT_WAIT_S = 10.0  # a killed worker of this machine gone (SIGKILL through its raylet: well under a second)
 STATS_EVERY_S = 1.0  # how often the workers' statistics are gathered
 STATS_TIMEOUT_S = 5.0
 
@@ -110,6 +112,7 @@ class RayPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self.runner: asyncio.Task[None] | None = None
         self.workers_replaced = 0
+        self._lost: list[dict[str, Any]] = []  # what each lost worker said of itself (pid, host, work folder)
         self.videos_retried = 0
         self._gathered: dict[tuple[int, int], PipelineStats] = {}  # (index, generation) -> its last figures
 
@@ -213,6 +216,10 @@ class RayPipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, *([self.runner] if self.runner else []), return_exceptions=True)
         await asyncio.gather(*(self._stop_worker(w) for w in self._workers if w.alive))
+        if self._lost and isinstance(self.output_dir, Path):
+            folder = self.output_dir
+            for pid in {int(info["pid"]) for info in self._lost}:  # what a lost worker wrote after its sweep
+                await asyncio.to_thread(workspace.remove_temps_of, folder, pid)
 
     async def _start_worker(self, index: int, generation: int) -> _Worker:
         res = self.config.resources
@@ -345,7 +352,8 @@ class RayPipeline:
         log.warning("worker %d.%d (pid %s) lost: %s", worker.index, worker.generation, worker.info["pid"], reason)
         try:
             ray.kill(worker.handle, no_restart=True)
-            self._remove_work_folder(worker)
+            await asyncio.to_thread(remove_leftovers_of, self.output_dir, worker.info)
+            self._lost.append(worker.info)
             try:
                 replacement = await self._start_worker(worker.index, worker.generation + 1)
             except RayUnavailable as exc:
@@ -357,13 +365,33 @@ class RayPipeline:
             self._replacing -= 1
             self._wakeup.set()
 
-    def _remove_work_folder(self, worker: _Worker) -> None:
-        """A killed worker cannot remove its work folder, nor a file it was writing under a temporary
-        name (a record or a meta, killed before the rename); both sit in the shared output folder."""
-        folder = Path(worker.info["workspace"])
-        if self.output_dir is not None and folder.parent == self.output_dir and folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
-            workspace.remove_temps_of(Path(self.output_dir), int(worker.info["pid"]))
+
+def remove_leftovers_of(output_dir: Path | str | None, info: dict[str, Any]) -> None:
+    """A killed worker cannot remove its work folder, nor a file it was writing under a temporary name
+    (a record or a meta, killed before the rename); both sit in the shared output folder. Blocking.
+
+    A kill through Ray lands asynchronously: the driver hears that the actor died while its process may
+    still be finishing a write. On this machine the process's end is awaited first; a worker of another
+    machine is swept again when the pipeline closes (`RayPipeline.aclose`)."""
+    folder = Path(info["workspace"])
+    if output_dir is None or folder.parent != output_dir or not folder.is_dir():
+        return
+    if info.get("host") == socket.gethostname():
+        _wait_for_exit(int(info["pid"]), WORKER_EXIT_WAIT_S)
+    shutil.rmtree(folder, ignore_errors=True)
+    workspace.remove_temps_of(Path(output_dir), int(info["pid"]))
+
+
+def _wait_for_exit(pid: int, timeout_s: float) -> None:
+    """Until the process `pid` of this machine is gone, `timeout_s` at most (then its leftovers wait
+    for the sweep at close)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:  # gone (or the pid is no longer ours to signal)
+            return
+        time.sleep(0.05)
 
 
 def _given_up(video: _Video, elapsed_s: float) -> VideoFailed:
