@@ -51,7 +51,7 @@ log = logging.getLogger("streamclip.ray")
 
 WORKER_START_TIMEOUT_S = 300.0  # placing an actor, importing torch, opening the pipeline
 WORKER_CLOSE_TIMEOUT_S = 30.0
-WORKER_EXIT_WAIT_S = 10.0  # a killed worker of this machine gone (SIGKILL through its raylet: well under a second)
+WORKER_EXIT_WAIT_S = 10.0  # how long a killed worker of this machine is awaited before its leftovers go
 STATS_EVERY_S = 1.0  # how often the workers' statistics are gathered
 STATS_TIMEOUT_S = 5.0
 
@@ -112,7 +112,7 @@ class RayPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self.runner: asyncio.Task[None] | None = None
         self.workers_replaced = 0
-        self._lost: list[dict[str, Any]] = []  # what each lost worker said of itself (pid, host, work folder)
+        self._lost_pids: set[int] = set()  # of the lost workers: their temporaries are swept again at close
         self.videos_retried = 0
         self._gathered: dict[tuple[int, int], PipelineStats] = {}  # (index, generation) -> its last figures
 
@@ -216,10 +216,9 @@ class RayPipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, *([self.runner] if self.runner else []), return_exceptions=True)
         await asyncio.gather(*(self._stop_worker(w) for w in self._workers if w.alive))
-        if self._lost and isinstance(self.output_dir, Path):
-            folder = self.output_dir
-            for pid in {int(info["pid"]) for info in self._lost}:  # what a lost worker wrote after its sweep
-                await asyncio.to_thread(workspace.remove_temps_of, folder, pid)
+        if isinstance(self.output_dir, Path):
+            for pid in self._lost_pids:  # what a lost worker wrote after its first sweep
+                await asyncio.to_thread(workspace.remove_temps_of, self.output_dir, pid)
 
     async def _start_worker(self, index: int, generation: int) -> _Worker:
         res = self.config.resources
@@ -353,7 +352,7 @@ class RayPipeline:
         try:
             ray.kill(worker.handle, no_restart=True)
             await asyncio.to_thread(remove_leftovers_of, self.output_dir, worker.info)
-            self._lost.append(worker.info)
+            self._lost_pids.add(int(worker.info["pid"]))
             try:
                 replacement = await self._start_worker(worker.index, worker.generation + 1)
             except RayUnavailable as exc:
